@@ -1,0 +1,23 @@
+"""uncertainty-lr: learning-rate schedules driven by model uncertainty, and a harness to test them.
+
+Public names are imported lazily, so ``import uncertainty_lr`` stays cheap and the
+torch-free parts (policy, statistics, reports) can be used without torch loaded.
+"""
+
+from importlib import import_module
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "UncertaintyLR": "uncertainty_lr.schedulers.uncertainty",
+    "UncertaintyPolicy": "uncertainty_lr.schedulers.policy",
+    "make_schedule": "uncertainty_lr.schedulers.baselines",
+    "SCHEDULES": "uncertainty_lr.schedulers.baselines",
+}
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(_EXPORTS[name]), name)

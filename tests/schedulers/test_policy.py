@@ -1,0 +1,186 @@
+"""UncertaintyPolicy: exact arithmetic of each mode, bounds, references, state and bad input."""
+
+import math
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from uncertainty_lr.schedulers.policy import UncertaintyPolicy, proportional_factor
+
+
+def run(policy, signals):
+    return [policy.step(u)[0] for u in signals]
+
+
+def test_threshold_mode_exact_arithmetic():
+    p = UncertaintyPolicy([1.0], threshold=0.05, step_size=0.1)
+    # above the threshold: x1.1; at or below: x0.9
+    assert run(p, [0.5, 0.5, 0.05, 0.01]) == pytest.approx([1.1, 1.21, 1.089, 0.9801], abs=1e-15)
+
+
+def test_default_bounds_are_stated_multiples():
+    p = UncertaintyPolicy([1e-3])
+    assert p.max_lrs == [1e-2] and p.min_lrs == [pytest.approx(1e-6)]
+    lrs = run(p, [1.0] * 100)
+    assert lrs[-1] == pytest.approx(1e-2)
+    lrs = run(p, [0.0] * 500)
+    assert lrs[-1] == pytest.approx(1e-6)
+
+
+def test_band_mode_holds_inside_band():
+    p = UncertaintyPolicy([1.0], threshold=0.2, step_size=0.5, mode="band", band_width=0.5)
+    # band is [0.1, 0.3]: 0.35 -> x1.5, 0.2 -> hold, 0.1 -> hold, 0.05 -> x0.5
+    assert run(p, [0.35, 0.2, 0.1, 0.05]) == pytest.approx([1.5, 1.5, 1.5, 0.75])
+
+
+def test_proportional_mode_formula():
+    p = UncertaintyPolicy([2.0], threshold=0.1, mode="proportional", max_lr=20.0)
+    # ratio 1 -> factor 1; ratio 2 -> 10 ** ((4-1)/(4+1)) = 10 ** 0.6
+    assert p.step(0.1) == [pytest.approx(2.0)]
+    assert p.step(0.2) == [pytest.approx(2.0 * 10**0.6)]
+    assert p.step(0.0) == [pytest.approx(2.0 / 10)]  # ratio 0 -> 1/M, above min_lr = 2e-3
+    assert proportional_factor(1e9, 10.0) == pytest.approx(10.0)
+
+
+def test_smoothing_is_an_ema():
+    p = UncertaintyPolicy([1.0], smoothing=0.5)
+    p.step(1.0)
+    p.step(0.0)
+    assert p.ema == 0.5
+    p.step(0.0)
+    assert p.ema == 0.25
+
+
+def test_cooldown_holds_after_a_change():
+    p = UncertaintyPolicy([1.0], step_size=0.5, cooldown=2)
+    assert run(p, [1.0, 1.0, 1.0, 1.0]) == pytest.approx([1.5, 1.5, 1.5, 2.25])
+
+
+def test_warmup_ramps_linearly_then_engages():
+    p = UncertaintyPolicy([1.0], warmup=4, warmup_start_factor=0.2, step_size=0.5)
+    assert p.lrs == [pytest.approx(0.2)]
+    assert run(p, [1.0] * 5) == pytest.approx([0.4, 0.6, 0.8, 1.0, 1.5])
+
+
+def test_initial_reference_divides_by_first_values():
+    p = UncertaintyPolicy(
+        [1.0], reference="initial", reference_steps=2, threshold=0.5, step_size=0.5
+    )
+    # u0 = mean(0.8, 0.4) = 0.6 after two steps; judged: 1.0, 0.4/0.6, 0.2/0.6
+    run(p, [0.8, 0.4])
+    assert p.last_signal == pytest.approx(0.4 / 0.6)
+    p.step(0.2)
+    assert p.last_signal == pytest.approx(0.2 / 0.6)
+    assert p.lrs == [pytest.approx(1.5 * 1.5 * 0.5)]
+
+
+def test_running_min_reference():
+    p = UncertaintyPolicy([1.0], reference="running_min", threshold=0.25)
+    p.step(0.4)
+    assert p.last_signal == 0.0  # at its minimum: fine-tune
+    p.step(0.8)
+    assert p.last_signal == pytest.approx(0.5)  # twice the best level: explore
+
+
+def test_per_group_bounds_and_ratios():
+    p = UncertaintyPolicy([1.0, 0.1], min_lr=[0.5, 0.01], max_lr=[4.0, 0.4])
+    lrs = [p.step(1.0) for _ in range(3)][-1]
+    assert lrs[0] / lrs[1] == pytest.approx(10.0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    signals=st.lists(st.floats(0.0, 1.0), min_size=1, max_size=60),
+    mode=st.sampled_from(["threshold", "band", "proportional"]),
+    reference=st.sampled_from(["absolute", "initial", "running_min"]),
+    smoothing=st.floats(0.0, 0.99),
+    warmup=st.integers(0, 5),
+    cooldown=st.integers(0, 3),
+)
+def test_bounds_never_crossed(signals, mode, reference, smoothing, warmup, cooldown):
+    p = UncertaintyPolicy(
+        [1e-3, 1e-2],
+        min_lr=[1e-5, 1e-4],
+        max_lr=[5e-3, 5e-2],
+        mode=mode,
+        reference=reference,
+        smoothing=smoothing,
+        warmup=warmup,
+        cooldown=cooldown,
+    )
+    for u in signals:
+        lrs = p.step(u)
+        assert 1e-5 <= lrs[0] <= 5e-3 and 1e-4 <= lrs[1] <= 5e-2
+        assert p.last_signal is not None and 0.0 <= p.last_signal <= 1.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    signals=st.lists(st.floats(0.0, 1.0), min_size=2, max_size=40),
+    mode=st.sampled_from(["threshold", "band", "proportional"]),
+    reference=st.sampled_from(["absolute", "initial", "running_min"]),
+    data=st.data(),
+)
+def test_restore_mid_run_continues_exactly(signals, mode, reference, data):
+    cut = data.draw(st.integers(1, len(signals) - 1))
+    kw = dict(
+        mode=mode, reference=reference, smoothing=0.3, cooldown=1, warmup=2, reference_steps=2
+    )
+    whole = UncertaintyPolicy([1e-3], **kw)
+    expected = [whole.step(u) for u in signals]
+    first = UncertaintyPolicy([1e-3], **kw)
+    got = [first.step(u) for u in signals[:cut]]
+    second = UncertaintyPolicy([1e-3], **kw)
+    second.load_state_dict(first.state_dict())
+    got += [second.step(u) for u in signals[cut:]]
+    assert got == expected
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"threshold": 0.0}, "threshold must be a number in (0, 1), got 0.0"),
+        ({"threshold": 1.5}, "threshold must be a number in (0, 1), got 1.5"),
+        ({"step_size": 1.0}, "step_size must be a number in (0, 1), got 1.0"),
+        ({"mode": "wild"}, "mode must be one of threshold, band, proportional; got 'wild'"),
+        ({"reference": "x"}, "reference must be one of absolute, initial, running_min; got 'x'"),
+        (
+            {"min_lr": 1.0, "max_lr": 0.1},
+            "min_lr must not exceed max_lr, got min_lr=1 > max_lr=0.1",
+        ),
+        (
+            {"min_lr": [1e-5, 1e-5]},
+            "min_lr must be one number or a list of 1 (one per group), got 2",
+        ),
+        ({"smoothing": 1.0}, "smoothing must be a number in [0, 1), got 1.0"),
+        ({"cooldown": -1}, "cooldown must be a non-negative integer, got -1"),
+        ({"warmup": 1.5}, "warmup must be a non-negative integer, got 1.5"),
+    ],
+)
+def test_bad_configuration(kwargs, message):
+    with pytest.raises(ValueError) as err:
+        UncertaintyPolicy([1e-3], **kwargs)
+    assert str(err.value) == message
+
+
+@pytest.mark.parametrize("lr", [0.0, -1e-3, math.nan])
+def test_bad_learning_rate(lr):
+    with pytest.raises(ValueError, match="learning rate must be a number in"):
+        UncertaintyPolicy([lr])
+
+
+@pytest.mark.parametrize("u", [math.nan, math.inf, -0.1, 1.1, "high", None])
+def test_bad_signal(u):
+    p = UncertaintyPolicy([1e-3])
+    with pytest.raises(ValueError, match=r"uncertainty must be a finite number in \[0, 1\], got"):
+        p.step(u)
+    assert p.steps == 0
+
+
+def test_policy_imports_no_torch():
+    code = "import sys, uncertainty_lr.schedulers.policy; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
