@@ -1,0 +1,56 @@
+"""Uncertainty signals: floats in [0, 1], 0 = certain, 1 = maximally unsure.
+
+- ``functions``: pure functions of probabilities (or logits with ``from_logits=True``).
+- ``estimators``: run a model over data (single pass, MC dropout, last-layer MC dropout).
+- ``tracker``: an EMA of a single-pass signal from the training loop's own logits.
+"""
+
+from uncertainty_lr.signals.estimators import (
+    DROPOUT_TYPES,
+    ESTIMATED_SIGNALS,
+    SIGNAL_DESCRIPTIONS,
+    estimate_signal,
+    last_layer_mc_probs,
+    mc_dropout_probs,
+    predict_logits,
+)
+from uncertainty_lr.signals.functions import (
+    SIGNAL_FUNCTIONS,
+    confidence,
+    entropy,
+    expected_calibration_error,
+    margin,
+    mutual_information,
+    per_sample_confidence,
+    per_sample_entropy,
+    per_sample_margin,
+    per_sample_mutual_information,
+    per_sample_variance,
+    predictive_variance,
+    probs_from_logits,
+)
+from uncertainty_lr.signals.tracker import BatchSignalTracker
+
+__all__ = [
+    "DROPOUT_TYPES",
+    "ESTIMATED_SIGNALS",
+    "SIGNAL_DESCRIPTIONS",
+    "SIGNAL_FUNCTIONS",
+    "BatchSignalTracker",
+    "confidence",
+    "entropy",
+    "estimate_signal",
+    "expected_calibration_error",
+    "last_layer_mc_probs",
+    "margin",
+    "mc_dropout_probs",
+    "mutual_information",
+    "per_sample_confidence",
+    "per_sample_entropy",
+    "per_sample_margin",
+    "per_sample_mutual_information",
+    "per_sample_variance",
+    "predict_logits",
+    "predictive_variance",
+    "probs_from_logits",
+]

@@ -1,0 +1,295 @@
+"""Estimators: run a model over data and turn its predictions into an uncertainty signal.
+
+Every model in the project satisfies ``model(x) == model.head(model.features(x))``, where
+``x`` is ONE tensor (float images (N, C, H, W) or int64 token ids (N, L)) and the output is
+logits (N, C). Three ways to predict:
+
+- single pass: ``predict_logits`` (eval mode, deterministic);
+- full MC dropout: ``mc_dropout_probs`` (eval mode except the dropout layers);
+- last-layer MC dropout: ``last_layer_mc_probs`` (features once, T stochastic head passes).
+
+All of them run under ``torch.inference_mode()``, never change BatchNorm running stats,
+and put every module back in the train/eval mode it was in. Inputs are cut into batches of
+``batch_size`` rows; each batch goes through ``transform`` if given (e.g. uint8 -> normalised
+float on the GPU), else it is moved to the model's device. Outputs are ordinary (not
+inference-mode) CPU tensors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+
+import torch
+from torch import nn
+
+from uncertainty_lr.signals.functions import (
+    SIGNAL_FUNCTIONS,
+    entropy,
+    mutual_information,
+    predictive_variance,
+)
+
+Transform = Callable[[torch.Tensor], torch.Tensor]
+
+DROPOUT_TYPES: tuple[type[nn.Module], ...] = (
+    nn.Dropout,
+    nn.Dropout1d,
+    nn.Dropout2d,
+    nn.Dropout3d,
+    nn.AlphaDropout,
+    nn.FeatureAlphaDropout,
+)
+
+SIGNAL_DESCRIPTIONS: dict[str, str] = {
+    "confidence": "1 - mean max softmax probability, one eval pass, scaled by 1 - 1/C",
+    "entropy": "mean predictive entropy / log C, one eval pass",
+    "margin": "1 - mean gap between the top two softmax probabilities, one eval pass",
+    "mc_entropy": "entropy / log C of the mean of T MC-dropout predictions (whole model)",
+    "mc_mutual_information": "BALD mutual information / log C over T MC-dropout passes (whole model)",
+    "mc_variance": "summed class-probability variance over T MC-dropout passes / (1 - 1/C)",
+    "ll_entropy": "entropy / log C of the mean of T last-layer MC-dropout predictions (head only)",
+    "ll_mutual_information": "BALD mutual information / log C over T last-layer MC-dropout passes",
+    "ll_variance": "summed class-probability variance over T last-layer MC-dropout passes",
+}
+ESTIMATED_SIGNALS: tuple[str, ...] = tuple(SIGNAL_DESCRIPTIONS)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _check_inputs(inputs: torch.Tensor, batch_size: int) -> None:
+    if not isinstance(inputs, torch.Tensor):
+        raise ValueError(f"inputs must be one torch.Tensor, got {type(inputs).__name__}")
+    if inputs.dim() < 1 or inputs.shape[0] < 1:
+        raise ValueError(f"inputs must hold at least one example, got shape {tuple(inputs.shape)}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+
+
+def _check_samples(samples: int) -> None:
+    # One sample has no spread: mutual information and variance would be 0 by construction.
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 2:
+        raise ValueError(f"samples must be an integer >= 2, got {samples!r}")
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    """Device of the first parameter (or buffer); CPU for a model that has neither."""
+    for tensor in model.parameters():
+        return tensor.device
+    for tensor in model.buffers():
+        return tensor.device
+    return torch.device("cpu")
+
+
+def _batches(
+    inputs: torch.Tensor, batch_size: int, transform: Transform | None, device: torch.device
+) -> Iterator[torch.Tensor]:
+    for start in range(0, inputs.shape[0], batch_size):
+        batch = inputs[start : start + batch_size]
+        yield transform(batch) if transform is not None else batch.to(device)
+
+
+def _dropout_modules(module: nn.Module) -> list[nn.Module]:
+    return [m for m in module.modules() if isinstance(m, DROPOUT_TYPES)]
+
+
+@contextlib.contextmanager
+def _modes_restored(model: nn.Module) -> Iterator[None]:
+    """Put every module back in its own train/eval mode afterwards (not just the root's)."""
+    modes = [(module, module.training) for module in model.modules()]
+    try:
+        yield
+    finally:
+        for module, training in modes:
+            module.training = training
+
+
+@contextlib.contextmanager
+def _sampling_context(generator_seed: int | None, device: torch.device) -> Iterator[None]:
+    """inference_mode, no MHA fast path, and (with a seed) a forked, seeded global RNG.
+
+    nn.TransformerEncoderLayer in eval mode under no-grad takes a fused "fast path" that
+    skips its dropout submodules entirely, so MC samples would all be identical; turning
+    the fast path off for the duration makes it honour the dropout layers' train mode.
+    """
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    with contextlib.ExitStack() as stack:
+        if generator_seed is not None:
+            cuda_devices = list(range(torch.cuda.device_count())) if device.type == "cuda" else []
+            stack.enter_context(torch.random.fork_rng(devices=cuda_devices))
+            # manual_seed also seeds every CUDA device; fork_rng restores them afterwards.
+            torch.manual_seed(generator_seed)
+        stack.enter_context(torch.inference_mode())
+        torch.backends.mha.set_fastpath_enabled(False)
+        try:
+            yield
+        finally:
+            torch.backends.mha.set_fastpath_enabled(fastpath)
+
+
+def _check_seed(generator_seed: int | None) -> None:
+    if generator_seed is not None and (
+        isinstance(generator_seed, bool) or not isinstance(generator_seed, int)
+    ):
+        raise ValueError(f"generator_seed must be an integer or None, got {generator_seed!r}")
+
+
+def _logits_to_cpu(logits: torch.Tensor) -> torch.Tensor:
+    if logits.dim() != 2:
+        raise ValueError(f"model must return (N, C) logits, got shape {tuple(logits.shape)}")
+    return logits.detach().float().cpu()
+
+
+# ---------------------------------------------------------------- predictions
+
+
+def predict_logits(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    batch_size: int = 512,
+    transform: Transform | None = None,
+) -> torch.Tensor:
+    """One deterministic eval-mode pass: inputs (N, ...) -> logits (N, C), float32 on CPU.
+
+    Runs under torch.inference_mode() with model.eval(); afterwards every module is back
+    in the train/eval mode it had before.
+    """
+    _check_inputs(inputs, batch_size)
+    device = _model_device(model)
+    outputs = []
+    with _modes_restored(model), torch.inference_mode():
+        model.eval()
+        for batch in _batches(inputs, batch_size, transform, device):
+            outputs.append(_logits_to_cpu(model(batch)))
+    # cat outside inference mode: callers get an ordinary tensor they may modify in place.
+    return torch.cat(outputs)
+
+
+def mc_dropout_probs(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    samples: int = 10,
+    batch_size: int = 512,
+    transform: Transform | None = None,
+    generator_seed: int | None = None,
+) -> torch.Tensor:
+    """MC dropout over the whole model: inputs (N, ...) -> probabilities (T, N, C).
+
+    T = ``samples`` stochastic passes with every module in eval mode except the dropout
+    layers (nn.Dropout, Dropout1d/2d/3d, AlphaDropout, FeatureAlphaDropout), which are in
+    train mode. BatchNorm stays in eval mode, so its running stats do not change. Dropout
+    done with ``F.dropout(..., training=self.training)`` inside a custom module is NOT
+    sampled: only dropout modules are. With ``generator_seed`` the result is reproducible
+    (for the same batch_size) and the global RNG state is left as it was; with None the
+    global RNG is used and advanced. Returns float64 softmax probabilities on CPU. Raises
+    ValueError if the model has no dropout layer (the samples would all be identical).
+    """
+    _check_inputs(inputs, batch_size)
+    _check_samples(samples)
+    _check_seed(generator_seed)
+    dropouts = _dropout_modules(model)
+    if not dropouts:
+        raise ValueError(
+            f"model {type(model).__name__} has no dropout layer; MC dropout needs one of "
+            + ", ".join(t.__name__ for t in DROPOUT_TYPES)
+        )
+    device = _model_device(model)
+    per_batch = []
+    with _modes_restored(model), _sampling_context(generator_seed, device):
+        model.eval()
+        for module in dropouts:
+            module.train()
+        for batch in _batches(inputs, batch_size, transform, device):
+            draws = [_logits_to_cpu(model(batch)) for _ in range(samples)]
+            per_batch.append(torch.stack(draws))
+    return torch.softmax(torch.cat(per_batch, dim=1).double(), dim=-1)
+
+
+def last_layer_mc_probs(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    samples: int = 10,
+    batch_size: int = 512,
+    transform: Transform | None = None,
+    generator_seed: int | None = None,
+) -> torch.Tensor:
+    """Last-layer MC dropout: inputs (N, ...) -> probabilities (T, N, C), float64 on CPU.
+
+    Features come from ONE eval-mode pass of ``model.features(x)`` per batch; then T
+    passes of ``model.head(features)`` with only the dropout layers inside ``model.head``
+    in train mode. Much cheaper than full MC dropout for a deep feature extractor. Seeding
+    as in ``mc_dropout_probs``. Raises ValueError if the model has no ``features()``
+    method and ``head`` module, or its head has no dropout layer.
+    """
+    _check_inputs(inputs, batch_size)
+    _check_samples(samples)
+    _check_seed(generator_seed)
+    head = getattr(model, "head", None)
+    if not callable(getattr(model, "features", None)) or not isinstance(head, nn.Module):
+        raise ValueError(
+            f"model {type(model).__name__} needs a features() method and a head module "
+            "for last-layer MC dropout"
+        )
+    dropouts = _dropout_modules(head)
+    if not dropouts:
+        raise ValueError(
+            f"the head of model {type(model).__name__} has no dropout layer; "
+            "last-layer MC dropout would be deterministic"
+        )
+    device = _model_device(model)
+    per_batch = []
+    with _modes_restored(model), _sampling_context(generator_seed, device):
+        model.eval()
+        for batch in _batches(inputs, batch_size, transform, device):
+            features = model.features(batch)
+            for module in dropouts:
+                module.train()
+            draws = [_logits_to_cpu(head(features)) for _ in range(samples)]
+            for module in dropouts:
+                module.eval()
+            per_batch.append(torch.stack(draws))
+    return torch.softmax(torch.cat(per_batch, dim=1).double(), dim=-1)
+
+
+# ---------------------------------------------------------------- one number
+
+
+def estimate_signal(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    signal: str,
+    *,
+    samples: int = 10,
+    batch_size: int = 512,
+    transform: Transform | None = None,
+    generator_seed: int | None = None,
+) -> float:
+    """Run ``model`` over ``inputs`` and return the named signal, a float in [0, 1].
+
+    ``signal`` is one of ESTIMATED_SIGNALS (see SIGNAL_DESCRIPTIONS): "confidence",
+    "entropy", "margin" use one eval pass (``samples`` and ``generator_seed`` are
+    ignored); "mc_*" use full MC dropout and "ll_*" last-layer MC dropout, each with
+    ``samples`` passes.
+    """
+    if signal not in SIGNAL_DESCRIPTIONS:
+        raise ValueError(f"unknown signal {signal!r}; known: {', '.join(ESTIMATED_SIGNALS)}")
+    if signal in SIGNAL_FUNCTIONS:
+        logits = predict_logits(model, inputs, batch_size=batch_size, transform=transform)
+        return SIGNAL_FUNCTIONS[signal](logits, from_logits=True)
+
+    sampler = mc_dropout_probs if signal.startswith("mc_") else last_layer_mc_probs
+    mc_probs = sampler(
+        model,
+        inputs,
+        samples=samples,
+        batch_size=batch_size,
+        transform=transform,
+        generator_seed=generator_seed,
+    )
+    kind = signal.split("_", 1)[1]
+    if kind == "entropy":
+        return entropy(mc_probs.mean(dim=0))
+    if kind == "mutual_information":
+        return mutual_information(mc_probs)
+    return predictive_variance(mc_probs)
