@@ -1,0 +1,55 @@
+"""Input checks shared by the statistics functions: one clear ValueError line per bad input."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def as_1d(x: object, name: str) -> np.ndarray:
+    """Return ``x`` as a 1-D float64 array, or raise ValueError naming ``name``."""
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} must be a 1-D array of numbers, got {type(x).__name__}") from err
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array, got shape {arr.shape}")
+    return arr
+
+
+def check_confidence(confidence: float) -> float:
+    """Confidence level of a two-sided interval, in (0, 1)."""
+    if not (isinstance(confidence, (int, float)) and 0.0 < confidence < 1.0):
+        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+    return float(confidence)
+
+
+def check_n_boot(n_boot: int) -> int:
+    """Number of bootstrap resamples, a positive integer."""
+    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
+        raise ValueError(f"n_boot must be a positive integer, got {n_boot!r}")
+    return int(n_boot)
+
+
+def check_seed(seed: int) -> int:
+    """Seed of numpy's default generator, a non-negative integer."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
+def check_finite_number(value: float, name: str) -> float:
+    """A finite real number (targets, budgets)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if not math.isfinite(float(value)):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def percentile_interval(samples: np.ndarray, confidence: float) -> tuple[float, float]:
+    """Two-sided percentile interval of bootstrap ``samples`` at level ``confidence``."""
+    alpha = 1.0 - confidence
+    low, high = np.quantile(samples, [alpha / 2.0, 1.0 - alpha / 2.0])
+    return float(low), float(high)

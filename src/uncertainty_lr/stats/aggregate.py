@@ -1,0 +1,154 @@
+"""Summaries of one sample and of a (runs x tasks) score matrix, rliable style.
+
+NaN means a missing run (failed, diverged, not yet run). Functions over one sample
+(``mean_std``, ``summarise``) drop NaN and ``summarise`` says how many; functions over a
+(runs x tasks) matrix (``iqm``, ``iqm_ci``) refuse NaN, because dropping values would
+silently change what each task contributes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import stats as sps
+
+from uncertainty_lr.stats._checks import (
+    check_confidence,
+    check_n_boot,
+    check_seed,
+    percentile_interval,
+)
+
+# Bootstrap draws are made in chunks of at most this many indices to bound memory.
+_BOOT_CHUNK_ELEMENTS = 1 << 20
+
+
+def _as_float_array(x: object, name: str) -> np.ndarray:
+    try:
+        return np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} must be an array of numbers, got {type(x).__name__}") from err
+
+
+def _finite_scores(x: object, name: str) -> np.ndarray:
+    arr = _as_float_array(x, name)
+    if arr.size == 0:
+        raise ValueError(f"{name} must not be empty, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or inf; drop or impute missing runs first")
+    return arr
+
+
+def iqm(x: Sequence[float] | np.ndarray) -> float:
+    """Interquartile mean of all values of ``x`` (any shape, flattened).
+
+    ``scipy.stats.trim_mean(x, 0.25)``: drop the lowest and highest 25 % (rounded down to
+    whole values) and average the rest. Robust to a few outlier runs, less noisy than the
+    median (Agarwal et al., 2021, rliable).
+    """
+    return float(sps.trim_mean(_finite_scores(x, "x").ravel(), 0.25))
+
+
+def iqm_ci(
+    scores: Sequence[Sequence[float]] | np.ndarray,
+    n_boot: int = 2000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> tuple[float, float | None, float | None]:
+    """IQM of ``scores`` with a stratified-bootstrap percentile CI: ``(point, low, high)``.
+
+    ``scores``: shape (runs, tasks), or (runs,) for one task. Each bootstrap resample draws
+    ``runs`` rows with replacement independently within every task column (rliable's
+    stratified bootstrap), then takes the IQM of the whole resampled matrix. With fewer than
+    2 runs there is nothing to resample and ``low``, ``high`` are None.
+    """
+    arr = _finite_scores(scores, "scores")
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2:
+        raise ValueError(f"scores must have shape (runs, tasks) or (runs,), got {arr.shape}")
+    confidence = check_confidence(confidence)
+    n_boot, seed = check_n_boot(n_boot), check_seed(seed)
+    point = iqm(arr)
+    runs, tasks = arr.shape
+    if runs < 2:
+        return point, None, None
+    rng = np.random.default_rng(seed)
+    boot = np.empty(n_boot)
+    chunk = max(1, _BOOT_CHUNK_ELEMENTS // arr.size)
+    columns = np.arange(tasks)
+    for start in range(0, n_boot, chunk):
+        stop = min(n_boot, start + chunk)
+        rows = rng.integers(0, runs, size=(stop - start, runs, tasks))
+        resampled = arr[rows, columns]  # (chunk, runs, tasks): column j only draws from task j
+        boot[start:stop] = sps.trim_mean(resampled.reshape(stop - start, -1), 0.25, axis=1)
+    low, high = percentile_interval(boot, confidence)
+    return point, low, high
+
+
+def _quantile_censored(values: np.ndarray, q: float) -> float:
+    """np.quantile's default (linear) rule, but inf wherever the interpolation uses an inf.
+
+    numpy computes inf * 0 = NaN when the weight on an inf neighbour is zero; here a zero
+    weight ignores the neighbour and any positive weight on inf gives inf.
+    """
+    ordered = np.sort(values)
+    pos = q * (ordered.size - 1)
+    lo, frac = int(np.floor(pos)), pos - np.floor(pos)
+    if frac == 0.0:
+        return float(ordered[lo])
+    low, high = ordered[lo], ordered[lo + 1]
+    return math.inf if np.isinf(high) else float(low + (high - low) * frac)
+
+
+def mean_std(x: Sequence[float] | np.ndarray) -> tuple[float | None, float | None]:
+    """Mean and sample standard deviation (ddof=1) of ``x`` (flattened, NaN dropped).
+
+    Returns ``(None, None)`` for no values and ``(mean, None)`` for one. Infinite values
+    (censored times) are refused: their mean and spread are undefined; use ``summarise`` or
+    ``compare_censored``.
+    """
+    arr = _as_float_array(x, "x").ravel()
+    arr = arr[~np.isnan(arr)]
+    if np.isinf(arr).any():
+        raise ValueError("x contains inf; mean and std are undefined, use summarise()")
+    if arr.size == 0:
+        return None, None
+    std = float(np.std(arr, ddof=1)) if arr.size >= 2 else None
+    return float(np.mean(arr)), std
+
+
+def summarise(x: Sequence[float] | np.ndarray) -> dict[str, float | int | None]:
+    """Describe one sample (e.g. a metric over seeds), flattened.
+
+    Keys: ``n`` (non-NaN values), ``n_missing`` (NaN), ``n_inf`` (+inf: never reached a
+    target), ``mean``, ``std`` (ddof=1), ``sem`` (std / sqrt(n)), ``iqm``, ``median``, ``q25``,
+    ``q75``, ``min``, ``max``. A value that is undefined is None: everything for n = 0,
+    ``std``/``sem`` for n < 2, and ``mean``/``std``/``sem``/``iqm`` when any value is infinite
+    (order statistics stay valid with inf, so those are still given; a quantile that falls
+    on or between censored values is inf, as a median survival time is "not reached").
+    """
+    arr = _as_float_array(x, "x").ravel()
+    if np.isneginf(arr).any():
+        raise ValueError("x contains -inf; only +inf (never reached a target) is allowed")
+    missing = np.isnan(arr)
+    values = arr[~missing]
+    n, n_inf = int(values.size), int(np.isinf(values).sum())
+    out: dict[str, float | int | None] = {"n": n, "n_missing": int(missing.sum()), "n_inf": n_inf}
+    keys = ("mean", "std", "sem", "iqm", "median", "q25", "q75", "min", "max")
+    out.update(dict.fromkeys(keys))
+    if n == 0:
+        return out
+    q25, median, q75 = (_quantile_censored(values, q) for q in (0.25, 0.5, 0.75))
+    out.update(median=float(median), q25=float(q25), q75=float(q75))
+    out.update(min=float(values.min()), max=float(values.max()))
+    if n_inf:
+        return out
+    out["mean"] = float(np.mean(values))
+    out["iqm"] = float(sps.trim_mean(values, 0.25))
+    if n >= 2:
+        std = float(np.std(values, ddof=1))
+        out.update(std=std, sem=std / float(np.sqrt(n)))
+    return out

@@ -1,0 +1,341 @@
+"""Paired comparison of schedule A (the uncertainty schedule) against a baseline B, by seed.
+
+Seed k means the same data split, init and batch order for both schedules, so the unit of
+analysis is the per-seed difference ``d = a - b``. Every statistic here can be checked by hand
+on a few numbers; when one cannot be computed (too few seeds, zero variance, ...) its field is
+``None`` and ``notes`` says why, so a report never prints a number that means nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats as sps
+
+from uncertainty_lr.stats._checks import (
+    as_1d,
+    check_confidence,
+    check_finite_number,
+    check_n_boot,
+    check_seed,
+    percentile_interval,
+)
+
+# Below this many non-zero differences the exact two-sided Wilcoxon p is at least
+# 2 / 2**5 = 0.0625, so "not significant" says nothing about the schedules.
+WILCOXON_MIN_PAIRS_FOR_5_PERCENT = 6
+# scipy's wilcoxon(method="auto") enumerates all 2**n sign flips up to this n when there are
+# ties or zeros; above it, it falls back to the normal approximation.
+_WILCOXON_MAX_ENUMERATED = 13
+# Bootstrap draws are made in chunks of at most this many indices to bound memory.
+_BOOT_CHUNK_ELEMENTS = 1 << 20
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """Result of comparing A against B over ``n`` paired seeds.
+
+    Differences are always ``a - b`` (``mean_diff``, the CI, ``t_stat``, ``cohens_dz``), whatever
+    the direction of the metric; ``higher_is_better`` only decides what ``prob_improvement``
+    counts as "A better". Fields that could not be computed are ``None`` and explained in
+    ``notes``. ``n_censored_a`` / ``n_censored_b`` / ``budget`` are set only by
+    ``compare_censored`` (time-to-target comparisons) and are ``None`` otherwise.
+    """
+
+    n: int
+    mean_a: float | None
+    mean_b: float | None
+    mean_diff: float | None
+    ci_low: float | None
+    ci_high: float | None
+    t_stat: float | None
+    t_p: float | None
+    w_stat: float | None
+    w_p: float | None
+    cohens_dz: float | None
+    prob_improvement: float | None
+    notes: tuple[str, ...]
+    higher_is_better: bool = True
+    confidence: float = 0.95
+    n_dropped: int = 0
+    n_censored_a: int | None = None
+    n_censored_b: int | None = None
+    budget: float | None = None
+
+
+def bootstrap_mean_ci(
+    d: np.ndarray, *, n_boot: int = 10000, seed: int = 0, confidence: float = 0.95
+) -> tuple[float, float]:
+    """Percentile bootstrap CI of ``mean(d)``: resample the ``n`` values with replacement.
+
+    ``d`` is 1-D with at least one value; the same ``seed`` gives the same interval.
+    """
+    rng = np.random.default_rng(seed)
+    n = d.size
+    means = np.empty(n_boot)
+    chunk = max(1, _BOOT_CHUNK_ELEMENTS // n)
+    for start in range(0, n_boot, chunk):
+        stop = min(n_boot, start + chunk)
+        idx = rng.integers(0, n, size=(stop - start, n))
+        means[start:stop] = d[idx].mean(axis=1)
+    return percentile_interval(means, confidence)
+
+
+def _paired_inputs(a: object, b: object) -> tuple[np.ndarray, np.ndarray]:
+    a_arr, b_arr = as_1d(a, "a"), as_1d(b, "b")
+    if a_arr.size != b_arr.size:
+        raise ValueError(
+            f"a and b must have the same length (paired by seed), got {a_arr.size} and {b_arr.size}"
+        )
+    if a_arr.size == 0:
+        raise ValueError("a and b must not be empty, got 0 pairs")
+    return a_arr, b_arr
+
+
+def _drop_nan_pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, list[str]]:
+    """Drop every pair where either side is NaN (a missing or failed run); say how many."""
+    keep = ~(np.isnan(a) | np.isnan(b))
+    dropped = int(a.size - keep.sum())
+    notes = []
+    if dropped:
+        notes.append(f"dropped {dropped} of {a.size} pairs with NaN (missing or failed runs)")
+    return a[keep], b[keep], dropped, notes
+
+
+def _wilcoxon(d: np.ndarray, notes: list[str]) -> tuple[float | None, float | None]:
+    """Two-sided Wilcoxon signed-rank test on differences ``d`` (zeros dropped, scipy's default)."""
+    nonzero = d[d != 0]
+    if nonzero.size == 0:
+        notes.append("Wilcoxon test not computed: all paired differences are zero")
+        return None, None
+    if nonzero.size < WILCOXON_MIN_PAIRS_FOR_5_PERCENT:
+        notes.append(
+            f"Wilcoxon test has {nonzero.size} non-zero differences; with fewer than "
+            f"{WILCOXON_MIN_PAIRS_FOR_5_PERCENT} no two-sided p below 0.05 is possible"
+        )
+    has_ties = np.unique(np.abs(nonzero)).size < nonzero.size
+    if (has_ties or nonzero.size < d.size) and d.size > _WILCOXON_MAX_ENUMERATED:
+        notes.append("Wilcoxon p uses the normal approximation (ties or zero differences, n > 13)")
+    # method="auto": exact without ties/zeros, exact sign-flip enumeration with them (n <= 13).
+    res = sps.wilcoxon(d, alternative="two-sided", method="auto")
+    return float(res.statistic), float(res.pvalue)
+
+
+def _ttest(a: np.ndarray, b: np.ndarray, d: np.ndarray, notes: list[str]):
+    """Two-sided paired t-test; ``None`` when it is undefined or meaningless."""
+    if d.size < 3:
+        notes.append(f"t-test needs at least 3 paired seeds, have {d.size}")
+        return None, None
+    if np.all(d == d[0]):
+        what = "all paired differences are zero" if d[0] == 0 else "differences have zero variance"
+        notes.append(f"t-test not computed: {what}")
+        return None, None
+    res = sps.ttest_rel(a, b, alternative="two-sided")
+    return float(res.statistic), float(res.pvalue)
+
+
+def _cohens_dz(d: np.ndarray, notes: list[str]) -> float | None:
+    """Standardised mean difference of paired data: mean(d) / std(d, ddof=1)."""
+    if d.size < 2:
+        notes.append(f"Cohen's d_z needs at least 2 paired seeds, have {d.size}")
+        return None
+    sd = float(np.std(d, ddof=1))
+    if sd == 0.0:
+        notes.append("Cohen's d_z not computed: differences have zero variance")
+        return None
+    return float(np.mean(d)) / sd
+
+
+def _prob_improvement(a: np.ndarray, b: np.ndarray, higher_is_better: bool) -> float:
+    """Fraction of pairs where A beats B; a tie counts 1/2."""
+    better = a > b if higher_is_better else a < b
+    return float(np.mean(better + 0.5 * (a == b)))
+
+
+def _compare_clean(
+    a: np.ndarray,
+    b: np.ndarray,
+    *,
+    higher_is_better: bool,
+    n_boot: int,
+    seed: int,
+    confidence: float,
+    n_dropped: int,
+    notes: list[str],
+    **extra: float | int | None,
+) -> PairedComparison:
+    """All statistics on NaN-free, finite pairs ``a``, ``b``."""
+    n = int(a.size)
+    if n == 0:
+        notes.append("no complete pairs left: nothing could be computed")
+        return PairedComparison(
+            0,
+            *([None] * 11),
+            notes=tuple(notes),
+            higher_is_better=higher_is_better,
+            confidence=confidence,
+            n_dropped=n_dropped,
+            **extra,
+        )
+    d = a - b
+    if n >= 2:
+        ci_low, ci_high = bootstrap_mean_ci(d, n_boot=n_boot, seed=seed, confidence=confidence)
+    else:
+        ci_low = ci_high = None
+        notes.append("bootstrap CI needs at least 2 paired seeds, have 1")
+    t_stat, t_p = _ttest(a, b, d, notes)
+    w_stat, w_p = _wilcoxon(d, notes)
+    return PairedComparison(
+        n=n,
+        mean_a=float(np.mean(a)),
+        mean_b=float(np.mean(b)),
+        mean_diff=float(np.mean(d)),
+        ci_low=ci_low,
+        ci_high=ci_high,
+        t_stat=t_stat,
+        t_p=t_p,
+        w_stat=w_stat,
+        w_p=w_p,
+        cohens_dz=_cohens_dz(d, notes),
+        prob_improvement=_prob_improvement(a, b, higher_is_better),
+        notes=tuple(notes),
+        higher_is_better=higher_is_better,
+        confidence=confidence,
+        n_dropped=n_dropped,
+        **extra,
+    )
+
+
+def compare_paired(
+    a: Sequence[float] | np.ndarray,
+    b: Sequence[float] | np.ndarray,
+    *,
+    higher_is_better: bool = True,
+    n_boot: int = 10000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> PairedComparison:
+    """Compare schedule A against baseline B on one metric, paired by seed.
+
+    ``a[k]`` and ``b[k]`` are the metric of seed k (1-D, equal length). A pair with NaN on
+    either side is dropped (noted). Infinite values are refused: for time-to-target with runs
+    that never reached the target use ``compare_censored``. The CI is a percentile bootstrap
+    (``n_boot`` resamples, ``seed``) of mean(a - b) at level ``confidence``.
+    """
+    a_arr, b_arr = _paired_inputs(a, b)
+    for name, arr in (("a", a_arr), ("b", b_arr)):
+        if np.isinf(arr).any():
+            raise ValueError(
+                f"{name} contains inf; use compare_censored for times that never reached a target"
+            )
+    confidence = check_confidence(confidence)
+    n_boot, seed = check_n_boot(n_boot), check_seed(seed)
+    a_arr, b_arr, n_dropped, notes = _drop_nan_pairs(a_arr, b_arr)
+    return _compare_clean(
+        a_arr,
+        b_arr,
+        higher_is_better=bool(higher_is_better),
+        n_boot=n_boot,
+        seed=seed,
+        confidence=confidence,
+        n_dropped=n_dropped,
+        notes=notes,
+    )
+
+
+def compare_censored(
+    a: Sequence[float] | np.ndarray,
+    b: Sequence[float] | np.ndarray,
+    budget: float,
+    *,
+    n_boot: int = 10000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> PairedComparison:
+    """Compare time-to-target of A against B (lower is better) when some runs never got there.
+
+    ``a[k]``, ``b[k]``: epochs (or seconds) seed k needed to reach the target, ``math.inf``
+    when it never did within ``budget`` (the epochs or seconds every run was given); NaN marks
+    a missing run and drops the pair. Finite times must lie in [0, budget].
+
+    Convention: a censored time is replaced by ``budget + 1``, a conservative lower bound
+    (the run needed more than the budget). So every censored run ranks behind every run that
+    reached the target, and the sign of each difference is right unless both runs of a pair
+    are censored, which become a tie (a zero difference, dropped by Wilcoxon, counted 1/2 by
+    ``prob_improvement``). Magnitudes are not right: means, the bootstrap CI, d_z and the t-test
+    use the imputed values and are noted as bounds / unreliable whenever anything is censored.
+    """
+    a_arr, b_arr = _paired_inputs(a, b)
+    budget = check_finite_number(budget, "budget")
+    if budget <= 0:
+        raise ValueError(f"budget must be > 0, got {budget}")
+    for name, arr in (("a", a_arr), ("b", b_arr)):
+        known = arr[~np.isnan(arr) & ~np.isposinf(arr)]
+        if known.size and (known.min() < 0 or known.max() > budget):
+            bad = known.min() if known.min() < 0 else known.max()
+            raise ValueError(
+                f"{name} contains {bad:g}; times must be in [0, budget={budget:g}] or inf"
+            )
+    confidence = check_confidence(confidence)
+    n_boot, seed = check_n_boot(n_boot), check_seed(seed)
+    a_arr, b_arr, n_dropped, notes = _drop_nan_pairs(a_arr, b_arr)
+    cens_a, cens_b = np.isposinf(a_arr), np.isposinf(b_arr)
+    n_cens_a, n_cens_b = int(cens_a.sum()), int(cens_b.sum())
+    if n_cens_a or n_cens_b:
+        n = a_arr.size
+        notes.append(
+            f"{n_cens_a} of {n} A runs and {n_cens_b} of {n} B runs never reached the target; "
+            f"their times are set to budget + 1 = {budget + 1:g}, a lower bound, so means, "
+            "the CI and d_z use imputed times and are not estimates of the true ones"
+        )
+        if (cens_a & cens_b).any():
+            notes.append(
+                f"pairs censored on both sides count as ties: {int((cens_a & cens_b).sum())}"
+            )
+        notes.append("t-test is unreliable with censored times (computed on the imputed values)")
+    imputed = budget + 1.0
+    a_arr = np.where(cens_a, imputed, a_arr)
+    b_arr = np.where(cens_b, imputed, b_arr)
+    return _compare_clean(
+        a_arr,
+        b_arr,
+        higher_is_better=False,
+        n_boot=n_boot,
+        seed=seed,
+        confidence=confidence,
+        n_dropped=n_dropped,
+        notes=notes,
+        n_censored_a=n_cens_a,
+        n_censored_b=n_cens_b,
+        budget=budget,
+    )
+
+
+def holm(pvalues: Sequence[float | None]) -> list[float | None]:
+    """Holm-Bonferroni adjusted p-values, in the input order.
+
+    With the m non-None p-values sorted ascending, p_(1) <= ... <= p_(m), the adjusted value
+    is max over j <= i of min(1, (m - j + 1) * p_(j)): monotone in p and capped at 1 (as
+    statsmodels' ``multipletests(method="holm")``). ``None`` entries (tests that could not be
+    computed) are skipped, do not count towards m, and stay ``None``.
+    """
+    values = list(pvalues)
+    present = []
+    for i, p in enumerate(values):
+        if p is None:
+            continue
+        if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)):
+            raise ValueError(f"p-values must be numbers in [0, 1] or None, got {p!r}")
+        if math.isnan(p) or not 0.0 <= p <= 1.0:
+            raise ValueError(f"p-values must be in [0, 1] or None, got {p!r}")
+        present.append(i)
+    m = len(present)
+    adjusted: list[float | None] = [None] * len(values)
+    running = 0.0
+    for rank, i in enumerate(sorted(present, key=lambda k: values[k])):
+        running = max(running, min(1.0, (m - rank) * float(values[i])))
+        adjusted[i] = running
+    return adjusted
