@@ -1,0 +1,1 @@
+"""Experiment harness: configs, sweeps, the SQLite results store, exports and checkpoints."""

@@ -1,0 +1,496 @@
+"""Crash-safe results store: one SQLite file, ``results.sqlite``, in an output folder.
+
+Training writes to it; statistics and reports read it. This module imports no torch, so
+readers stay light. Two tables hold everything:
+
+- ``runs``: one row per run (problem x schedule x seed x config) with its status
+  (running / done / diverged / failed), test metrics, versions and timing.
+- ``epochs``: one row per (run, epoch) with the fixed metric columns of ``EPOCH_COLUMNS``
+  plus an ``extra`` JSON column for any other key.
+
+Durability: WAL journal, ``synchronous=FULL`` and one transaction per write, so a killed
+process loses at most the write in flight and never corrupts the file. Two processes may
+write to one store at once (different runs): SQLite serialises the writers and each waits
+up to ``BUSY_TIMEOUT_S`` for the other.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import numbers
+import os
+import socket
+import sqlite3
+import sys
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+DB_NAME = "results.sqlite"
+LOCK_NAME = "sweep.lock"
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_S = 30.0
+
+# Fixed REAL columns of the epochs table, in table order. Other record keys go to `extra`.
+EPOCH_COLUMNS: tuple[str, ...] = (
+    "train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_f1", "val_ece",
+    "val_confidence", "val_entropy", "val_margin", "val_mutual_information", "val_variance",
+    "train_signal", "signal", "lr", "train_time", "eval_time", "wall_time",
+    "test_loss", "test_accuracy", "test_f1", "test_ece",
+)  # fmt: skip
+
+RUN_STATUSES = ("running", "done", "diverged", "failed")
+FINAL_STATUSES = ("done", "diverged", "failed")
+# Test metrics copied out of the `test` JSON into their own columns for easy SQL.
+TEST_COLUMNS = ("accuracy", "loss", "f1", "ece")
+_RESERVED_KEYS = ("run_id", "epoch", "extra")
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY, name TEXT, problem TEXT NOT NULL, schedule TEXT NOT NULL,
+    seed INTEGER NOT NULL, config TEXT NOT NULL, status TEXT NOT NULL, error TEXT,
+    epochs_done INTEGER NOT NULL DEFAULT 0, test TEXT, test_accuracy REAL, test_loss REAL,
+    test_f1 REAL, test_ece REAL, wall_time REAL, version TEXT, git_sha TEXT, hardware TEXT,
+    started_at TEXT, finished_at TEXT
+);
+CREATE TABLE IF NOT EXISTS epochs (
+    run_id TEXT NOT NULL, epoch INTEGER NOT NULL,
+    {", ".join(f"{name} REAL" for name in EPOCH_COLUMNS)},
+    extra TEXT, PRIMARY KEY (run_id, epoch)
+);
+"""
+
+
+class StoreLockedError(ValueError):
+    """Another process holds the store's ``sweep.lock``; the message names the holder."""
+
+
+def _now() -> str:
+    """UTC time as ISO 8601 with seconds, e.g. '2024-05-01T12:00:00+00:00'."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _json_default(value: Any) -> Any:
+    # Paths and numpy scalars show up in resolved configs; anything else is a caller bug.
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=repr)
+    if hasattr(value, "item") and callable(value.item):
+        return value.item()
+    raise ValueError(
+        f"value {value!r} of type {type(value).__name__} is not JSON-serialisable; "
+        "use numbers, strings, lists and dicts"
+    )
+
+
+def canonical_json(value: Any) -> str:
+    """Key-sorted, compact JSON: equal dicts give equal text (the basis of ``run_id``)."""
+    try:
+        return json.dumps(
+            value, sort_keys=True, separators=(",", ":"), default=_json_default, allow_nan=False
+        )
+    except (TypeError, ValueError) as error:
+        if "not JSON-serialisable" in str(error):
+            raise
+        # e.g. NaN/inf ("Out of range float values are not JSON compliant") or a cycle
+        raise ValueError(f"cannot store as JSON: {error}; use None for missing values") from None
+
+
+def _finite_or_none(value: float) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _check_number(where: str, value: Any) -> None:
+    if value is not None and not isinstance(value, numbers.Real):
+        raise ValueError(f"{where} must be a number or None, got {type(value).__name__} {value!r}")
+
+
+def _check_name(what: str, value: Any) -> None:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{what} must be a non-empty string, got {value!r}")
+
+
+def _check_int(what: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{what} must be an integer, got {value!r}")
+
+
+def _check_run_key(problem: Any, schedule: Any, seed: Any, config: Any) -> None:
+    _check_name("problem", problem)
+    _check_name("schedule", schedule)
+    _check_int("seed", seed)
+    if not isinstance(config, dict):
+        raise ValueError(f"config must be a dict, got {type(config).__name__}")
+
+
+def default_lock_owner() -> str:
+    """Who holds the lock, for the refusal message: 'pid 123 on host: python -m ...'."""
+    return f"pid {os.getpid()} on {socket.gethostname()}: {' '.join(sys.argv)}"
+
+
+class Store:
+    """The results store in ``out_dir`` (``out_dir/results.sqlite``).
+
+    ``create=True`` (default) makes the folder and database if missing; ``create=False``
+    raises ``ValueError`` when there is no store there (readers: stats, reports).
+    Use one ``Store`` per process (a sqlite3 connection is not shared across processes).
+    """
+
+    def __init__(self, out_dir: str | Path, *, create: bool = True) -> None:
+        self.out_dir = Path(out_dir)
+        self.path = self.out_dir / DB_NAME
+        if not create and not self.path.is_file():
+            raise ValueError(f"no results store in {self.out_dir}")
+        if create:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: we issue BEGIN IMMEDIATE ourselves (see _write) so a
+        # writer takes the write lock up front and waits on busy_timeout instead of
+        # failing when it upgrades a read transaction that another writer overtook.
+        self._conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        try:
+            self._open(create)
+        except sqlite3.DatabaseError as error:
+            self._conn.close()
+            raise ValueError(f"{self.path} is not a usable SQLite results store: {error}") from None
+        except ValueError:
+            self._conn.close()
+            raise
+
+    def _open(self, create: bool) -> None:
+        conn = self._conn
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+        has_meta = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+        ).fetchone()
+        if not has_meta and not create:
+            raise ValueError(f"{self.path} is not an uncertainty-lr results store (no meta table)")
+        if not has_meta:
+            with self._write():
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        version = row["value"] if row else None
+        if version != str(SCHEMA_VERSION):
+            raise ValueError(
+                f"results store {self.path} has schema version {version}; this uncertainty-lr "
+                f"reads version {SCHEMA_VERSION} only (use the package version that wrote it)"
+            )
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: BEGIN IMMEDIATE ... COMMIT, rolled back on any error."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            # SQLite may already have rolled back (e.g. on a full disk); don't mask the cause.
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.out_dir)!r})"
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        self._conn.close()
+
+    # ----- runs -----------------------------------------------------------------
+
+    @staticmethod
+    def run_id(problem: str, schedule: str, seed: int, config: dict) -> str:
+        """16 hex digits of sha256 over the canonical JSON of the four inputs.
+
+        Stable across processes and Python versions, so rerunning the same command finds
+        the same run (and resumes it instead of starting a duplicate).
+        """
+        _check_run_key(problem, schedule, seed, config)
+        text = canonical_json(
+            {"problem": problem, "schedule": schedule, "seed": seed, "config": config}
+        )
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+    def get_run(self, run_id: str) -> dict | None:
+        """The run's row as a dict (config/test/hardware decoded), or None if unknown."""
+        row = self._conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        return None if row is None else _decode_run(row)
+
+    def start_run(
+        self,
+        run_id: str,
+        *,
+        problem: str,
+        schedule: str,
+        seed: int,
+        config: dict,
+        name: str | None = None,
+        hardware: dict | None = None,
+        version: str = "",
+        git_sha: str | None = None,
+    ) -> None:
+        """Insert the run as 'running', or resume it if it exists as running/failed.
+
+        A resume marks it running again, clears the error and refreshes config, name,
+        hardware, version and git SHA (the machine may differ). A run already finished
+        ('done' / 'diverged') raises ValueError: skip it, or ``delete_run`` to redo it.
+        """
+        _check_name("run_id", run_id)
+        _check_run_key(problem, schedule, seed, config)
+        config_json = canonical_json(config)
+        hardware_json = None if hardware is None else canonical_json(hardware)
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT problem, schedule, seed, status FROM runs WHERE run_id = ?", (run_id,)
+            ).fetchone()
+            if row is None:
+                conn.execute(
+                    "INSERT INTO runs (run_id, name, problem, schedule, seed, config, status, "
+                    "epochs_done, version, git_sha, hardware, started_at) VALUES "
+                    "(?, ?, ?, ?, ?, ?, 'running', 0, ?, ?, ?, ?)",
+                    (run_id, name, problem, schedule, seed, config_json, version, git_sha,
+                     hardware_json, _now()),
+                )  # fmt: skip
+                return
+            for key, new in (("problem", problem), ("schedule", schedule), ("seed", seed)):
+                if row[key] != new:
+                    raise ValueError(f"run {run_id} is for {key} {row[key]!r}, not {new!r}")
+            if row["status"] not in ("running", "failed"):
+                raise ValueError(
+                    f"run {run_id} already finished with status {row['status']!r}; "
+                    "skip it or delete_run it to run again"
+                )
+            conn.execute(
+                "UPDATE runs SET status = 'running', error = NULL, finished_at = NULL, "
+                "name = ?, config = ?, hardware = ?, version = ?, git_sha = ? WHERE run_id = ?",
+                (name, config_json, hardware_json, version, git_sha, run_id),
+            )
+
+    def finish_run(
+        self,
+        run_id: str,
+        status: str,
+        test: dict[str, float | None] | None = None,
+        error: str | None = None,
+        wall_time: float | None = None,
+    ) -> None:
+        """Close a run with status 'done', 'diverged' or 'failed'.
+
+        ``test`` maps metric names to numbers (non-finite -> NULL); 'accuracy', 'loss',
+        'f1', 'ece' (or the same with a 'test_' prefix) also fill the test_* columns.
+        ``wall_time`` is in seconds.
+        """
+        if status not in FINAL_STATUSES:
+            raise ValueError(f"status must be one of {', '.join(FINAL_STATUSES)}, got {status!r}")
+        _check_number("wall_time", wall_time)
+        clean_test = None
+        if test is not None:
+            if not isinstance(test, dict):
+                raise ValueError(f"test must be a dict of metrics, got {type(test).__name__}")
+            for key, value in test.items():
+                _check_number(f"test[{key!r}]", value)
+            clean_test = {
+                key: None if value is None else _finite_or_none(value)
+                for key, value in test.items()
+            }
+        columns = {
+            name: None
+            if clean_test is None
+            else clean_test.get(f"test_{name}", clean_test.get(name))
+            for name in TEST_COLUMNS
+        }
+        with self._write() as conn:
+            cursor = conn.execute(
+                "UPDATE runs SET status = ?, test = ?, test_accuracy = ?, test_loss = ?, "
+                "test_f1 = ?, test_ece = ?, error = ?, wall_time = ?, finished_at = ? "
+                "WHERE run_id = ?",
+                (status, None if clean_test is None else canonical_json(clean_test),
+                 columns["accuracy"], columns["loss"], columns["f1"], columns["ece"], error,
+                 None if wall_time is None else _finite_or_none(wall_time), _now(), run_id),
+            )  # fmt: skip
+            if cursor.rowcount == 0:
+                raise ValueError(f"unknown run_id {run_id!r}; call start_run first")
+
+    def delete_run(self, run_id: str) -> None:
+        """Remove a run and its epochs (to redo a finished run from scratch)."""
+        with self._write() as conn:
+            conn.execute("DELETE FROM epochs WHERE run_id = ?", (run_id,))
+            conn.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
+
+    def runs(self, status: str | None = None) -> list[dict]:
+        """All runs (or those with ``status``) in the order first started, JSON decoded."""
+        if status is None:
+            rows = self._conn.execute("SELECT * FROM runs ORDER BY rowid").fetchall()
+        elif status in RUN_STATUSES:
+            rows = self._conn.execute(
+                "SELECT * FROM runs WHERE status = ? ORDER BY rowid", (status,)
+            ).fetchall()
+        else:
+            raise ValueError(f"status must be one of {', '.join(RUN_STATUSES)}, got {status!r}")
+        return [_decode_run(row) for row in rows]
+
+    # ----- epochs ---------------------------------------------------------------
+
+    def log_epoch(self, run_id: str, epoch: int, record: dict[str, float | None]) -> None:
+        """Write one epoch row; re-logging an epoch replaces it (a resumed run redoes it).
+
+        Keys in ``EPOCH_COLUMNS`` take numbers or None; NaN/inf are stored as NULL and
+        named in ``extra['nonfinite']`` (comma-separated). Other keys take numbers, strings,
+        booleans or None and are stored in ``extra``. ``epochs_done`` becomes the number of
+        epoch rows of the run.
+        """
+        _check_int("epoch", epoch)
+        if epoch < 0:
+            raise ValueError(f"epoch must be >= 0, got {epoch}")
+        if not isinstance(record, dict):
+            raise ValueError(f"record must be a dict, got {type(record).__name__}")
+        columns, extra = _split_record(record)
+        names = ", ".join(EPOCH_COLUMNS)
+        marks = ", ".join("?" for _ in EPOCH_COLUMNS)
+        with self._write() as conn:
+            if conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is None:
+                raise ValueError(f"unknown run_id {run_id!r}; call start_run first")
+            conn.execute(
+                f"INSERT OR REPLACE INTO epochs (run_id, epoch, {names}, extra) "
+                f"VALUES (?, ?, {marks}, ?)",
+                (run_id, epoch, *(columns[name] for name in EPOCH_COLUMNS),
+                 canonical_json(extra) if extra else None),
+            )  # fmt: skip
+            self._update_epochs_done(run_id)
+
+    def truncate_epochs(self, run_id: str, after_epoch: int) -> None:
+        """Delete the run's epoch rows with epoch > ``after_epoch`` (resume from a checkpoint)."""
+        _check_int("after_epoch", after_epoch)
+        with self._write() as conn:
+            conn.execute("DELETE FROM epochs WHERE run_id = ? AND epoch > ?", (run_id, after_epoch))
+            self._update_epochs_done(run_id)
+
+    def _update_epochs_done(self, run_id: str) -> None:
+        self._conn.execute(
+            "UPDATE runs SET epochs_done = (SELECT COUNT(*) FROM epochs WHERE run_id = ?) "
+            "WHERE run_id = ?",
+            (run_id, run_id),
+        )
+
+    def epochs(self, run_id: str | None = None) -> list[dict]:
+        """Epoch rows (all runs, or one) ordered by run_id, epoch, with ``extra`` merged in.
+
+        Each dict has run_id, epoch, every ``EPOCH_COLUMNS`` key (None when not logged)
+        and the extra keys of that row.
+        """
+        if run_id is None:
+            rows = self._conn.execute("SELECT * FROM epochs ORDER BY run_id, epoch").fetchall()
+        else:
+            rows = self._conn.execute(
+                "SELECT * FROM epochs WHERE run_id = ? ORDER BY epoch", (run_id,)
+            ).fetchall()
+        out = []
+        for row in rows:
+            item = dict(zip(row.keys(), tuple(row), strict=True))
+            extra = item.pop("extra")
+            if extra:
+                item.update(json.loads(extra))
+            out.append(item)
+        return out
+
+    # ----- lock -----------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def lock(self, owner: str | None = None) -> Iterator[None]:
+        """Hold the exclusive advisory lock ``sweep.lock`` in the store folder.
+
+        Non-blocking: if another process (or another open of the file) holds it, raises
+        ``StoreLockedError`` naming the holder written in the file. ``owner`` defaults to
+        ``default_lock_owner()`` (pid, host, command). The lock dies with its process.
+        """
+        import fcntl  # POSIX only; imported here so readers on other systems still work
+
+        owner = default_lock_owner() if owner is None else owner
+        lock_path = self.out_dir / LOCK_NAME
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = lock_path.read_text(encoding="utf-8", errors="replace").strip()
+                raise StoreLockedError(
+                    f"results store {self.out_dir} is in use by {holder or 'an unknown holder'} "
+                    f"(lock file {lock_path})"
+                ) from None
+            os.ftruncate(fd, 0)
+            os.write(fd, owner.encode("utf-8"))
+            os.fsync(fd)
+            try:
+                yield
+            finally:
+                # Empty the file but keep it: unlinking a flock file races with a process
+                # that has just opened the old inode and would then lock a ghost.
+                os.ftruncate(fd, 0)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+
+def _split_record(record: dict) -> tuple[dict[str, float | None], dict[str, Any]]:
+    """Record -> (fixed column values, extra values); non-finite numbers become None."""
+    columns: dict[str, float | None] = dict.fromkeys(EPOCH_COLUMNS)
+    extra: dict[str, Any] = {}
+    nonfinite: list[str] = []
+    for key, value in record.items():
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"record keys must be non-empty strings, got {key!r}")
+        if key in _RESERVED_KEYS:
+            raise ValueError(f"record key {key!r} is reserved; allowed: any other name")
+        if key in columns:
+            _check_number(f"record[{key!r}]", value)
+            clean = None if value is None else _finite_or_none(value)
+            if value is not None and clean is None:
+                nonfinite.append(key)
+            columns[key] = clean
+        elif value is None or isinstance(value, (str, bool)):
+            extra[key] = value
+        elif isinstance(value, numbers.Integral):
+            extra[key] = int(value)
+        elif isinstance(value, numbers.Real):
+            extra[key] = _finite_or_none(value)
+            if extra[key] is None:
+                nonfinite.append(key)
+        else:
+            raise ValueError(
+                f"record[{key!r}] must be a number, string, bool or None, "
+                f"got {type(value).__name__}"
+            )
+    if nonfinite:
+        given = extra.get("nonfinite")
+        names = given.split(",") if isinstance(given, str) and given else []
+        extra["nonfinite"] = ",".join(dict.fromkeys(names + nonfinite))
+    return columns, extra
+
+
+def _decode_run(row: sqlite3.Row) -> dict:
+    item = dict(zip(row.keys(), tuple(row), strict=True))
+    for key in ("config", "test", "hardware"):
+        if item[key] is not None:
+            item[key] = json.loads(item[key])
+    return item
