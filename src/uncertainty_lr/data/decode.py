@@ -1,0 +1,141 @@
+"""Decode the chosen splits of a DatasetDict into tensors (the cached, seed-free stage).
+
+The result is a plain "payload" dict, the unit the cache stores:
+    {"name", "kind", "source", "class_names", "vocab_size", "pad_id", "content_hash",
+     "splits": {"train": {"x", "y"}, "val": {...}?, "test": {...}?}}
+Roles with no split in the dataset ("val", often "test") are simply absent; they are
+carved later, per seed, by `load_data`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import datasets
+import numpy as np
+import pyarrow.compute as pc  # pyarrow ships with datasets
+import torch
+
+from uncertainty_lr.data import cache, images, text
+
+
+def decode_splits(
+    dd: datasets.DatasetDict,
+    roles: dict[str, str | None],
+    kind: str,
+    column: str,
+    label: str,
+    *,
+    name: str,
+    source: str,
+    where: str,
+    max_length: int,
+    vocab_size: int,
+    tokenizer: str | None,
+    tokenizer_path: Path,
+    show_progress: bool,
+) -> dict:
+    """Decode inputs and labels of every role in `roles` that names a split.
+
+    Images -> uint8 (N, C, H, W); text -> int64 (N, max_length) ids from a BPE tokenizer
+    trained on the dataset's own train split (saved to `tokenizer_path`), or from the
+    pretrained `tokenizer`. Labels -> int64 (N,).
+    """
+    present = {role: split for role, split in roles.items() if split is not None}
+    class_names = label_names(dd[present["train"]].features[label], dd, present, label)
+    splits: dict[str, dict[str, torch.Tensor]] = {}
+    for role, split in present.items():
+        splits[role] = {
+            "y": torch.from_numpy(read_labels(dd[split], label, len(class_names), split, where))
+        }
+
+    vocab, pad_id = 0, 0
+    if kind == "image":
+        for role, split in present.items():
+            array = images.decode_image_column(
+                dd[split], column, f"split {split!r} of {where}", show_progress
+            )
+            splits[role]["x"] = torch.from_numpy(array)
+        unify_image_shapes(splits, where)
+    else:
+        texts = {role: read_texts(dd[split], column) for role, split in present.items()}
+        if tokenizer is None:
+            tok = text.train_tokenizer(texts["train"], vocab_size, show_progress)
+            for role in present:
+                splits[role]["x"] = torch.from_numpy(
+                    text.encode_texts(tok, texts[role], max_length, show_progress)
+                )
+            cache.atomic_write(tokenizer_path, tok.save)
+            vocab, pad_id = tok.get_vocab_size(), text.PAD_ID
+        else:
+            tok, pad_id, vocab = text.load_pretrained(tokenizer)
+            for role in present:
+                ids = text.encode_pretrained(tok, texts[role], max_length, show_progress)
+                splits[role]["x"] = torch.from_numpy(ids)
+
+    ordered = [splits[r][k] for r in ("train", "val", "test") if r in splits for k in ("x", "y")]
+    return {
+        "name": name,
+        "kind": kind,
+        "source": source,
+        "class_names": class_names,
+        "vocab_size": int(vocab),
+        "pad_id": int(pad_id),
+        "splits": splits,
+        "content_hash": cache.content_hash(ordered) + cache.make_key(class_names)[:8],
+    }
+
+
+def label_names(
+    feature, dd: datasets.DatasetDict, present: dict[str, str], label: str
+) -> list[str]:
+    """Class names from a ClassLabel, else "0".."max" over the integer labels of all splits."""
+    if isinstance(feature, datasets.ClassLabel):
+        return list(feature.names)
+    top = -1
+    for split in present.values():
+        column = dd[split].with_format("arrow")[label]
+        if len(column) and column.null_count < len(column):
+            top = max(top, int(pc.max(column).as_py()))
+    if top < 0:
+        raise ValueError(f"integer label column {label!r} has no labels >= 0")
+    return [str(i) for i in range(top + 1)]
+
+
+def read_labels(
+    ds: datasets.Dataset, label: str, num_classes: int, split: str, where: str
+) -> np.ndarray:
+    """Labels of one split as int64 (N,), all in 0..num_classes-1."""
+    column = ds.with_format("arrow")[label]
+    if len(column) == 0:
+        raise ValueError(f"split {split!r} of {where} is empty")
+    if column.null_count:
+        raise ValueError(
+            f"split {split!r} of {where} has {column.null_count} missing labels in {label!r}"
+        )
+    y = column.to_numpy().astype(np.int64)
+    low, high = int(y.min()), int(y.max())
+    if low < 0 or high >= num_classes:
+        raise ValueError(
+            f"labels in split {split!r} of {where} must be in 0..{num_classes - 1}, "
+            f"found {low if low < 0 else high} (unlabelled rows use -1; drop them or pick another split)"
+        )
+    return y
+
+
+def read_texts(ds: datasets.Dataset, column: str) -> list[str]:
+    """The strings of one split; missing entries become ""."""
+    return ["" if t is None else t for t in ds.with_format("arrow")[column].to_pylist()]
+
+
+def unify_image_shapes(splits: dict[str, dict[str, torch.Tensor]], where: str) -> None:
+    """All splits must share H, W; grey splits are repeated to 3 channels if others are colour."""
+    shapes = {role: tuple(s["x"].shape[1:]) for role, s in splits.items()}
+    sizes = {shape[1:] for shape in shapes.values()}
+    if len(sizes) > 1:
+        listing = ", ".join(f"{role} {shape[2]}x{shape[1]}" for role, shape in shapes.items())
+        raise ValueError(f"image sizes differ between splits of {where}: {listing}")
+    channels = max(shape[0] for shape in shapes.values())
+    for s in splits.values():
+        if s["x"].shape[1] != channels:
+            s["x"] = s["x"].expand(-1, channels, -1, -1).contiguous()
