@@ -1,0 +1,143 @@
+"""Pieces every framework callback shares: signal choice, accumulation, LR write-back.
+
+No framework import here (torch only), so each integration module pulls in just its own
+framework. Signals follow the package contract: a float in [0, 1], 0 = certain.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+
+import torch
+
+from uncertainty_lr.schedulers.policy import UncertaintyPolicy
+from uncertainty_lr.signals.functions import (
+    per_sample_confidence,
+    per_sample_entropy,
+    per_sample_margin,
+    per_sample_mutual_information,
+    per_sample_variance,
+)
+
+#: Signals from one deterministic pass over (N, C) logits.
+SINGLE_PASS_SIGNALS: tuple[str, ...] = ("confidence", "entropy", "margin")
+#: Signals available with ``mc_samples >= 2`` MC-dropout passes: the single-pass ones
+#: computed on the mean prediction, plus the two that need the spread between passes.
+MC_SIGNALS: tuple[str, ...] = SINGLE_PASS_SIGNALS + ("mutual_information", "variance")
+
+_SINGLE = {
+    "confidence": per_sample_confidence,
+    "entropy": per_sample_entropy,
+    "margin": per_sample_margin,
+}
+_POLICY_OPTIONS = tuple(
+    name for name in inspect.signature(UncertaintyPolicy).parameters if name != "base_lrs"
+)
+
+
+def missing_framework(what: str, module: str, extra: str) -> ImportError:
+    """The ImportError an integration raises when its framework is not installed."""
+    return ImportError(
+        f"{what} needs the '{module}' package; install it with: pip install 'uncertainty-lr[{extra}]'"
+    )
+
+
+def check_signal_choice(signal: str, mc_samples: int) -> None:
+    """ValueError unless ``signal`` can be computed with ``mc_samples`` (0 = one pass, or >= 2)."""
+    if isinstance(mc_samples, bool) or not isinstance(mc_samples, int) or mc_samples < 0:
+        raise ValueError(f"mc_samples must be 0 (one pass) or an integer >= 2, got {mc_samples!r}")
+    if mc_samples == 1:
+        raise ValueError("mc_samples must be 0 (one pass) or an integer >= 2, got 1")
+    allowed = MC_SIGNALS if mc_samples else SINGLE_PASS_SIGNALS
+    if signal not in allowed:
+        hint = " (mutual_information and variance need mc_samples >= 2)" if not mc_samples else ""
+        raise ValueError(f"signal must be one of {', '.join(allowed)}{hint}; got {signal!r}")
+
+
+def check_policy_kwargs(kwargs: dict) -> dict:
+    """Fail early on a misspelt or out-of-range policy option; return a copy of ``kwargs``.
+
+    Values are checked by building a throw-away one-group policy. ``min_lr`` / ``max_lr``
+    are checked later, against the optimizer's real LRs, since they may be per group.
+    """
+    unknown = sorted(set(kwargs) - set(_POLICY_OPTIONS))
+    if unknown:
+        raise ValueError(
+            f"unknown UncertaintyPolicy option {unknown[0]!r}; known: {', '.join(_POLICY_OPTIONS)}"
+        )
+    trial = {k: v for k, v in kwargs.items() if k not in ("min_lr", "max_lr")}
+    UncertaintyPolicy([1.0], **trial)
+    return dict(kwargs)
+
+
+def per_sample_signal(
+    signal: str,
+    logits: torch.Tensor | None = None,
+    *,
+    probs: torch.Tensor | None = None,
+    mc_probs: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Per-example signal, (N,) float64 in [0, 1].
+
+    Give exactly one of ``logits`` (N, C), ``probs`` (N, C) or ``mc_probs`` (T, N, C)
+    MC-dropout probabilities; with ``mc_probs`` the single-pass signals use the mean
+    prediction over the T passes.
+    """
+    if sum(x is not None for x in (logits, probs, mc_probs)) != 1:
+        raise ValueError("give exactly one of logits, probs or mc_probs")
+    if mc_probs is None:
+        if logits is not None:
+            return _SINGLE[signal](logits, from_logits=True)
+        return _SINGLE[signal](probs)
+    if signal == "mutual_information":
+        return per_sample_mutual_information(mc_probs)
+    if signal == "variance":
+        return per_sample_variance(mc_probs)
+    return _SINGLE[signal](torch.as_tensor(mc_probs).mean(dim=0))
+
+
+class SignalMean:
+    """Running sum and count of per-example signals, so batches of any size weigh by example.
+
+    Keeping (sum, count) rather than a mean lets data-parallel ranks add theirs up exactly.
+    """
+
+    def __init__(self) -> None:
+        self.total = 0.0
+        self.count = 0
+
+    def reset(self) -> None:
+        self.total = 0.0
+        self.count = 0
+
+    def add(self, per_sample: torch.Tensor) -> None:
+        self.total += float(per_sample.sum().item())
+        self.count += int(per_sample.numel())
+
+    @staticmethod
+    def mean(total: float, count: float) -> float:
+        """total / count clamped to [0, 1] against round-off."""
+        return min(max(total / count, 0.0), 1.0)
+
+
+def initial_lrs(param_groups: Sequence[dict]) -> list[float]:
+    """Each group's ``initial_lr`` (set by torch schedulers) or else its ``lr``, as floats."""
+    lrs = []
+    for group in param_groups:
+        lr = group.get("initial_lr", group["lr"])
+        lrs.append(float(lr.item() if isinstance(lr, torch.Tensor) else lr))
+    return lrs
+
+
+def set_group_lrs(param_groups: Sequence[dict], lrs: Sequence[float]) -> None:
+    """Write one LR per group, in place for tensor LRs (capturable / fused optimizers)."""
+    if len(param_groups) != len(lrs):
+        raise ValueError(
+            f"the policy schedules {len(lrs)} parameter groups, the optimizer has {len(param_groups)}"
+        )
+    for group, lr in zip(param_groups, lrs):
+        if isinstance(group["lr"], torch.Tensor):
+            group["lr"].fill_(lr)
+        else:
+            group["lr"] = lr

@@ -1,0 +1,259 @@
+"""Hugging Face Trainer callback: step UncertaintyPolicy after each evaluation.
+
+Install with ``pip install 'uncertainty-lr[hf]'`` (transformers + accelerate). Only this
+module imports transformers.
+
+The Trainer does not hand predictions to callbacks, so the signal comes one of two ways:
+  - ``compute_metrics=uncertainty_metrics`` (default way): the Trainer gathers the eval
+    logits of every rank, ``uncertainty_metrics`` turns them into
+    ``eval_uncertainty_{confidence,entropy,margin}``, and the callback reads its signal
+    from the metrics it is handed in ``on_evaluate``;
+  - ``eval_inputs=tensor``: the callback runs the model itself over that tensor (one
+    pass, or ``mc_samples`` MC-dropout passes), passing each batch as the model's first
+    positional argument and taking ``output.logits`` / ``output["logits"]`` /
+    ``output[0]`` / the output itself as (N, C) logits.
+
+The Trainer's own LR scheduler would overwrite the LR after every step. Use
+``TrainingArguments(lr_scheduler_type="constant")``: the callback then also writes its LRs
+into the scheduler's ``base_lrs``, so the constant schedule keeps them. Any other
+schedule that moves the LR is caught at the next step with a ValueError.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from uncertainty_lr.integrations._common import (
+    SINGLE_PASS_SIGNALS,
+    SignalMean,
+    check_policy_kwargs,
+    check_signal_choice,
+    initial_lrs,
+    missing_framework,
+    per_sample_signal,
+    set_group_lrs,
+)
+from uncertainty_lr.schedulers.policy import UncertaintyPolicy
+from uncertainty_lr.schedulers.uncertainty import reduce_signal
+from uncertainty_lr.signals.estimators import mc_dropout_probs, predict_logits
+
+try:
+    from transformers import TrainerCallback
+    from transformers.trainer_callback import ExportableState
+except ImportError as error:  # pragma: no cover - exercised only without the extra
+    raise missing_framework("UncertaintyLRTrainerCallback", "transformers", "hf") from error
+
+SIGNAL_KEY = "uncertainty_lr/signal"
+LR_KEY = "uncertainty_lr/lr"
+METRIC_PREFIX = "uncertainty_"
+
+
+def uncertainty_metrics(eval_pred: Any) -> dict[str, float]:
+    """``compute_metrics`` for the Trainer: eval logits -> {"uncertainty_<signal>": float}.
+
+    Gives "uncertainty_confidence", "uncertainty_entropy" and "uncertainty_margin", each
+    in [0, 1] (the Trainer logs them with its "eval_" prefix). ``eval_pred.predictions``
+    are the (N, C) logits, or a tuple whose first element they are. Combine with your own
+    metrics as ``lambda p: {**accuracy(p), **uncertainty_metrics(p)}``.
+    """
+    predictions = eval_pred.predictions if hasattr(eval_pred, "predictions") else eval_pred[0]
+    if isinstance(predictions, (tuple, list)):
+        predictions = predictions[0]
+    logits = torch.as_tensor(np.asarray(predictions))
+    if logits.dim() != 2:
+        raise ValueError(
+            f"uncertainty_metrics needs (N, C) logits as predictions, got shape {tuple(logits.shape)}"
+        )
+    metrics = {}
+    for name in SINGLE_PASS_SIGNALS:
+        values = per_sample_signal(name, logits=logits)
+        metrics[f"{METRIC_PREFIX}{name}"] = SignalMean.mean(float(values.sum()), values.numel())
+    return metrics
+
+
+def _logits_of(output: Any) -> torch.Tensor:
+    if isinstance(output, torch.Tensor):
+        return output
+    if hasattr(output, "logits"):
+        return output.logits
+    if isinstance(output, Mapping):
+        return output["logits"]
+    if isinstance(output, (tuple, list)):
+        return output[0]
+    raise ValueError(f"cannot find logits in a model output of type {type(output).__name__}")
+
+
+class _LogitsOnly(nn.Module):
+    """model(x) -> its (N, C) logits, whatever container the model returns them in."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return _logits_of(self.model(inputs))
+
+
+class UncertaintyLRTrainerCallback(TrainerCallback, ExportableState):
+    """Set the Trainer optimizer's LR from the evaluation uncertainty.
+
+    After every evaluation during ``trainer.train()`` the signal is fed to an
+    ``UncertaintyPolicy`` (base LRs = the optimizer's initial LRs) whose LRs go into the
+    optimizer and the scheduler's ``base_lrs``. Each decision is appended to
+    ``state.log_history`` as {"uncertainty_lr/signal", "uncertainty_lr/lr", "epoch",
+    "step"} and to ``self.history``. The policy state is saved in every checkpoint's
+    ``trainer_state.json`` (``stateful_callbacks``) and restored by
+    ``trainer.train(resume_from_checkpoint=...)``.
+
+    Args:
+        signal: "confidence", "entropy" (default) or "margin"; with ``eval_inputs`` and
+            ``mc_samples >= 2`` also "mutual_information" or "variance".
+        eval_inputs: None = read ``eval_uncertainty_<signal>`` from the metrics (needs
+            ``compute_metrics=uncertainty_metrics``); a tensor (N, ...) = run the model on it.
+        mc_samples: 0 = one eval pass; >= 2 = MC-dropout passes (needs ``eval_inputs``).
+        batch_size: rows per forward pass over ``eval_inputs`` (default 512).
+        **policy_kwargs: UncertaintyPolicy options (threshold, step_size, mode, ...).
+
+    With ``eval_inputs``, keep ``restore_callback_states_from_checkpoint=False`` (the
+    default): that option rebuilds callbacks from JSON, which cannot hold a tensor. The
+    callback restores its own state either way.
+    """
+
+    def __init__(
+        self,
+        signal: str = "entropy",
+        eval_inputs: torch.Tensor | None = None,
+        mc_samples: int = 0,
+        batch_size: int = 512,
+        **policy_kwargs: Any,
+    ) -> None:
+        check_signal_choice(signal, mc_samples)
+        if eval_inputs is None and mc_samples:
+            raise ValueError(
+                f"mc_samples={mc_samples} needs eval_inputs: the metrics hold only one-pass signals"
+            )
+        if eval_inputs is not None and not isinstance(eval_inputs, torch.Tensor):
+            raise ValueError(
+                f"eval_inputs must be a torch.Tensor or None, got {type(eval_inputs).__name__}"
+            )
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        self.signal = signal
+        self.eval_inputs = eval_inputs
+        self.mc_samples = mc_samples
+        self.batch_size = batch_size
+        self.policy_kwargs = check_policy_kwargs(policy_kwargs)
+        self.policy: UncertaintyPolicy | None = None
+        #: One entry per policy step: {"step", "epoch", "signal", "lrs"}.
+        self.history: list[dict] = []
+        self._training = False
+
+    # -- ExportableState ----------------------------------------------------------------
+    def state(self) -> dict:
+        """JSON-able args and attributes, saved by the Trainer in trainer_state.json."""
+        return {
+            "args": {
+                "signal": self.signal,
+                "mc_samples": self.mc_samples,
+                "batch_size": self.batch_size,
+                **self.policy_kwargs,
+            },
+            "attributes": {
+                "policy_state": None if self.policy is None else self.policy.state_dict(),
+                "history": [dict(entry) for entry in self.history],
+            },
+        }
+
+    def _saved_attributes(self, state: Any) -> dict | None:
+        saved = (state.stateful_callbacks or {}).get(type(self).__name__)
+        if isinstance(saved, list):  # several callbacks of this class: take the first
+            saved = saved[0] if saved else None
+        return saved.get("attributes") if isinstance(saved, dict) else None
+
+    # -- events -------------------------------------------------------------------------
+    def on_train_begin(self, args, state, control, optimizer=None, lr_scheduler=None, **kwargs):
+        if optimizer is None:
+            raise ValueError("UncertaintyLRTrainerCallback needs the Trainer's optimizer, got None")
+        self.policy = UncertaintyPolicy(initial_lrs(optimizer.param_groups), **self.policy_kwargs)
+        self.history = []
+        # global_step > 0 at train begin means the Trainer loaded a checkpoint's
+        # trainer_state.json, whose stateful_callbacks hold this callback's state then.
+        saved = self._saved_attributes(state) if state.global_step > 0 else None
+        if saved and saved.get("policy_state") is not None:
+            self.policy.load_state_dict(saved["policy_state"])
+            self.history = [dict(entry) for entry in saved.get("history", [])]
+        self._apply(self.policy.lrs, optimizer, lr_scheduler)
+        self._training = True
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self._training = False
+
+    def on_step_end(self, args, state, control, optimizer=None, **kwargs):
+        if self.policy is None or optimizer is None:
+            return
+        for group, want in zip(optimizer.param_groups, self.policy.lrs):
+            got = float(group["lr"])
+            if not math.isclose(got, want, rel_tol=1e-9):
+                raise ValueError(
+                    f"the Trainer's LR scheduler moved the LR to {got:g}, the uncertainty policy "
+                    f"set {want:g}; use TrainingArguments(lr_scheduler_type='constant'), got "
+                    f"{getattr(args, 'lr_scheduler_type', '?')!s}"
+                )
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        if not self._training or self.policy is None:
+            return  # trainer.evaluate() outside train(): no schedule to move
+        signal = self._signal(metrics or {}, kwargs.get("model"))
+        lrs = self.policy.step(signal)
+        self._apply(lrs, kwargs.get("optimizer"), kwargs.get("lr_scheduler"))
+        epoch = None if state.epoch is None else float(state.epoch)
+        self.history.append(
+            {"step": state.global_step, "epoch": epoch, "signal": signal, "lrs": list(lrs)}
+        )
+        state.log_history.append(
+            {SIGNAL_KEY: signal, LR_KEY: lrs[0], "epoch": epoch, "step": state.global_step}
+        )
+
+    # -- helpers ------------------------------------------------------------------------
+    def _signal(self, metrics: dict, model: nn.Module | None) -> float:
+        if self.eval_inputs is None:
+            suffix = f"{METRIC_PREFIX}{self.signal}"
+            keys = [k for k in metrics if k == suffix or k.endswith("_" + suffix)]
+            if not keys:
+                raise ValueError(
+                    f"evaluation metrics have no '{suffix}'; pass compute_metrics=uncertainty_metrics "
+                    "to the Trainer, or eval_inputs to the callback"
+                )
+            # Trainer already gathered every rank's predictions: the value is global.
+            return float(metrics[keys[0]])
+        if model is None:
+            raise ValueError(
+                "UncertaintyLRTrainerCallback needs the model to run eval_inputs, got None"
+            )
+        wrapped = _LogitsOnly(model)
+        if self.mc_samples:
+            probs = mc_dropout_probs(
+                wrapped, self.eval_inputs, samples=self.mc_samples, batch_size=self.batch_size
+            )
+            values = per_sample_signal(self.signal, mc_probs=probs)
+        else:
+            logits = predict_logits(wrapped, self.eval_inputs, batch_size=self.batch_size)
+            values = per_sample_signal(self.signal, logits=logits)
+        # Each rank may hold different eval_inputs: average so all ranks decide alike.
+        return reduce_signal(SignalMean.mean(float(values.sum()), values.numel()))
+
+    @staticmethod
+    def _apply(lrs: list[float], optimizer: Any, lr_scheduler: Any) -> None:
+        if optimizer is not None:
+            set_group_lrs(optimizer.param_groups, lrs)
+        # A constant LambdaLR recomputes lr = base_lr * 1 every step: moving its base keeps
+        # ours. accelerate may wrap the scheduler (AcceleratedScheduler.scheduler).
+        lr_scheduler = getattr(lr_scheduler, "scheduler", lr_scheduler)
+        if lr_scheduler is not None and hasattr(lr_scheduler, "base_lrs"):
+            lr_scheduler.base_lrs = list(lrs)

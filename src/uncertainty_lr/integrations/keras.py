@@ -1,0 +1,214 @@
+"""Keras 3 callback: step UncertaintyPolicy on the validation signal after each epoch.
+
+Install with ``pip install 'uncertainty-lr[keras]'``. Only this module imports Keras.
+
+Backend: if Keras is not imported yet and ``KERAS_BACKEND`` is unset, importing this
+module sets ``KERAS_BACKEND=torch`` (torch is already a dependency of this package).
+Set the variable yourself before the first ``import keras`` to use another backend; the
+callback only uses ``model.predict``, ``model(x, training=True)`` and numpy.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import numpy as np
+import torch
+
+from uncertainty_lr.integrations._common import (
+    SignalMean,
+    check_policy_kwargs,
+    check_signal_choice,
+    missing_framework,
+    per_sample_signal,
+)
+from uncertainty_lr.schedulers.policy import UncertaintyPolicy
+
+if "keras" not in sys.modules:
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+try:
+    import keras
+except ImportError as error:  # pragma: no cover - exercised only without the extra
+    raise missing_framework("UncertaintyLRKerasCallback", "keras", "keras") from error
+
+# Probabilities sum to 1 up to float32 round-off; logits essentially never do.
+_ROW_SUM_TOLERANCE = 1e-3
+
+
+def _inputs_of(validation_data: Any) -> Any:
+    """(x, y) or (x, y, sample_weight) -> x; anything else is x itself."""
+    if isinstance(validation_data, tuple):
+        if not validation_data:
+            raise ValueError("validation_data must hold inputs, got an empty tuple")
+        return validation_data[0]
+    return validation_data
+
+
+def _looks_like_probs(outputs: np.ndarray) -> bool:
+    return bool(
+        np.all(outputs >= 0) and np.all(np.abs(outputs.sum(axis=-1) - 1.0) <= _ROW_SUM_TOLERANCE)
+    )
+
+
+class UncertaintyLRKerasCallback(keras.callbacks.Callback):
+    """Set ``model.optimizer.learning_rate`` from the uncertainty on ``validation_data``.
+
+    At each ``on_epoch_end`` the callback predicts ``validation_data`` (one
+    ``model.predict`` pass, or ``mc_samples`` passes of ``model(x, training=True)``),
+    turns the outputs into the signal, steps an ``UncertaintyPolicy`` whose base LR is the
+    optimizer's LR at the first ``fit``, assigns the new LR and adds ``"lr"`` (also as
+    ``"learning_rate"``, the Keras 3 key) and ``"uncertainty"`` (the raw signal) to the
+    epoch logs, so ``History`` and other callbacks see them. A second ``fit`` continues
+    the schedule; ``state_dict()`` / ``load_state_dict()`` carry it across processes.
+
+    Args:
+        validation_data: inputs x (array or tensor), or a tuple (x, y[, sample_weight]).
+        signal: "confidence", "entropy" (default) or "margin"; with ``mc_samples >= 2``
+            also "mutual_information" or "variance".
+        mc_samples: 0 = one ``model.predict`` pass; >= 2 = that many passes with
+            ``training=True`` (dropout on; BatchNormalization uses batch statistics, and
+            its moving statistics are put back afterwards). x must be one array.
+        from_logits: whether the model outputs logits; None (default) = probabilities if
+            every row is >= 0 and sums to 1 (within 1e-3), else logits.
+        batch_size: rows per prediction batch (default 256).
+        **policy_kwargs: UncertaintyPolicy options (threshold, step_size, mode, ...).
+    """
+
+    def __init__(
+        self,
+        validation_data: Any,
+        signal: str = "entropy",
+        mc_samples: int = 0,
+        from_logits: bool | None = None,
+        batch_size: int = 256,
+        **policy_kwargs: Any,
+    ) -> None:
+        super().__init__()
+        check_signal_choice(signal, mc_samples)
+        if from_logits not in (None, True, False):
+            raise ValueError(f"from_logits must be None, True or False, got {from_logits!r}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        self.inputs = _inputs_of(validation_data)
+        self.signal = signal
+        self.mc_samples = mc_samples
+        self.from_logits = from_logits
+        self.batch_size = batch_size
+        self.policy_kwargs = check_policy_kwargs(policy_kwargs)
+        self.policy: UncertaintyPolicy | None = None
+        #: One entry per policy step: {"epoch", "signal", "lr"}.
+        self.history: list[dict] = []
+
+    # -- config and state ---------------------------------------------------------------
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments except validation_data: ``cls(data, **get_config())``."""
+        return {
+            "signal": self.signal,
+            "mc_samples": self.mc_samples,
+            "from_logits": self.from_logits,
+            "batch_size": self.batch_size,
+            **self.policy_kwargs,
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        """Policy state (plain numbers, JSON-able) and history; {"policy": None} before fit."""
+        return {
+            "policy": None if self.policy is None else self.policy.state_dict(),
+            "history": [dict(entry) for entry in self.history],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore from state_dict(); the next fit continues that schedule."""
+        saved = state.get("policy")
+        if saved is None:
+            self.policy = None
+        else:
+            if "base_lrs" not in saved:
+                raise ValueError("callback state's policy is missing keys: base_lrs")
+            self.policy = UncertaintyPolicy(saved["base_lrs"])
+            self.policy.load_state_dict(saved)  # restores the configuration too
+        self.history = [dict(entry) for entry in state.get("history", [])]
+
+    # -- events -------------------------------------------------------------------------
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        optimizer = self.model.optimizer
+        if optimizer is None:
+            raise ValueError("UncertaintyLRKerasCallback needs a compiled model, got no optimizer")
+        if self.policy is None:
+            lr = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+            self.policy = UncertaintyPolicy([lr], **self.policy_kwargs)
+        self._set_lr(self.policy.lrs[0])
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        signal = self.measure()
+        (lr,) = self.policy.step(signal)
+        self._set_lr(lr)
+        self.history.append({"epoch": epoch, "signal": signal, "lr": lr})
+        if logs is not None:
+            logs.update({"lr": lr, "learning_rate": lr, "uncertainty": signal})
+
+    # -- measuring ----------------------------------------------------------------------
+    def measure(self) -> float:
+        """The signal of ``self.model`` on the validation inputs now, in [0, 1]."""
+        if self.mc_samples:
+            outputs = self._mc_outputs()  # (T, N, C)
+            probs = self._to_probs(outputs)
+            values = per_sample_signal(self.signal, mc_probs=torch.from_numpy(probs))
+        else:
+            outputs = np.asarray(
+                self.model.predict(self.inputs, batch_size=self.batch_size, verbose=0)
+            )
+            if outputs.ndim != 2:
+                raise ValueError(
+                    f"the model must output (N, C) scores, got shape {tuple(outputs.shape)}"
+                )
+            values = per_sample_signal(self.signal, probs=torch.from_numpy(self._to_probs(outputs)))
+        return SignalMean.mean(float(values.sum()), values.numel())
+
+    def _to_probs(self, outputs: np.ndarray) -> np.ndarray:
+        outputs = outputs.astype(np.float64)
+        logits = not _looks_like_probs(outputs) if self.from_logits is None else self.from_logits
+        if not logits:
+            return outputs
+        shifted = outputs - outputs.max(axis=-1, keepdims=True)
+        exp = np.exp(shifted)
+        return exp / exp.sum(axis=-1, keepdims=True)
+
+    def _mc_outputs(self) -> np.ndarray:
+        x = self.inputs
+        if not hasattr(x, "shape") or isinstance(x, (list, tuple, dict)):
+            raise ValueError(
+                f"mc_samples needs validation inputs as one array, got {type(x).__name__}"
+            )
+        # training=True also moves BatchNormalization's moving statistics: put them back.
+        saved = [keras.ops.convert_to_numpy(v) for v in self.model.non_trainable_variables]
+        try:
+            passes = []
+            for _ in range(self.mc_samples):
+                batches = [
+                    keras.ops.convert_to_numpy(
+                        self.model(x[start : start + self.batch_size], training=True)
+                    )
+                    for start in range(0, x.shape[0], self.batch_size)
+                ]
+                passes.append(np.concatenate(batches))
+        finally:
+            for variable, value in zip(self.model.non_trainable_variables, saved):
+                variable.assign(value)
+        outputs = np.stack(passes)
+        if outputs.ndim != 3:
+            raise ValueError(
+                f"the model must output (N, C) scores, got shape {tuple(outputs.shape[1:])}"
+            )
+        return outputs
+
+    def _set_lr(self, lr: float) -> None:
+        try:
+            self.model.optimizer.learning_rate = lr
+        except TypeError as error:
+            raise ValueError(
+                "UncertaintyLRKerasCallback needs an optimizer built with a float learning_rate, "
+                "got a LearningRateSchedule"
+            ) from error
