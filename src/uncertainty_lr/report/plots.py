@@ -1,0 +1,405 @@
+"""Report figures as PNG files (matplotlib Agg backend; no torch).
+
+Each function draws one figure from a ``Study`` / ``Summary`` and returns its path. Every
+schedule ("arm") keeps one colour and marker in every figure: ``arm_styles`` assigns them
+once from the Okabe-Ito palette, which stays distinguishable with colour-blindness, then
+tab10 for a 9th arm onwards.
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+import warnings
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+
+# Figure objects render through the Agg canvas without pyplot, so importing the report
+# never switches the backend of a user's notebook and never opens a window.
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
+from scipy import stats as sps
+
+from uncertainty_lr.report.load import RunData, Study
+from uncertainty_lr.report.summary import ProblemSummary, Summary
+from uncertainty_lr.stats import performance_profile
+
+DPI = 110
+OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "h", "<")
+#: (epoch-record key, panel title, y label, log scale?) of the 2x2 curves figure.
+CURVE_PANELS = (
+    ("val_loss", "Validation loss", "cross-entropy loss (nats)", None),
+    ("val_accuracy", "Validation accuracy", "accuracy (fraction correct)", False),
+    ("lr", "Learning rate", "learning rate (log scale)", True),
+    ("val_entropy", "Uncertainty (validation entropy)",
+     "entropy / log C (0 = sure, 1 = unsure)", False),
+)  # fmt: skip
+
+
+def arm_styles(arms: list[str]) -> dict[str, tuple[str, str]]:
+    """arm -> (colour, marker), fixed by the order of ``arms`` (all arms of the report)."""
+    tab10 = [matplotlib.colors.to_hex(c) for c in matplotlib.colormaps["tab10"].colors]
+    palette = list(OKABE_ITO) + [c for c in tab10 if c not in OKABE_ITO]
+    return {
+        arm: (palette[i % len(palette)], MARKERS[i % len(MARKERS)]) for i, arm in enumerate(arms)
+    }
+
+
+def wrap(text: str, width: int = 18) -> str:
+    """Break a long schedule name over lines so tick labels and legends stay narrow."""
+    return "\n".join(textwrap.wrap(text, width, break_long_words=True)) or text
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    fig.savefig(path, dpi=DPI)
+    return path
+
+
+def _stack(runs: list[RunData], key: str, epochs: np.ndarray, log: bool) -> np.ndarray:
+    """Values of ``key`` as (runs, len(epochs)) aligned on epoch number; log10 if ``log``."""
+    out = np.full((len(runs), epochs.size), np.nan)
+    index = {int(e): i for i, e in enumerate(epochs)}
+    for row, run in enumerate(runs):
+        values = run.curve(key)
+        if log:
+            values = np.where(values > 0, values, np.nan)
+            values = np.log10(values)
+        for epoch, value in zip(run.epochs, values, strict=True):
+            out[row, index[int(epoch)]] = value
+    return out
+
+
+def mean_band(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-column mean and 95 % t-interval over rows, NaN ignored; shape (columns,) each.
+
+    Columns with fewer than 2 values get a NaN band (the line alone is drawn).
+    """
+    count = np.isfinite(values).sum(axis=0)
+    # all-NaN columns stay NaN; numpy would warn "mean of empty slice" for each
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(values, axis=0)
+        sd = np.nanstd(values, axis=0, ddof=1)
+    half = np.full(mean.shape, np.nan)
+    ok = count >= 2
+    half[ok] = sps.t.ppf(0.975, count[ok] - 1) * sd[ok] / np.sqrt(count[ok])
+    return mean, mean - half, mean + half
+
+
+def _loss_is_log(study: Study, problem: str) -> bool:
+    """Log scale for the loss when it spans more than 30x (e.g. a diverging run)."""
+    values = np.concatenate([r.curve("val_loss") for r in study.runs_of(problem)] or [[]])
+    values = values[np.isfinite(values) & (values > 0)]
+    return bool(values.size) and values.max() / values.min() > 30
+
+
+def plot_curves(
+    study: Study, ps: ProblemSummary, styles: dict[str, tuple[str, str]], path: Path
+) -> Path:
+    """2x2 figure: validation loss, accuracy, LR (log) and entropy against epoch.
+
+    Per arm: the mean over finished seeds with a 95 % t-band (no band with one seed); each
+    diverged / failed / running run as a thin dashed line ending in an x where it stopped.
+    """
+    fig = Figure(figsize=(10, 7.6), layout="constrained")
+    axes = fig.subplots(2, 2)
+    loss_log = _loss_is_log(study, ps.problem)
+    any_band = any_stopped = False
+    n_seeds = {arm: len(study.runs_of(ps.problem, arm, status="done")) for arm in ps.arms}
+    rank = {arm: i for i, arm in enumerate(ps.arms)}
+    for ax, (key, title, ylabel, log) in zip(axes.flat, CURVE_PANELS, strict=True):
+        log = loss_log if log is None else log
+        drawn = False
+        for arm in ps.arms:
+            colour, marker = styles[arm]
+            runs = study.runs_of(ps.problem, arm)
+            done = [r for r in runs if r.status == "done"]
+            epochs = np.unique(np.concatenate([r.epochs for r in runs] or [[]])).astype(int)
+            if done and epochs.size:
+                mean, low, high = mean_band(_stack(done, key, epochs, log))
+                if log:
+                    mean, low, high = 10**mean, 10**low, 10**high
+                if np.isfinite(mean).any():
+                    every = max(1, epochs.size // 8)
+                    # Earlier arms are drawn wider and lower, so a line hidden under another
+                    # still shows as a coloured edge where two schedules coincide (equal LRs).
+                    width = max(1.4, 3.6 - 0.55 * rank[arm])
+                    ax.plot(epochs, mean, color=colour, marker=marker, markevery=every,
+                            ms=width + 4, lw=width, zorder=2 + rank[arm])  # fmt: skip
+                    drawn = True
+                if np.isfinite(low).any():
+                    ax.fill_between(epochs, low, high, color=colour, alpha=0.18, lw=0)
+                    any_band = True
+            for run in runs:
+                if run.status == "done":
+                    continue
+                values = run.curve(key)
+                values = np.where(values > 0, values, np.nan) if log else values
+                finite = np.flatnonzero(np.isfinite(values))
+                if finite.size:
+                    ax.plot(run.epochs, values, color=colour, lw=1.2, ls="--", zorder=20)
+                    last = finite[-1]
+                    ax.plot(
+                        run.epochs[last], values[last], "x", color=colour, ms=9, mew=2.5, zorder=21
+                    )
+                    drawn = any_stopped = True
+        if log:
+            ax.set_yscale("log")
+        if key == "val_entropy":
+            ax.set_ylim(bottom=0)
+        if not drawn:
+            ax.text(0.5, 0.5, "not logged", ha="center", va="center", transform=ax.transAxes)
+        ax.set_title(title + (" (log scale)" if log and key != "lr" else ""))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    handles = [
+        Line2D([], [], color=styles[a][0], marker=styles[a][1], lw=1.8,
+               label=wrap(f"{a} (n={n_seeds[a]})", 30))
+        for a in ps.arms
+    ]  # fmt: skip
+    if any_band:
+        handles.append(Patch(color="grey", alpha=0.3, label="95% t-interval over seeds"))
+    if any_stopped:
+        handles.append(
+            Line2D([], [], color="grey", ls="--", marker="x", label="diverged/failed run")
+        )
+    fig.suptitle(f"{ps.problem}: training curves (mean of finished seeds)")
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(4, len(handles)), fontsize=9)
+    return _save(fig, path)
+
+
+def _arm_axis(ax: Axes, arms: list[str]) -> None:
+    """Schedule names on the x axis, wrapped, and rotated when there are many."""
+    ax.set_xticks(range(len(arms)))
+    rotate = len(arms) > 4
+    ax.set_xticklabels(
+        [wrap(a, 14) for a in arms],
+        rotation=30 if rotate else 0,
+        ha="right" if rotate else "center",
+    )
+    ax.set_xlim(-0.6, len(arms) - 0.4)
+
+
+def _gap_label(ax: Axes, x: float, text: str) -> None:
+    """Grey text mid-height at ``x`` where an arm has nothing to draw."""
+    ax.text(
+        x, 0.5, text, ha="center", va="center", transform=ax.get_xaxis_transform(), color="dimgray"
+    )
+
+
+def _jitter(n: int) -> np.ndarray:
+    """Deterministic horizontal offsets so equal values do not hide each other."""
+    return np.linspace(-0.15, 0.15, n) if n > 1 else np.zeros(n)
+
+
+def plot_final_accuracy(
+    study: Study, ps: ProblemSummary, styles: dict[str, tuple[str, str]], path: Path
+) -> Path:
+    """Final test accuracy per arm: a box over finished seeds and every seed as a dot."""
+    fig = Figure(figsize=(max(5.5, 1.3 * len(ps.arms) + 2.5), 4.8), layout="constrained")
+    ax = fig.subplots()
+    for i, arm in enumerate(ps.arms):
+        colour, marker = styles[arm]
+        runs = study.runs_of(ps.problem, arm, status="done")
+        values = np.array(
+            [r.test["test_accuracy"] for r in runs if r.test["test_accuracy"] is not None]
+        )
+        if values.size == 0:
+            _gap_label(ax, i, "no test\nmetrics")
+            continue
+        if values.size >= 3:
+            ax.boxplot(
+                [values],
+                positions=[i],
+                widths=0.5,
+                showfliers=False,
+                medianprops={"color": colour},
+                whis=(0, 100),
+            )
+        ax.scatter(
+            i + _jitter(values.size),
+            values,
+            color=colour,
+            marker=marker,
+            s=36,
+            zorder=3,
+            edgecolor="white",
+            lw=0.5,
+        )
+        ax.hlines(values.mean(), i - 0.3, i + 0.3, color="black", lw=1.5, zorder=4)
+    _arm_axis(ax, ps.arms)
+    ax.set_ylabel("test accuracy (fraction correct)")
+    ax.set_title(
+        f"{ps.problem}: final test accuracy\n(dot = seed, black line = mean, box = quartiles)"
+    )
+    ax.grid(axis="y", alpha=0.3)
+    return _save(fig, path)
+
+
+def _median_ci(values: np.ndarray, n_boot: int = 2000) -> tuple[float, float, float]:
+    """Median and 95 % percentile-bootstrap CI of the median (seeded: the figure is stable)."""
+    median = float(np.median(values))
+    if values.size < 2:
+        return median, median, median
+    rng = np.random.default_rng(0)
+    boot = np.median(values[rng.integers(0, values.size, (n_boot, values.size))], axis=1)
+    low, high = np.quantile(boot, [0.025, 0.975])
+    return median, float(low), float(high)
+
+
+def plot_epochs_to_target(
+    ps: ProblemSummary, styles: dict[str, tuple[str, str]], path: Path
+) -> Path | None:
+    """Epochs to reach the target per arm: seeds as dots, median with 95 % bootstrap CI.
+
+    Runs that never reached it are hollow markers at budget + 1 ("not reached"). Returns
+    None (draws nothing) when the problem has no target or budget.
+    """
+    if ps.target is None or ps.budget is None:
+        return None
+    never = ps.budget + 1
+    # Statistics use budget + 1 for "not reached"; the figure draws that row a readable
+    # distance above the budget line (values above the budget are stretched linearly).
+    stretch = max(1.0, 0.1 * ps.budget)
+
+    def show(y: np.ndarray | float) -> np.ndarray | float:
+        return np.where(
+            np.asarray(y) > ps.budget, ps.budget + (np.asarray(y) - ps.budget) * stretch, y
+        )
+
+    fig = Figure(figsize=(max(5.5, 1.3 * len(ps.arms) + 2.5), 4.8), layout="constrained")
+    ax = fig.subplots()
+    any_censored = False
+    for i, arm in enumerate(ps.arms):
+        colour, marker = styles[arm]
+        times = np.array(list(ps.epochs_to_target.get(arm, {}).values()), dtype=float)
+        times = times[~np.isnan(times)]
+        if times.size == 0:
+            _gap_label(ax, i, "no finished\nruns")
+            continue
+        imputed = np.where(np.isinf(times), never, times)
+        shown = show(imputed)
+        x = i - 0.08 + _jitter(times.size)
+        reached = np.isfinite(times)
+        ax.scatter(x[reached], shown[reached], color=colour, marker=marker, s=36, zorder=3)
+        if (~reached).any():
+            any_censored = True
+            ax.scatter(
+                x[~reached],
+                shown[~reached],
+                facecolor="none",
+                edgecolor=colour,
+                marker=marker,
+                s=44,
+                lw=1.5,
+                zorder=3,
+            )
+        median, low, high = (float(show(v)) for v in _median_ci(imputed))
+        ax.errorbar(
+            i + 0.25,
+            median,
+            yerr=[[median - low], [high - median]],
+            fmt="D",
+            color="black",
+            ms=6,
+            capsize=4,
+            zorder=4,
+        )
+    ax.axhline(ps.budget, color="dimgray", ls=":", lw=1)
+    # Whole-epoch ticks below the budget, leaving room for the "budget" and "not reached" ones.
+    gap = 0.5 * max(1.0, ps.budget / 10)
+    ticks = [
+        t
+        for t in MaxNLocator(nbins=6, integer=True).tick_values(0, ps.budget)
+        if 0 <= t < ps.budget - gap
+    ]
+    top = float(show(never))
+    ax.set_yticks(
+        [*ticks, ps.budget, top],
+        [*(f"{t:g}" for t in ticks), f"budget {ps.budget:g}", "not reached"],
+    )
+    ax.set_ylim(0, top + 0.06 * top)
+    _arm_axis(ax, ps.arms)
+    ax.set_ylabel("epochs to reach target")
+    ax.set_title(f"{ps.problem}: epochs to validation accuracy >= {ps.target:.4g}")
+    ax.grid(axis="y", alpha=0.3)
+    handles = [
+        Line2D([], [], ls="", marker="o", color="gray", label="seed reached target"),
+        Line2D([], [], ls="", marker="D", color="black", label="median, 95% bootstrap CI"),
+    ]
+    if any_censored:
+        handles.insert(
+            1,
+            Line2D([], [], ls="", marker="o", mfc="none", color="gray", label="seed: not reached"),
+        )
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=9)
+    return _save(fig, path)
+
+
+def profile_times(summary: Summary) -> tuple[dict[str, list[float]], list[str], list[str]]:
+    """Median epochs to target per arm and problem, for the performance profile.
+
+    Returns (arm -> times over problems, the problems used, notes). Only problems with a
+    target and arms present in all of them are used; a median that is censored is inf.
+    """
+    notes: list[str] = []
+    problems = [p for p, ps in summary.problems.items() if ps.target is not None]
+    if len(problems) < len(summary.problems):
+        notes.append("problems without a target are left out of the performance profile")
+    arms_of = [summary.problems[p].arms for p in problems]
+    common = [arm for arm in arms_of[0] if all(arm in arms for arms in arms_of)] if arms_of else []
+    left_out = sorted({a for p in problems for a in summary.problems[p].arms} - set(common))
+    if left_out:
+        notes.append(f"not run on every problem, so not in the profile: {', '.join(left_out)}")
+    times: dict[str, list[float]] = {}
+    for arm in common:
+        row = []
+        for problem in problems:
+            values = [
+                v
+                for v in summary.problems[problem].epochs_to_target[arm].values()
+                if not math.isnan(v)
+            ]
+            row.append(float(np.median(values)) if values else math.inf)
+        times[arm] = row
+    return times, problems, notes
+
+
+def plot_performance_profile(
+    summary: Summary, styles: dict[str, tuple[str, str]], path: Path
+) -> tuple[Path | None, list[str]]:
+    """AlgoPerf performance profile over problems; (None, why) with fewer than 2 problems."""
+    times, problems, notes = profile_times(summary)
+    if len(problems) < 2 or not times:
+        return None, notes + ["performance profile needs at least 2 problems with a target"]
+    matrix = np.array(list(times.values()))
+    finite = matrix[np.isfinite(matrix)]
+    best = np.min(np.where(np.isfinite(matrix), matrix, np.inf), axis=0)
+    ratios = matrix / np.where(np.isfinite(best), best, 1.0)
+    tau_max = max(2.0, 1.1 * float(np.max(ratios[np.isfinite(ratios)]))) if finite.size else 2.0
+    taus = np.linspace(1.0, tau_max, 400)
+    profile = performance_profile(times, taus)
+    fig = Figure(figsize=(7, 4.8), layout="constrained")
+    ax = fig.subplots()
+    styles_ls = ("-", "--", "-.", ":")
+    for i, (arm, rho) in enumerate(profile.items()):
+        colour, marker = styles[arm]
+        # Wider lines underneath and staggered markers keep coinciding profiles visible.
+        ax.plot(taus, rho, color=colour, ls=styles_ls[i % 4], lw=3.2 - 0.4 * min(i, 5),
+                drawstyle="steps-post", marker=marker, markevery=(17 * i % 80, 80),
+                ms=7, label=wrap(arm, 30), zorder=2 + i)  # fmt: skip
+    ax.set_xlabel("tau: epochs to target / best schedule's epochs on that problem")
+    ax.set_ylabel(f"fraction of problems (of {len(problems)}) solved within tau")
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_title("Performance profile (median epochs to target over seeds)")
+    ax.grid(alpha=0.3)
+    fig.legend(loc="outside right center", fontsize=9)
+    return _save(fig, path), notes

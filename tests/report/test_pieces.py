@@ -1,0 +1,70 @@
+"""Unit tests of the report's small helpers: number formatting, escaping, bands, rendering."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from uncertainty_lr.report.html import (
+    Code,
+    Heading,
+    Paragraph,
+    md_cell,
+    md_text,
+    render_html,
+    render_markdown,
+)
+from uncertainty_lr.report.plots import arm_styles, mean_band, wrap
+from uncertainty_lr.report.tables import Table, fmt, fmt_p, raw
+
+
+def test_number_formatting():
+    assert fmt(0.93124) == "0.9312"
+    assert fmt(None) == "n/a" and fmt(math.nan) == "n/a" and fmt(math.inf) == "inf"
+    assert fmt(1.2e-6) == "1.2e-06"  # 4 fixed decimals would print 0.0000
+    assert fmt(123456.0) == "1.2e+05"
+    assert fmt_p(3e-7) == "<0.0001" and fmt_p(0.04567) == "0.0457" and fmt_p(None) == "n/a"
+    assert raw(None) == "" and raw(math.inf) == "inf" and float(raw(1 / 3)) == 1 / 3
+
+
+def test_markdown_escaping_keeps_comparisons_readable():
+    assert md_text("<script>x</script> & &amp;") == "&lt;script>x&lt;/script> & &amp;amp;"
+    assert md_text("p < 0.05") == "p < 0.05"
+    assert md_cell("a|b\nc") == "a\\|b c"
+
+
+def test_code_fence_outlasts_backticks_inside(tmp_path):
+    text = render_markdown([Code(["a ``` b", "c"])], tmp_path)
+    assert text.splitlines()[0] == "````text" and text.splitlines()[3] == "````"
+
+
+def test_html_page_escapes_every_block(tmp_path: Path):
+    table = Table("t", "<x1>", ["<x2>"], [["<x3>"]], ["<x4>"])
+    blocks = [Heading("<x5>"), Paragraph("<x6>"), Code(["<x7>"]), table]
+    page = render_html(blocks, "<x8>")
+    for i in range(1, 9):
+        assert f"<x{i}>" not in page and f"&lt;x{i}&gt;" in page
+    assert "<table>" in page
+    table.write_csv(tmp_path / "t.csv")
+    assert (tmp_path / "t.csv").read_text().splitlines() == ["<x2>", "<x3>"]
+
+
+def test_mean_band_is_the_t_interval():
+    values = np.array([[1.0, 2.0, np.nan], [3.0, 4.0, np.nan], [np.nan, np.nan, 5.0]])
+    mean, low, high = mean_band(values)
+    assert mean[:2] == pytest.approx([2.0, 3.0]) and mean[2] == 5.0
+    half = 12.706204736 * math.sqrt(2) / math.sqrt(2)  # t(0.975, 1) * sd / sqrt(n)
+    assert high[:2] - mean[:2] == pytest.approx([half, half])
+    assert np.isnan(low[2]) and np.isnan(high[2])  # one value: no band
+
+
+def test_styles_are_stable_and_distinct():
+    arms = [f"s{i}" for i in range(12)]
+    styles = arm_styles(arms)
+    assert styles == arm_styles(arms)
+    assert len({colour for colour, _ in styles.values()}) == 12
+    assert styles["s0"][0] == "#0072B2"  # Okabe-Ito first
+    assert wrap("warmup_cosine_with_long_name", 10).count("\n") == 2
