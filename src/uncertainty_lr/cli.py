@@ -1,5 +1,245 @@
-"""Command-line interface (filled in by the harness)."""
+"""The ``uncertainty-lr`` command: run, demo, report, export, list.
+
+Bad input is one line on stderr naming the value and what is allowed, exit code 2, and
+nothing written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from uncertainty_lr.experiments.config import FIELDS, RunConfig, load_toml
+
+DEMO_SCHEDULES = ("constant", "step", "cosine", "plateau", "onecycle", "warmup_cosine", "greedy",
+                  "schedule_free", "uncertainty")  # fmt: skip
 
 
-def main(argv=None) -> int:
-    raise SystemExit("not yet")
+class UsageError(ValueError):
+    """Bad command-line input (exit code 2)."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2, like every other bad input
+        raise UsageError(message)
+
+
+def _run_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("grid")
+    g.add_argument(
+        "--problem", "--problems", dest="problems", nargs="+", help="problem name(s), see `list`"
+    )
+    g.add_argument("--schedule", "--schedules", dest="schedules", nargs="+",
+                   help="schedule name(s); NAME:KEY=VALUE,... sets options for that entry")  # fmt: skip
+    g.add_argument("--seeds", nargs="+", type=int, help="seed list (default 0)")
+    g.add_argument("--config", help="TOML file with any of these settings (flags override it)")
+    g.add_argument("--out", help="output folder holding results.sqlite (default: runs)")
+    g.add_argument(
+        "--preset",
+        choices=["study"],
+        help="study: the study plan's full settings (50 epochs, all data)",
+    )
+    g.add_argument(
+        "--opt",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="schedule option for every schedule",
+    )
+    t = p.add_argument_group("training")
+    for name, kind in [("epochs", int), ("batch_size", int), ("lr", float), ("weight_decay", float),
+                       ("dropout", float), ("train_size", int), ("val_size", int), ("test_size", int),
+                       ("val_fraction", float), ("max_length", int), ("vocab_size", int), ("mc_samples", int),
+                       ("early_stopping", int), ("eval_batch_size", int)]:  # fmt: skip
+        t.add_argument("--" + name.replace("_", "-"), dest=name, type=kind)
+    t.add_argument("--optimizer", choices=["adam", "adamw", "sgd"])
+    t.add_argument("--signals", nargs="+", help="extra validation signals to record (mc_*, ll_*)")
+    t.add_argument("--device", help="auto, cpu, cuda or mps (default auto)")
+    t.add_argument("--threads", type=int, help="torch CPU threads")
+    for flag in ("test_every_epoch", "bf16", "channels_last"):
+        t.add_argument("--" + flag.replace("_", "-"), dest=flag, action="store_true", default=None)
+    d = p.add_argument_group("data")
+    for name in ("data_dir", "source", "pretrained", "image_column", "text_column", "label_column",
+                 "train_split", "val_split", "test_split"):  # fmt: skip
+        d.add_argument("--" + name.replace("_", "-"), dest=name)
+    lg = p.add_argument_group("logging")
+    lg.add_argument(
+        "--tensorboard", metavar="DIR", help="also write per-epoch metrics as TensorBoard events"
+    )
+    lg.add_argument("--mlflow", metavar="URI", help="also log to MLflow (e.g. sqlite:///mlflow.db)")
+    p.add_argument("--no-report", action="store_true", help="do not write the report at the end")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def build_parser() -> Parser:
+    p = Parser(
+        prog="uncertainty-lr",
+        description="Uncertainty-driven LR schedules, tested against baselines.",
+    )
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
+    _run_flags(sub.add_parser("run", help="train a grid of problems x schedules x seeds"))
+    demo = sub.add_parser(
+        "demo", help="digits, every schedule, 3 seeds (about two minutes on 2 cores)"
+    )
+    demo.add_argument("--out", default="uncertainty-lr-demo")
+    demo.add_argument("--quiet", action="store_true")
+    demo.add_argument("--no-report", action="store_true")
+    rep = sub.add_parser(
+        "report", help="plots, tables and the written analysis of a results folder"
+    )
+    rep.add_argument("dir")
+    rep.add_argument(
+        "--target", type=float, help="target validation accuracy (default: AlgoPerf-style)"
+    )
+    exp = sub.add_parser(
+        "export", help="write runs.csv and epochs.csv (and parquet) of a results folder"
+    )
+    exp.add_argument("dir")
+    sub.add_parser("list", help="problems, schedules and signals, one line each")
+    return p
+
+
+def _grid_from_args(args) -> tuple[list[str], list[str], list[int], RunConfig, Path]:
+    from uncertainty_lr.experiments.sweep import parse_value
+    from uncertainty_lr.problems import STUDY_PRESET
+
+    file = load_toml(args.config) if args.config else {}
+    values: dict = {}
+    if args.preset == "study":
+        values.update({k: v for k, v in STUDY_PRESET.items() if k in FIELDS})
+    values.update({k: v for k, v in file.items() if k in FIELDS})
+    for name in FIELDS:
+        v = getattr(args, name, None)
+        if v is not None:
+            values[name] = tuple(v) if name == "signals" else v
+    options = dict(values.get("schedule_options") or {})
+    for item in args.opt:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise UsageError(f"--opt {item!r} must look like KEY=VALUE")
+        options[key] = parse_value(value)
+    values["schedule_options"] = options
+    if "signals" in values:
+        values["signals"] = tuple(values["signals"])
+    base = RunConfig(**values)
+    problems = args.problems or file.get("problems") or [base.problem]
+    schedules = args.schedules or file.get("schedules") or ["uncertainty"]
+    seeds = args.seeds if args.seeds is not None else file.get("seeds", [0])
+    out = Path(args.out or file.get("out") or "runs")
+    return list(problems), list(schedules), list(seeds), base, out
+
+
+def cmd_run(args, argv) -> int:
+    from uncertainty_lr.experiments.sweep import expand_grid, run_sweep
+
+    if args.threads is not None:
+        if args.threads < 1:
+            raise UsageError(f"--threads must be a positive integer, got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
+    problems, schedules, seeds, base, out = _grid_from_args(args)
+    configs = expand_grid(problems, schedules, seeds, base)
+    hooks = []
+    if args.tensorboard or args.mlflow:
+        from uncertainty_lr.integrations.tracking import make_loggers
+
+        hooks = make_loggers(tensorboard=args.tensorboard, mlflow=args.mlflow)
+    try:
+        results = run_sweep(configs, out, progress=not args.quiet, hooks=hooks)
+    finally:
+        for hook in hooks:
+            hook.close()
+    _finish(out, results, args.no_report, command="uncertainty-lr " + shlex.join(argv))
+    return 0
+
+
+def cmd_demo(args, argv) -> int:
+    from uncertainty_lr.experiments.sweep import expand_grid, run_sweep
+
+    configs = expand_grid(["digits_mlp"], DEMO_SCHEDULES, [0, 1, 2], RunConfig())
+    out = Path(args.out)
+    results = run_sweep(configs, out, progress=not args.quiet)
+    _finish(out, results, args.no_report, command="uncertainty-lr " + shlex.join(argv))
+    return 0
+
+
+def _finish(out: Path, results, no_report: bool, command: str) -> None:
+    from uncertainty_lr.experiments.summary import summary_table
+
+    print(summary_table(results))
+    print(f"\nresults: {out / 'results.sqlite'}")
+    if not no_report:
+        try:
+            from uncertainty_lr.report import write_report
+        except ImportError:
+            return
+        path = write_report(out, command=command)
+        print(f"report: {path}")
+
+
+def cmd_report(args) -> int:
+    from uncertainty_lr.report import write_report
+
+    print(write_report(Path(args.dir), target=args.target))
+    return 0
+
+
+def cmd_export(args) -> int:
+    from uncertainty_lr.experiments.export import export_tables
+    from uncertainty_lr.experiments.store import Store
+
+    store = Store(args.dir, create=False)
+    try:
+        for path in export_tables(store, Path(args.dir)):
+            print(path)
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_list() -> int:
+    from uncertainty_lr.problems import PROBLEMS
+    from uncertainty_lr.schedulers.baselines import SCHEDULES
+    from uncertainty_lr.signals.estimators import SIGNAL_DESCRIPTIONS
+
+    print("problems:")
+    for p in PROBLEMS.values():
+        print(f"  {p.name:<20} {p.description}")
+    print("schedules:")
+    for name, text in SCHEDULES.items():
+        print(f"  {name:<20} {text}")
+    print("signals (uncertainty schedule option signal=..., or --signals):")
+    for name, text in SIGNAL_DESCRIPTIONS.items():
+        print(f"  {name:<24} {text}")
+    for name in ("confidence", "entropy", "margin"):
+        print(f"  train_{name:<18} {name} of the training logits, EMA over batches (no extra pass)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "run":
+            return cmd_run(args, argv)
+        if args.command == "demo":
+            return cmd_demo(args, argv)
+        if args.command == "report":
+            return cmd_report(args)
+        if args.command == "export":
+            return cmd_export(args)
+        return cmd_list()
+    except (ValueError, FileNotFoundError) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        print(f"uncertainty-lr: error: {msg}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("uncertainty-lr: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,5 @@
+"""``python -m uncertainty_lr`` is the ``uncertainty-lr`` command."""
+
+from uncertainty_lr.cli import main
+
+raise SystemExit(main())

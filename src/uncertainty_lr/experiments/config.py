@@ -1,0 +1,206 @@
+"""Run configuration: one dataclass, filled from problem defaults, a TOML file and flags.
+
+``RunConfig`` fields left as None take the problem's default, then the study preset's.
+``resolve`` returns a copy with every value set and checked, which is what a run stores
+and what its id hashes, so rerunning the same command finds the same runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from uncertainty_lr.problems import STUDY_PRESET, get_problem
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+@dataclass
+class RunConfig:
+    """Everything one training run needs. None = the problem's (then the study plan's) default.
+
+    Units: lr in optimizer units; epochs, sizes and patience are counts; val_fraction in (0, 1).
+    """
+
+    problem: str = "digits_mlp"
+    schedule: str = "constant"
+    schedule_options: dict = field(default_factory=dict)
+    seed: int = 0
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    optimizer: str | None = None
+    weight_decay: float | None = None
+    dropout: float | None = None
+    train_size: int | None = None
+    val_size: int | None = None
+    test_size: int | None = None
+    val_fraction: float = 0.1
+    max_length: int | None = None
+    vocab_size: int = 8000
+    pretrained: str | None = None
+    model_options: dict = field(default_factory=dict)
+    data_dir: str | None = None
+    source: str | None = None
+    image_column: str | None = None
+    text_column: str | None = None
+    label_column: str | None = None
+    train_split: str | None = None
+    val_split: str | None = None
+    test_split: str | None = None
+    signals: tuple[str, ...] = ()
+    mc_samples: int = 10
+    early_stopping: int = 0
+    test_every_epoch: bool = False
+    device: str = "auto"
+    bf16: bool = False
+    channels_last: bool = False
+    eval_batch_size: int = 1024
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["signals"] = list(self.signals)
+        return d
+
+
+FIELDS = {f.name for f in dataclasses.fields(RunConfig)}
+# Settings that describe where the data comes from or how the run is executed, not what
+# is trained: they do not enter the run id, so moving the data folder resumes the same runs.
+NOT_IN_RUN_ID = ("data_dir", "device", "eval_batch_size")
+
+
+def _positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _optional_positive_int(name: str, value: Any) -> None:
+    if value is not None:
+        _positive_int(name, value)
+
+
+def _positive_float(name: str, value: Any) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+
+
+def resolve(cfg: RunConfig) -> RunConfig:
+    """Fill defaults (problem, then study preset) and validate every field."""
+    problem = get_problem(cfg.problem)
+    merged = {**STUDY_PRESET, **problem.defaults}
+    values = {}
+    for f in dataclasses.fields(RunConfig):
+        v = getattr(cfg, f.name)
+        if v is None and f.name in merged:
+            v = merged[f.name]
+        values[f.name] = v
+    values["schedule_options"] = dict(values["schedule_options"] or {})
+    values["signals"] = tuple(values["signals"] or ())
+    values["model_options"] = dict(values["model_options"] or {})
+    out = RunConfig(**values)
+    validate(out)
+    return out
+
+
+def validate(cfg: RunConfig) -> None:
+    """Raise ValueError naming the first bad value and what is allowed."""
+    from uncertainty_lr.schedulers.baselines import SCHEDULES, UNCERTAINTY_SIGNALS
+
+    if cfg.schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {cfg.schedule!r}; known: {', '.join(SCHEDULES)}")
+    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or cfg.seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {cfg.seed!r}")
+    for name in ("epochs", "batch_size", "mc_samples", "vocab_size", "eval_batch_size"):
+        _positive_int(name, getattr(cfg, name))
+    for name in ("train_size", "val_size", "test_size", "max_length"):
+        _optional_positive_int(name, getattr(cfg, name))
+    _positive_float("lr", cfg.lr)
+    wd = cfg.weight_decay
+    if isinstance(wd, bool) or not isinstance(wd, (int, float)) or not math.isfinite(wd) or wd < 0:
+        raise ValueError(f"weight_decay must be a non-negative number, got {wd!r}")
+    dp = cfg.dropout
+    if isinstance(dp, bool) or not isinstance(dp, (int, float)) or not 0.0 <= dp < 1.0:
+        raise ValueError(f"dropout must be a number in [0, 1), got {dp!r}")
+    vf = cfg.val_fraction
+    if isinstance(vf, bool) or not isinstance(vf, (int, float)) or not 0.0 < vf < 1.0:
+        raise ValueError(f"val_fraction must be a number in (0, 1), got {vf!r}")
+    if cfg.optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {cfg.optimizer!r}")
+    if cfg.device not in DEVICES:
+        raise ValueError(f"device must be one of {', '.join(DEVICES)}; got {cfg.device!r}")
+    if (
+        isinstance(cfg.early_stopping, bool)
+        or not isinstance(cfg.early_stopping, int)
+        or cfg.early_stopping < 0
+    ):
+        raise ValueError(
+            f"early_stopping must be a non-negative integer (patience; 0 = off), got {cfg.early_stopping!r}"
+        )
+    known = tuple(s for s in UNCERTAINTY_SIGNALS if not s.startswith("train_"))
+    for s in cfg.signals:
+        if s not in known:
+            raise ValueError(f"unknown signal {s!r}; known: {', '.join(known)}")
+    if not isinstance(cfg.schedule_options, dict):
+        raise ValueError(
+            f"schedule_options must be a table of options, got {cfg.schedule_options!r}"
+        )
+    _check_schedule_options(cfg)
+
+
+def _check_schedule_options(cfg: RunConfig) -> None:
+    """Build the schedule on a throw-away optimizer, so bad options fail before any run."""
+    import torch
+
+    from uncertainty_lr.schedulers.baselines import make_schedule
+
+    opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=cfg.lr)
+    make_schedule(cfg.schedule, opt, epochs=cfg.epochs, steps_per_epoch=1, **cfg.schedule_options)
+
+
+def schedule_label(cfg: RunConfig) -> str:
+    """The name a run's schedule gets in the store and the report: name plus its options."""
+    if not cfg.schedule_options:
+        return cfg.schedule
+    opts = ",".join(f"{k}={v}" for k, v in sorted(cfg.schedule_options.items()))
+    return f"{cfg.schedule}:{opts}"
+
+
+def run_key(cfg: RunConfig) -> dict[str, Any]:
+    """The part of a resolved config that identifies a run (hashed into its id)."""
+    d = cfg.to_dict()
+    for k in NOT_IN_RUN_ID:
+        d.pop(k)
+    return d
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """Read a TOML config file; unknown keys are an error listing the allowed ones.
+
+    Top-level keys are RunConfig fields plus the sweep keys ``problems``, ``schedules``,
+    ``seeds`` (lists), ``out``; a ``[schedule_options]`` table is passed to the schedule.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"config file not found: {p}")
+    try:
+        data = tomllib.loads(p.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"config file {p} is not valid TOML: {e}") from None
+    allowed = (FIELDS - {"problem", "schedule", "seed"}) | {"problems", "schedules", "seeds", "out"}
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ValueError(
+            f"unknown key(s) in {p}: {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}"
+        )
+    return data

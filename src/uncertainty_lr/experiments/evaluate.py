@@ -1,0 +1,89 @@
+"""Metrics of a model on one split: loss, accuracy, macro-F1, ECE and uncertainty signals."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import torch
+import torch.nn.functional as F
+
+from uncertainty_lr.signals import functions as sf
+from uncertainty_lr.signals.estimators import last_layer_mc_probs, mc_dropout_probs, predict_logits
+
+#: Signals computed on every evaluation: one pass, already paid for by the loss.
+DEFAULT_SIGNALS = ("confidence", "entropy", "margin")
+
+
+def macro_f1(pred: torch.Tensor, target: torch.Tensor, num_classes: int) -> float:
+    """Macro-averaged F1 over the classes present in ``target`` or ``pred`` (as scikit-learn)."""
+    idx = target * num_classes + pred
+    cm = torch.bincount(idx, minlength=num_classes * num_classes).view(num_classes, num_classes)
+    tp = cm.diag().double()
+    support, predicted = cm.sum(1).double(), cm.sum(0).double()
+    present = (support + predicted) > 0
+    f1 = 2 * tp[present] / (support[present] + predicted[present])
+    return f1.mean().item()
+
+
+def mc_signals(name: str, mc_probs: torch.Tensor) -> float:
+    """The value of an mc_* / ll_* signal from MC probabilities (T, N, C)."""
+    kind = name.split("_", 1)[1]
+    if kind == "entropy":
+        return sf.entropy(mc_probs.mean(0))
+    if kind == "mutual_information":
+        return sf.mutual_information(mc_probs)
+    return sf.predictive_variance(mc_probs)
+
+
+def evaluate(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    num_classes: int,
+    transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    batch_size: int = 1024,
+    extra_signals: Iterable[str] = (),
+    mc_samples: int = 10,
+    mc_seed: int | None = None,
+    prefix: str = "val",
+) -> dict[str, float]:
+    """Loss (mean cross-entropy, nats), accuracy, macro-F1, ECE (15 bins) and signals.
+
+    Keys are ``{prefix}_loss``, ``{prefix}_accuracy``, ``{prefix}_f1``, ``{prefix}_ece``,
+    ``{prefix}_{signal}`` for the default signals and every name in ``extra_signals``
+    (mc_* = full MC dropout, ll_* = last-layer MC dropout, ``mc_samples`` passes each),
+    plus ``{prefix}_mutual_information`` / ``{prefix}_variance`` from whichever MC
+    estimate ran (last-layer preferred, as it is the cheaper one to ask for).
+    """
+    logits = predict_logits(model, x, batch_size=batch_size, transform=transform).double()
+    y = y.to(logits.device)
+    probs = logits.softmax(-1)
+    out = {
+        f"{prefix}_loss": F.cross_entropy(logits, y).item(),
+        f"{prefix}_accuracy": (logits.argmax(-1) == y).double().mean().item(),
+        f"{prefix}_f1": macro_f1(logits.argmax(-1), y, num_classes),
+        f"{prefix}_ece": sf.expected_calibration_error(probs, y),
+    }
+    for name in DEFAULT_SIGNALS:
+        out[f"{prefix}_{name}"] = sf.SIGNAL_FUNCTIONS[name](probs)
+    wanted = [s for s in dict.fromkeys(extra_signals) if s not in DEFAULT_SIGNALS]
+    samples: dict[str, torch.Tensor] = {}
+    for name in wanted:
+        family = name.split("_", 1)[0]
+        if family not in samples:
+            sampler = mc_dropout_probs if family == "mc" else last_layer_mc_probs
+            samples[family] = sampler(
+                model,
+                x,
+                samples=mc_samples,
+                batch_size=batch_size,
+                transform=transform,
+                generator_seed=mc_seed,
+            )
+        out[f"{prefix}_{name}"] = mc_signals(name, samples[family])
+    for family in ("mc", "ll"):
+        if family in samples:
+            out[f"{prefix}_mutual_information"] = sf.mutual_information(samples[family])
+            out[f"{prefix}_variance"] = sf.predictive_variance(samples[family])
+    return out

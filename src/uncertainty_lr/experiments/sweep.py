@@ -1,0 +1,136 @@
+"""A grid of runs (problems x schedules x seeds) into one results store, resumable.
+
+Every config is resolved and checked, and every dataset opened, before the store is
+created, so a bad value fails with nothing written. Runs already finished are skipped;
+an interrupted one resumes from its checkpoint; a run that fails is marked ``failed``
+and the sweep goes on.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable
+from dataclasses import replace
+from pathlib import Path
+
+from uncertainty_lr.experiments.config import RunConfig, resolve, schedule_label
+
+
+def parse_schedule_spec(spec: str) -> tuple[str, dict]:
+    """ "uncertainty:mode=band,signal=entropy" -> ("uncertainty", {"mode": "band", "signal": "entropy"})."""
+    name, _, rest = spec.partition(":")
+    options = {}
+    for item in filter(None, rest.split(",")):
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise ValueError(f"schedule option {item!r} in {spec!r} must look like KEY=VALUE")
+        options[key.strip()] = parse_value(value.strip())
+    return name.strip(), options
+
+
+def parse_value(text: str):
+    """A flag or spec value as int, float, bool, None or string (in that order of preference)."""
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def expand_grid(
+    problems: Iterable[str], schedules: Iterable[str], seeds: Iterable[int], base: RunConfig
+) -> list[RunConfig]:
+    """Resolved configs, ordered problem > seed > schedule (one dataset split per seed)."""
+    configs = []
+    problems, schedules, seeds = list(problems), list(schedules), list(seeds)
+    for label, values in (("problem", problems), ("schedule", schedules), ("seed", seeds)):
+        if not values:
+            raise ValueError(f"at least one {label} is needed, got none")
+    for problem in problems:
+        for seed in seeds:
+            for spec in schedules:
+                name, options = parse_schedule_spec(spec)
+                cfg = replace(base, problem=problem, schedule=name, seed=seed,
+                              schedule_options={**base.schedule_options, **options})  # fmt: skip
+                configs.append(resolve(cfg))
+    return configs
+
+
+def check_writable(out_dir: str | Path) -> Path:
+    """The output folder, if it exists and is writable or can be created; else ValueError."""
+    out = Path(out_dir).expanduser()
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"output folder {out} exists and is not a folder")
+    probe = out
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ValueError(f"output folder {out} cannot be created: {probe} is not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ValueError(f"output folder {out} is not writable (no write permission on {probe})")
+    return out
+
+
+def data_key(cfg: RunConfig) -> tuple:
+    """Fields that decide a run's DataBundle: runs sharing one reuse the loaded data."""
+    fields = ("problem", "seed", "val_fraction", "train_size", "val_size", "test_size", "max_length",
+              "vocab_size", "pretrained", "data_dir", "source", "image_column", "text_column",
+              "label_column", "train_split", "val_split", "test_split")  # fmt: skip
+    return tuple(getattr(cfg, f) for f in fields)
+
+
+def run_sweep(
+    configs: list[RunConfig], out_dir: str | Path, *, progress: bool = True, hooks=(), log=None
+):
+    """Train every config into ``out_dir``'s store; returns the RunResults in order."""
+    from uncertainty_lr.experiments.store import Store
+    from uncertainty_lr.train import load_problem_data, train
+
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    out = check_writable(out_dir)
+    bundles = {}
+    for cfg in configs:  # open every dataset before anything is written
+        key = data_key(cfg)
+        first = next((k for k in bundles if k[0] == key[0] and k[2:] == key[2:]), None)
+        if first is None:
+            bundles[key] = load_problem_data(cfg, progress=progress)
+    results = []
+    store = Store(out)
+    try:
+        with store.lock():
+            runs = _progress(configs, progress)
+            for cfg in runs:
+                key = data_key(cfg)
+                if key not in bundles:
+                    bundles = {key: load_problem_data(cfg)}  # one seed's split at a time
+                label = schedule_label(cfg)
+                try:
+                    result = train(
+                        config=cfg, store=store, hooks=hooks, data=bundles[key], progress=progress
+                    )
+                except Exception as e:  # noqa: BLE001 - recorded as failed; the sweep goes on
+                    log(
+                        f"run {cfg.problem}/{label}/seed {cfg.seed} failed: {type(e).__name__}: {e}"
+                    )
+                    continue
+                results.append(result)
+                if hasattr(runs, "set_postfix_str"):
+                    runs.set_postfix_str(f"{cfg.problem} {label} s{cfg.seed}: {result.status}")
+    finally:
+        store.close()
+    return results
+
+
+def _progress(items, enabled: bool):
+    if not enabled or not sys.stderr.isatty():
+        return items
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc="runs", unit="run")

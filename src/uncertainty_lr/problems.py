@@ -1,0 +1,59 @@
+"""Problems, named ``{dataset}_{model}`` as in DeepOBS, with CPU-sized defaults.
+
+Each problem fixes its dataset, model and the settings a run inherits unless the user
+overrides them. ``STUDY_PRESET`` holds the study plan's full settings (``--preset study``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+#: The study plan: Adam, lr 1e-3, batch 64, 50 epochs, dropout 0.5, weight decay 1e-4.
+STUDY_PRESET = {
+    "optimizer": "adam",
+    "lr": 1e-3,
+    "batch_size": 64,
+    "epochs": 50,
+    "dropout": 0.5,
+    "weight_decay": 1e-4,
+    "train_size": None,
+    "val_size": None,
+    "test_size": None,
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A dataset + model pair and the run settings it defaults to."""
+
+    name: str
+    dataset: str
+    model: str
+    description: str
+    defaults: dict = field(default_factory=dict)
+
+
+def _p(dataset: str, model: str, description: str, **defaults) -> Problem:
+    return Problem(f"{dataset}_{model}", dataset, model, description, defaults)
+
+
+PROBLEMS: dict[str, Problem] = {
+    p.name: p
+    for p in [
+        _p("digits", "mlp", "scikit-learn's 8x8 digits (1,797 images, embedded), MLP", epochs=15, batch_size=64),
+        _p("mnist", "cnn", "MNIST 28x28 digits, small CNN", epochs=5, train_size=10000, test_size=5000),
+        _p("cifar10", "cnn", "CIFAR-10 32x32 colour images, small CNN", epochs=10, train_size=10000, test_size=5000),
+        _p("cifar10", "resnet18", "CIFAR-10, ResNet-18 (CIFAR variant)", epochs=30, batch_size=128),
+        _p("cifar10", "vgg16", "CIFAR-10, VGG-16 with BatchNorm (CIFAR variant)", epochs=30, batch_size=128),
+        _p("imdb", "lstm", "IMDB reviews (sentiment), BPE tokens + LSTM", epochs=5, train_size=10000, test_size=5000, max_length=256),
+        _p("imdb", "transformer", "IMDB reviews, small Transformer encoder from scratch", epochs=5, train_size=10000, test_size=5000, max_length=256),
+        _p("imdb", "bert", "IMDB reviews, BERT fine-tuning (weights from --pretrained)", epochs=3, batch_size=16, lr=2e-5, train_size=5000, test_size=2000, max_length=256, pretrained="bert-base-uncased"),
+    ]
+}  # fmt: skip
+
+
+def get_problem(name: str) -> Problem:
+    """The problem called ``name``; unknown names list the known ones."""
+    if name not in PROBLEMS:
+        raise ValueError(f"unknown problem {name!r}; known: {', '.join(PROBLEMS)}")
+    return PROBLEMS[name]

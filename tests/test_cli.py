@@ -1,0 +1,132 @@
+"""The uncertainty-lr command: a real tiny run, list, export, and bad input -> exit 2, nothing written."""
+
+import subprocess
+import sys
+
+import pytest
+
+from uncertainty_lr.cli import main
+from uncertainty_lr.experiments.store import Store
+
+
+def run_cli(*args):
+    return main([str(a) for a in args])
+
+
+def test_run_writes_store_and_resumes_nothing_twice(tmp_path, capsys):
+    out = tmp_path / "out"
+    args = ["run", "--problem", "digits_mlp", "--schedule", "constant", "uncertainty:mode=band",
+            "--seeds", "0", "1", "--epochs", "2", "--out", out, "--quiet", "--no-report"]  # fmt: skip
+    assert run_cli(*args) == 0
+    table = capsys.readouterr().out
+    assert "uncertainty:mode=band" in table and "2 done" in table
+    store = Store(out, create=False)
+    assert len(store.runs()) == 4 and len(store.epochs()) == 8
+    assert {r["schedule"] for r in store.runs()} == {"constant", "uncertainty:mode=band"}
+    assert run_cli(*args) == 0  # everything finished: skipped, nothing duplicated
+    assert len(store.runs()) == 4 and len(store.epochs()) == 8
+
+
+def test_toml_config_and_flag_override(tmp_path):
+    conf = tmp_path / "c.toml"
+    conf.write_text('problems = ["digits_mlp"]\nschedules = ["cosine"]\nseeds = [3]\nepochs = 5\n'
+                    'batch_size = 128\n')  # fmt: skip
+    out = tmp_path / "out"
+    assert (
+        run_cli("run", "--config", conf, "--epochs", "1", "--out", out, "--quiet", "--no-report")
+        == 0
+    )
+    (run,) = Store(out, create=False).runs()
+    assert run["seed"] == 3 and run["config"]["epochs"] == 1 and run["config"]["batch_size"] == 128
+
+
+def test_list_names_everything(capsys):
+    assert run_cli("list") == 0
+    text = capsys.readouterr().out
+    for name in (
+        "mnist_cnn",
+        "imdb_bert",
+        "schedule_free",
+        "greedy",
+        "ll_mutual_information",
+        "train_entropy",
+    ):
+        assert name in text
+
+
+def test_export_writes_csv(tmp_path):
+    out = tmp_path / "out"
+    run_cli(
+        "run", "--schedule", "constant", "--epochs", "1", "--out", out, "--quiet", "--no-report"
+    )
+    assert run_cli("export", out) == 0
+    assert (out / "runs.csv").read_text().count("\n") == 2
+
+
+def test_python_dash_m_works():
+    r = subprocess.run(
+        [sys.executable, "-m", "uncertainty_lr", "list"], capture_output=True, text=True
+    )
+    assert r.returncode == 0 and "digits_mlp" in r.stdout
+
+
+def _not_a_folder(tmp_path):
+    f = tmp_path / "file"
+    f.write_text("x")
+    return f / "sub"
+
+
+BAD = [
+    (["--problem", "mnist_rnn"], "unknown problem 'mnist_rnn'; known: digits_mlp"),
+    (["--schedule", "cosin"], "unknown schedule 'cosin'; known: constant"),
+    (["--epochs", "0"], "epochs must be a positive integer, got 0"),
+    (["--lr", "-1"], "lr must be a positive number, got -1.0"),
+    (["--batch-size", "0"], "batch_size must be a positive integer, got 0"),
+    (["--opt", "threshold=1.5"], "threshold must be a number in (0, 1), got 1.5"),
+    (["--schedule", "uncertainty:signal=vibes"], "signal must be one of confidence"),
+    (["--schedule", "step:gama=2"], "unknown option(s) gama for schedule 'step'"),
+    (
+        ["--problem", "mnist_cnn", "--data-dir", "/nonexistent/data"],
+        "data folder not found: /nonexistent/data/mnist",
+    ),
+    (["--epochs", "three"], "argument --epochs: invalid int value: 'three'"),
+    (["--dropout", "1.0"], "dropout must be a number in [0, 1), got 1.0"),
+    (["--signals", "mc_vibes"], "unknown signal 'mc_vibes'"),
+    (["--seeds", "-1"], "seed must be a non-negative integer, got -1"),
+]
+
+
+@pytest.mark.parametrize("extra, message", BAD)
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, extra, message):
+    out = tmp_path / "out"
+    assert run_cli("run", "--out", out, "--quiet", "--no-report", *extra) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+    assert not out.exists()
+
+
+def test_unwritable_output_folder(tmp_path, capsys):
+    out = _not_a_folder(tmp_path)
+    assert run_cli("run", "--out", out, "--quiet", "--no-report", "--epochs", "1") == 2
+    assert "not a folder" in capsys.readouterr().err
+
+
+def test_corrupt_data_folder(tmp_path, capsys):
+    folder = tmp_path / "data" / "mnist"
+    folder.mkdir(parents=True)
+    (folder / "train-00000-of-00001.parquet").write_bytes(b"not parquet at all")
+    out = tmp_path / "out"
+    code = run_cli(
+        "run", "--problem", "mnist_cnn", "--data-dir", tmp_path / "data", "--out", out, "--quiet"
+    )
+    assert code == 2
+    assert str(folder) in capsys.readouterr().err and not out.exists()
+
+
+def test_missing_config_file_and_unknown_key(tmp_path, capsys):
+    assert run_cli("run", "--config", tmp_path / "nope.toml") == 2
+    bad = tmp_path / "bad.toml"
+    bad.write_text("epochz = 3\n")
+    assert run_cli("run", "--config", bad) == 2
+    err = capsys.readouterr().err
+    assert "config file not found" in err and "unknown key(s) in" in err and "epochz" in err

@@ -1,0 +1,121 @@
+"""train(): a real tiny run on digits, determinism, paired seeds, resume, divergence, early stopping."""
+
+import pytest
+import torch
+
+from uncertainty_lr.experiments.config import RunConfig
+from uncertainty_lr.experiments.store import Store
+from uncertainty_lr.train import train
+
+TIMES = ("train_time", "eval_time", "wall_time")
+
+
+def strip_times(history):
+    return [{k: v for k, v in h.items() if k not in TIMES} for h in history]
+
+
+def cfg(**kw):
+    base = dict(problem="digits_mlp", epochs=3, seed=0)
+    return RunConfig(**{**base, **kw})
+
+
+def test_digits_mlp_learns_and_records_every_metric():
+    r = train(config=cfg(schedule="uncertainty"))
+    assert r.status == "done" and len(r.history) == 3
+    last = r.history[-1]
+    for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_f1", "val_ece",
+                "val_confidence", "val_entropy", "val_margin", "lr", "signal", "train_time", "eval_time"):  # fmt: skip
+        assert last[key] is not None, key
+    assert last["val_accuracy"] > 0.8
+    assert r.test["test_accuracy"] > 0.8 and 0 <= r.test["test_ece"] <= 1
+    assert r.config["data_sizes"] == {"train": 1294, "val": 144, "test": 359}
+
+
+def test_same_command_twice_gives_identical_metrics():
+    a = train(config=cfg(schedule="cosine"))
+    b = train(config=cfg(schedule="cosine"))
+    assert strip_times(a.history) == strip_times(b.history)
+    assert a.test == b.test
+
+
+def test_seeds_are_paired_across_schedules():
+    # plateau only acts after epoch 1's evaluation, so epoch 1 must match constant exactly
+    a = train(config=cfg(schedule="constant", epochs=1))
+    b = train(config=cfg(schedule="plateau", epochs=1))
+    assert strip_times(a.history) == strip_times(b.history)
+    c = train(config=cfg(schedule="constant", epochs=1, seed=1))
+    assert c.history[0]["train_loss"] != a.history[0]["train_loss"]
+
+
+class StopAfter:
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, run, epoch, record):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("schedule", ["uncertainty", "schedule_free", "onecycle"])
+def test_interrupted_run_resumes_to_identical_metrics(tmp_path, schedule):
+    whole = train(config=cfg(schedule=schedule, epochs=4), store=Store(tmp_path / "a"))
+    store = Store(tmp_path / "b")
+    with pytest.raises(KeyboardInterrupt):
+        train(config=cfg(schedule=schedule, epochs=4), store=store, hooks=[StopAfter(2)])
+    assert store.get_run(whole.run_id)["status"] == "running"
+    resumed = train(config=cfg(schedule=schedule, epochs=4), store=store)
+    assert resumed.resumed_from == 2
+    assert strip_times(resumed.history) == strip_times(whole.history)
+    assert resumed.test == whole.test
+    again = train(config=cfg(schedule=schedule, epochs=4), store=store)
+    assert again.skipped and len(store.runs()) == 1
+    assert not list((tmp_path / "b" / "checkpoints").glob("*.pt"))
+
+
+def test_divergence_is_recorded_and_history_kept(tmp_path):
+    store = Store(tmp_path)
+    r = train(config=cfg(schedule="constant", optimizer="sgd", lr=1e6, epochs=5), store=store)
+    assert r.status == "diverged"
+    assert store.runs()[0]["status"] == "diverged"
+    rows = store.epochs(r.run_id)
+    assert rows and rows[-1]["train_loss"] is None and "train_loss" in rows[-1]["nonfinite"]
+
+
+def test_early_stopping_stops_after_patience():
+    r = train(config=cfg(schedule="constant", lr=3e-2, epochs=40, early_stopping=2))
+    losses = [h["val_loss"] for h in r.history]
+    best = losses.index(min(losses))
+    assert len(r.history) < 40 and len(r.history) == best + 1 + 2
+
+
+def test_mc_signals_are_computed_when_asked():
+    r = train(config=cfg(schedule="uncertainty", epochs=1, schedule_options={"signal": "ll_mutual_information"},
+                         signals=("mc_variance",)))  # fmt: skip
+    h = r.history[0]
+    assert 0 <= h["val_ll_mutual_information"] <= 1 and 0 <= h["val_mc_variance"] <= 1
+    assert h["signal"] == pytest.approx(h["val_ll_mutual_information"])
+
+
+def test_failed_run_is_marked_failed(tmp_path, monkeypatch):
+    store = Store(tmp_path)
+    import uncertainty_lr.train as t
+
+    def boom(*a, **k):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(t, "_one_epoch", boom)
+    with pytest.raises(RuntimeError):
+        train(config=cfg(), store=store)
+    run = store.runs()[0]
+    assert run["status"] == "failed" and run["error"] == "RuntimeError: disk on fire"
+
+
+def test_bad_config_fails_before_anything_runs():
+    with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
+        train(config=cfg(batch_size=0))
+    with pytest.raises(ValueError, match="unknown problem 'digits_cnn2'"):
+        train(config=cfg(problem="digits_cnn2"))
+
+
+def test_thread_setting_untouched():
+    assert torch.get_num_threads() == 1
