@@ -1,0 +1,92 @@
+"""The shared classifier contract (`Classifier`, `classifier_head`) and the MLP.
+
+Every model in this package is a `Classifier`: `features(x) -> (N, D)`, `head(f) -> (N, C)`
+logits, and `forward(x) == head(features(x))`. The split lets last-layer MC dropout run the
+(cheap) head many times over one pass of the (expensive) feature extractor.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def classifier_head(in_features: int, num_classes: int, dropout: float) -> nn.Sequential:
+    """Dropout(p=dropout) then Linear(in_features, num_classes): the head every model uses."""
+    return nn.Sequential(nn.Dropout(dropout), nn.Linear(in_features, num_classes))
+
+
+def pair(size: int | tuple[int, int], name: str = "image_size") -> tuple[int, int]:
+    """An int or (H, W) pair of positive ints -> (H, W); anything else -> ValueError."""
+    if isinstance(size, int) and not isinstance(size, bool):
+        size = (size, size)
+    if (
+        not isinstance(size, tuple | list)
+        or len(size) != 2
+        or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in size)
+    ):
+        raise ValueError(f"{name} must be a positive int or a pair (H, W) of them, got {size!r}")
+    return int(size[0]), int(size[1])
+
+
+def positive_int(value: object, name: str) -> int:
+    """`value` if it is an int >= 1, else ValueError naming it."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
+class Classifier(nn.Module):
+    """Base class: subclasses define `features(x) -> (N, D)` and set `self.head`.
+
+    `feature_dim` (D) and `num_classes` (C) are plain ints so callers can build their own
+    heads or probes without running a forward pass.
+    """
+
+    feature_dim: int
+    num_classes: int
+    head: nn.Sequential
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} must define features(x)")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (N, C) = head(features(x))."""
+        return self.head(self.features(x))
+
+
+class MLP(Classifier):
+    """Flatten -> Linear(C*H*W, hidden_dim) -> ReLU -> head. Sized for sklearn digits (1x8x8).
+
+    Args:
+        num_classes: C, the number of logits.
+        in_channels, image_size: input shape (in_channels, H, W); image_size is an int or (H, W).
+        hidden_dim: width of the single hidden layer (default 256); also the feature dim D.
+        dropout: p of the Dropout before the classifier (default 0.5).
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        in_channels: int,
+        image_size: int | tuple[int, int],
+        hidden_dim: int = 256,
+        dropout: float = 0.5,
+    ) -> None:
+        super().__init__()
+        height, width = pair(image_size)
+        self.in_shape = (positive_int(in_channels, "in_channels"), height, width)
+        self.feature_dim = positive_int(hidden_dim, "hidden_dim")
+        self.num_classes = num_classes
+        self.body = nn.Sequential(
+            nn.Flatten(), nn.Linear(in_channels * height * width, hidden_dim), nn.ReLU()
+        )
+        self.head = classifier_head(hidden_dim, num_classes, dropout)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """x: float (N, C, H, W) matching in_shape -> (N, hidden_dim)."""
+        if tuple(x.shape[1:]) != self.in_shape:
+            raise ValueError(
+                f"MLP expects inputs of shape (N, *{self.in_shape}), got {tuple(x.shape)}"
+            )
+        return self.body(x)
