@@ -51,6 +51,12 @@ class Diverged(Exception):
     """A loss became NaN or infinite."""
 
 
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    """Full batches only (the incomplete last one is dropped, a different one each epoch):
+    a batch of one would break BatchNorm. A split smaller than one batch is one batch."""
+    return max(1, n // batch_size)
+
+
 def epoch_seed(seed: int, epoch: int) -> int:
     return seed * 1_000_003 + epoch
 
@@ -186,8 +192,7 @@ def _train(cfg, run_id, data, device, store, hooks, run, progress, keep_checkpoi
         model = model.to(memory_format=torch.channels_last)
     x_train, y_train = data.x_train.to(device), data.y_train.to(device)
     x_val, y_val = data.x_val.to(device), data.y_val.to(device)
-    n = len(y_train)
-    steps = math.ceil(n / cfg.batch_size)
+    steps = steps_per_epoch(len(y_train), cfg.batch_size)
     schedule = make_schedule(cfg.schedule, build_optimizer(cfg, model), epochs=cfg.epochs,
                              steps_per_epoch=steps, **cfg.schedule_options)  # fmt: skip
     optimizer = schedule.optimizer
@@ -306,7 +311,9 @@ def _one_epoch(
     model.train()
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
-    for i in range(0, len(order), cfg.batch_size):
+    batches = steps_per_epoch(len(order), cfg.batch_size)
+    seen = 0
+    for i in range(0, batches * cfg.batch_size, cfg.batch_size):
         idx = order[i : i + cfg.batch_size]
         xb, yb = transform(x_train[idx]), y_train[idx]
         with amp:
@@ -320,6 +327,7 @@ def _one_epoch(
         logits = logits.detach()
         schedule.after_batch(logits)
         loss_sum += loss.detach() * len(yb)
+        seen += len(yb)
         correct += (logits.argmax(-1) == yb).sum()
     lr = schedule.get_last_lr()
     if device.type == "cuda":
