@@ -46,9 +46,19 @@ def arm_styles(arms: list[str]) -> dict[str, tuple[str, str]]:
     """arm -> (colour, marker), fixed by the order of ``arms`` (all arms of the report)."""
     tab10 = [matplotlib.colors.to_hex(c) for c in matplotlib.colormaps["tab10"].colors]
     palette = list(OKABE_ITO) + [c for c in tab10 if c not in OKABE_ITO]
-    return {
-        arm: (palette[i % len(palette)], MARKERS[i % len(MARKERS)]) for i, arm in enumerate(arms)
-    }
+    # Uncertainty variants get their own dark colours, so the schedule under test never
+    # shares a colour with a baseline however many baselines there are.
+    own = ("#B2182B", "#762A83", "#8C510A", "#1B7837")
+    styles, n_own, n_base = {}, 0, 0
+    for i, arm in enumerate(arms):
+        if arm.startswith("uncertainty"):
+            colour = own[n_own % len(own)]
+            n_own += 1
+        else:
+            colour = palette[n_base % len(palette)]
+            n_base += 1
+        styles[arm] = (colour, MARKERS[i % len(MARKERS)])
+    return styles
 
 
 def wrap(text: str, width: int = 18) -> str:
