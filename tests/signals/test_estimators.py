@@ -267,3 +267,14 @@ def test_bad_arguments_raise():
         predict_logits(model, torch.zeros(0, 4))
     with pytest.raises(ValueError, match="inputs must be one torch.Tensor, got list"):
         predict_logits(model, [[0.0] * 4])
+
+
+def test_last_layer_can_return_the_deterministic_logits_of_the_same_pass():
+    torch.manual_seed(0)
+    from uncertainty_lr.models import build_model
+
+    model = build_model("mlp", num_classes=3, in_channels=1, image_size=4)
+    x = torch.randn(10, 1, 4, 4)
+    probs, logits = last_layer_mc_probs(model, x, samples=4, generator_seed=1, return_logits=True)
+    assert torch.equal(logits, predict_logits(model, x))
+    assert torch.equal(probs, last_layer_mc_probs(model, x, samples=4, generator_seed=1))

@@ -56,7 +56,17 @@ def evaluate(
     plus ``{prefix}_mutual_information`` / ``{prefix}_variance`` from whichever MC
     estimate ran (last-layer preferred, as it is the cheaper one to ask for).
     """
-    logits = predict_logits(model, x, batch_size=batch_size, transform=transform).double()
+    wanted = [s for s in dict.fromkeys(extra_signals) if s not in DEFAULT_SIGNALS]
+    samples: dict[str, torch.Tensor] = {}
+    if any(s.startswith("ll_") for s in wanted):
+        # one feature pass serves both the deterministic logits and the head samples
+        samples["ll"], logits = last_layer_mc_probs(
+            model, x, samples=mc_samples, batch_size=batch_size, transform=transform,
+            generator_seed=mc_seed, return_logits=True,
+        )  # fmt: skip
+    else:
+        logits = predict_logits(model, x, batch_size=batch_size, transform=transform)
+    logits = logits.double()
     y = y.to(logits.device)
     probs = logits.softmax(-1)
     out = {
@@ -67,8 +77,6 @@ def evaluate(
     }
     for name in DEFAULT_SIGNALS:
         out[f"{prefix}_{name}"] = sf.SIGNAL_FUNCTIONS[name](probs)
-    wanted = [s for s in dict.fromkeys(extra_signals) if s not in DEFAULT_SIGNALS]
-    samples: dict[str, torch.Tensor] = {}
     for name in wanted:
         family = name.split("_", 1)[0]
         if family not in samples:

@@ -213,8 +213,13 @@ def last_layer_mc_probs(
     batch_size: int = 512,
     transform: Transform | None = None,
     generator_seed: int | None = None,
-) -> torch.Tensor:
+    return_logits: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Last-layer MC dropout: inputs (N, ...) -> probabilities (T, N, C), float64 on CPU.
+
+    With ``return_logits`` it also returns the deterministic eval-mode logits (N, C) of the
+    same pass (as ``predict_logits`` would give), so a caller needing both pays for one
+    feature pass, not two.
 
     Features come from ONE eval-mode pass of ``model.features(x)`` per batch; then T
     passes of ``model.head(features)`` with only the dropout layers inside ``model.head``
@@ -238,18 +243,21 @@ def last_layer_mc_probs(
             "last-layer MC dropout would be deterministic"
         )
     device = _model_device(model)
-    per_batch = []
+    per_batch, deterministic = [], []
     with _modes_restored(model), _sampling_context(generator_seed, device):
         model.eval()
         for batch in _batches(inputs, batch_size, transform, device):
             features = model.features(batch)
+            if return_logits:
+                deterministic.append(_logits_to_cpu(head(features)))
             for module in dropouts:
                 module.train()
             draws = [_logits_to_cpu(head(features)) for _ in range(samples)]
             for module in dropouts:
                 module.eval()
             per_batch.append(torch.stack(draws))
-    return torch.softmax(torch.cat(per_batch, dim=1).double(), dim=-1)
+    probs = torch.softmax(torch.cat(per_batch, dim=1).double(), dim=-1)
+    return (probs, torch.cat(deterministic)) if return_logits else probs
 
 
 # ---------------------------------------------------------------- one number
