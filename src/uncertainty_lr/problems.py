@@ -45,7 +45,8 @@ PROBLEMS: dict[str, Problem] = {
         _p("cifar10", "cnn", "CIFAR-10 32x32 colour images, small CNN", epochs=10, train_size=10000, test_size=5000),
         _p("cifar10", "resnet18", "CIFAR-10, ResNet-18 (CIFAR variant)", epochs=30, batch_size=128),
         _p("cifar10", "vgg16", "CIFAR-10, VGG-16 with BatchNorm (CIFAR variant)", epochs=30, batch_size=128),
-        _p("imdb", "lstm", "IMDB reviews (sentiment), BPE tokens + LSTM", epochs=5, train_size=10000, test_size=5000, max_length=256),
+        _p("imdb", "lstm", "IMDB reviews (sentiment), BPE tokens + LSTM (64 units: CPU-sized)", epochs=5, train_size=10000, test_size=5000, max_length=256,
+           model_options={"embed_dim": 64, "hidden_dim": 64, "bidirectional": False}),
         _p("imdb", "transformer", "IMDB reviews, small Transformer encoder from scratch", epochs=5, train_size=10000, test_size=5000, max_length=256),
         _p("imdb", "bert", "IMDB reviews, BERT fine-tuning (weights from --pretrained)", epochs=3, batch_size=16, lr=2e-5, train_size=5000, test_size=2000, max_length=256, pretrained="bert-base-uncased"),
     ]
