@@ -1,0 +1,60 @@
+"""Phase 1 of the study: pick the uncertainty schedule's default from VALIDATION metrics only.
+
+Reads a results store holding the uncertainty variants (docs/study/select.toml) and prints,
+per variant, the mean over seeds of the final validation accuracy and loss on each
+problem, then the mean rank across problems (rank 1 = highest final validation accuracy
+on that problem). The winner is the variant with the best mean rank; ties go to the
+higher mean accuracy. Test metrics are never read.
+
+    python benchmarks/study_select.py runs/study
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import defaultdict
+
+import numpy as np
+
+from uncertainty_lr.experiments.store import Store
+
+
+def main(out_dir: str) -> None:
+    store = Store(out_dir, create=False)
+    final = defaultdict(lambda: defaultdict(list))  # problem -> variant -> [(acc, loss)]
+    last_epoch = defaultdict(dict)
+    for row in store.epochs():
+        last_epoch[row["run_id"]][row["epoch"]] = row
+    for run in store.runs(status="done"):
+        if not run["schedule"].startswith("uncertainty"):
+            continue
+        rows = last_epoch[run["run_id"]]
+        last = rows[max(rows)]
+        final[run["problem"]][run["schedule"]].append((last["val_accuracy"], last["val_loss"]))
+    problems = sorted(final)
+    variants = sorted({v for p in problems for v in final[p]})
+    ranks = defaultdict(list)
+    for p in problems:
+        order = sorted(final[p], key=lambda v: -np.mean([a for a, _ in final[p][v]]))
+        for i, v in enumerate(order, 1):
+            ranks[v].append(i)
+    print(f"{'variant':<46}" + "".join(f"{p:>26}" for p in problems) + f"{'mean rank':>11}")
+    print(f"{'':<46}" + "".join(f"{'val acc / val loss (n)':>26}" for _ in problems))
+    rows = []
+    for v in variants:
+        cells = []
+        for p in problems:
+            vals = final[p].get(v, [])
+            acc = np.mean([a for a, _ in vals]) if vals else float("nan")
+            loss = np.mean([loss for _, loss in vals]) if vals else float("nan")
+            cells.append(f"{acc:.4f} / {loss:.4f} ({len(vals)})")
+        mean_acc = np.mean([np.mean([a for a, _ in final[p][v]]) for p in problems if v in final[p]])
+        rows.append((np.mean(ranks[v]), -mean_acc, v, cells))
+    for mean_rank, _, v, cells in sorted(rows):
+        print(f"{v:<46}" + "".join(f"{c:>26}" for c in cells) + f"{mean_rank:>11.2f}")
+    best = sorted(rows)[0]
+    print(f"\nchosen: {best[2]} (mean rank {best[0]:.2f}, mean final val accuracy {-best[1]:.4f})")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "runs/study")
