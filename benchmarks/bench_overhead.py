@@ -31,7 +31,9 @@ def plain_epoch(cfg, data, epoch: int) -> float:
     opt = build_optimizer(cfg, model)
     x, y = data.x_train, data.y_train
     torch.manual_seed(epoch_seed(cfg.seed, epoch))
-    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(epoch_seed(cfg.seed, epoch)))
+    order = torch.randperm(
+        len(y), generator=torch.Generator().manual_seed(epoch_seed(cfg.seed, epoch))
+    )
     model.train()
     t0 = time.perf_counter()
     for i in range(0, (len(y) // cfg.batch_size) * cfg.batch_size, cfg.batch_size):
@@ -63,7 +65,7 @@ def main() -> None:
     train(config=cfg, data=data)
     harness, plain = [], []
     for r in range(repeats):
-        for which in (("harness", "plain") if r % 2 == 0 else ("plain", "harness")):
+        for which in ("harness", "plain") if r % 2 == 0 else ("plain", "harness"):
             if which == "plain":
                 plain.append(n / plain_epoch(cfg, data, 1))
             else:

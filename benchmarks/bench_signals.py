@@ -44,8 +44,17 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     problem, data_dir = data_source(args.smoke)
     sizes = {} if args.smoke else {"train_size": 4096, "val_size": 1024, "test_size": 256}
-    base = dict(problem=problem, epochs=1 if args.smoke else args.epochs, data_dir=data_dir, mc_samples=10, **sizes)
-    configs = {arm: resolve(RunConfig(schedule=s, schedule_options=o, **base)) for arm, (s, o) in ARMS.items()}
+    base = dict(
+        problem=problem,
+        epochs=1 if args.smoke else args.epochs,
+        data_dir=data_dir,
+        mc_samples=10,
+        **sizes,
+    )
+    configs = {
+        arm: resolve(RunConfig(schedule=s, schedule_options=o, **base))
+        for arm, (s, o) in ARMS.items()
+    }
     data = load_problem_data(configs["constant"])
     repeats = 1 if args.smoke else args.repeats
     header("signal overhead: epoch time (train + evaluation) relative to constant", problem=problem,
@@ -62,7 +71,11 @@ def main() -> None:
     print(f"{'arm':<24} {'median epoch s':>15} {'ratio':>7}  target")
     for arm, values in times.items():
         ratio = median(values) / ref
-        target = f"<= {TARGETS[arm]:.2f} {'met' if ratio <= TARGETS[arm] else 'MISSED'}" if arm in TARGETS else ""
+        target = (
+            f"<= {TARGETS[arm]:.2f} {'met' if ratio <= TARGETS[arm] else 'MISSED'}"
+            if arm in TARGETS
+            else ""
+        )
         print(f"{arm:<24} {median(values):>15.3f} {ratio:>7.3f}  {target}")
 
 

@@ -18,7 +18,9 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 def header(title: str, **sizes) -> None:
     """Print what was measured, on what, with which versions and sizes."""
     print(f"# {title}")
-    print(f"hardware: {cpu_name()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}")
+    print(
+        f"hardware: {cpu_name()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}"
+    )
     if torch.cuda.is_available():
         print(f"gpu: {torch.cuda.get_device_name()}")
     print(f"versions: python {platform.python_version()}, torch {torch.__version__}, "

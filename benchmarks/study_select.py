@@ -48,7 +48,9 @@ def main(out_dir: str) -> None:
             acc = np.mean([a for a, _ in vals]) if vals else float("nan")
             loss = np.mean([loss for _, loss in vals]) if vals else float("nan")
             cells.append(f"{acc:.4f} / {loss:.4f} ({len(vals)})")
-        mean_acc = np.mean([np.mean([a for a, _ in final[p][v]]) for p in problems if v in final[p]])
+        mean_acc = np.mean(
+            [np.mean([a for a, _ in final[p][v]]) for p in problems if v in final[p]]
+        )
         rows.append((np.mean(ranks[v]), -mean_acc, v, cells))
     for mean_rank, _, v, cells in sorted(rows):
         print(f"{v:<46}" + "".join(f"{c:>26}" for c in cells) + f"{mean_rank:>11.2f}")

@@ -9,7 +9,9 @@ pytestmark = pytest.mark.slow
 
 
 def run(shared_datasets, problem, **kw):
-    cfg = RunConfig(problem=problem, schedule="uncertainty", seed=0, data_dir=str(shared_datasets), **kw)
+    cfg = RunConfig(
+        problem=problem, schedule="uncertainty", seed=0, data_dir=str(shared_datasets), **kw
+    )
     return train(config=cfg)
 
 
@@ -21,13 +23,23 @@ def test_mnist_cnn_passes_95_percent_after_one_epoch_on_10k(shared_datasets):
 
 
 def test_cifar10_cnn_learns_in_two_epochs_on_10k(shared_datasets):
-    r = run(shared_datasets, "cifar10_cnn", epochs=2, train_size=10000, val_size=2000, test_size=2000)
+    r = run(
+        shared_datasets, "cifar10_cnn", epochs=2, train_size=10000, val_size=2000, test_size=2000
+    )
     accs = [h["val_accuracy"] for h in r.history]
     assert accs[-1] > 0.45, accs  # chance is 0.10
     assert r.history[-1]["val_loss"] < r.history[0]["val_loss"]
 
 
 def test_imdb_lstm_learns_in_three_epochs_on_5k(shared_datasets):
-    r = run(shared_datasets, "imdb_lstm", epochs=3, train_size=5000, val_size=1000, test_size=1000, max_length=200)
+    r = run(
+        shared_datasets,
+        "imdb_lstm",
+        epochs=3,
+        train_size=5000,
+        val_size=1000,
+        test_size=1000,
+        max_length=200,
+    )
     accs = [h["val_accuracy"] for h in r.history]
     assert max(accs) > 0.70, accs  # chance is 0.50 (classes balanced by the stratified subset)
