@@ -79,6 +79,18 @@ def progress_bars(enabled: bool) -> Iterator[None]:
             datasets.disable_progress_bars()
 
 
+@contextlib.contextmanager
+def quiet_datasets_log() -> Iterator[None]:
+    """Mute `datasets`' own error log for the duration: a failure reaches the user once, as
+    our one-line ValueError, not also as a logged line before it (e.g. a corrupt parquet)."""
+    level = datasets.logging.get_verbosity()
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)
+    try:
+        yield
+    finally:
+        datasets.logging.set_verbosity(level)
+
+
 def open_dataset(source: str, show_progress: bool = False) -> datasets.DatasetDict:
     """`datasets.load_dataset(source)` with one-line ValueErrors for the usual failures."""
     is_path = looks_like_path(source)
@@ -89,7 +101,7 @@ def open_dataset(source: str, show_progress: bool = False) -> datasets.DatasetDi
         raise ValueError(f"source must be a folder in the hub layout, got the file {source}")
     where = f"data folder {target}" if is_path else f"hub dataset {source!r}"
     try:
-        with progress_bars(show_progress):
+        with progress_bars(show_progress), quiet_datasets_log():
             loaded = datasets.load_dataset(target)
     except Exception as err:  # datasets raises many types (ArrowInvalid, OSError, ...)
         empty = re.search(r'Instruction "([^"]+)" corresponds to no data', str(err))

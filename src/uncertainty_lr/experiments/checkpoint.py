@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from uncertainty_lr.faults import fault_point
+
 # What torch's weights_only unpickler accepts by default (checked against torch 2.13).
 _PLAIN_SCALARS = (type(None), bool, int, float, complex, str, bytes, bytearray)
 _PLAIN_TORCH = (torch.Tensor, torch.Size, torch.dtype, torch.device)
@@ -76,6 +78,7 @@ def save_checkpoint(path: str | Path, state: dict) -> None:
             torch.save(state, handle)
             handle.flush()
             os.fsync(handle.fileno())
+        fault_point("checkpoint")  # a kill here leaves the old checkpoint and a stray .tmp
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -30,6 +30,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from uncertainty_lr.faults import fault_point
+
 DB_NAME = "results.sqlite"
 LOCK_NAME = "sweep.lock"
 SCHEMA_VERSION = 1
@@ -202,7 +204,9 @@ class Store:
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
             raise
+        fault_point("commit")  # a kill inside the transaction: SQLite must roll it back
         self._conn.execute("COMMIT")
+        fault_point("after_commit")
 
     def __enter__(self) -> Store:
         return self

@@ -192,12 +192,59 @@ class UncertaintySchedule(Schedule):
             self.tracker.load_state_dict(state["tracker"])
 
 
+# Allowed values of the schedules' own options as (low, high, interval, integer), checked
+# up front: a bad one must fail before any run, not as a negative LR or a crash mid-sweep.
+# (The uncertainty policy's options are checked by UncertaintyPolicy itself.)
+_OPTION_RANGES: dict[tuple[str, str], tuple[float, float, str, bool]] = {
+    ("step", "step_epochs"): (1, math.inf, "[)", True),
+    ("step", "gamma"): (0.0, 1.0, "(]", False),
+    ("cosine", "eta_min"): (0.0, math.inf, "[)", False),
+    ("plateau", "factor"): (0.0, 1.0, "()", False),
+    ("plateau", "patience"): (0, math.inf, "[)", True),
+    ("plateau", "min_lr"): (0.0, math.inf, "[)", False),
+    ("onecycle", "max_lr_multiple"): (0.0, math.inf, "()", False),
+    ("onecycle", "pct_start"): (0.0, 1.0, "()", False),
+    ("warmup_cosine", "warmup_fraction"): (0.0, 1.0, "[)", False),
+    ("greedy", "factor"): (0.0, 1.0, "()", False),
+    ("greedy", "patience"): (0, math.inf, "[)", True),
+    ("greedy", "min_lr_multiple"): (0.0, math.inf, "()", False),
+    ("greedy", "max_lr_multiple"): (0.0, math.inf, "()", False),
+    ("schedule_free", "warmup_fraction"): (0.0, 1.0, "[)", False),
+    ("uncertainty", "tracker_momentum"): (0.0, 1.0, "[)", False),
+}
+#: Metrics ReduceLROnPlateau may watch: it minimises, so lower must mean better.
+PLATEAU_METRICS = ("val_loss", "val_ece", "val_entropy", "val_confidence", "val_margin")
+
+
+def _check_option(name: str, key: str, value: Any) -> None:
+    low, high, closed, integer = _OPTION_RANGES[name, key]
+    ok = not isinstance(value, bool) and isinstance(value, int if integer else (int, float))
+    if ok:
+        above = value >= low if closed[0] == "[" else value > low
+        below = value <= high if closed[1] == "]" else value < high
+        ok = math.isfinite(value) and above and below
+    if not ok:
+        kind = "an integer" if integer else "a number"
+        raise ValueError(
+            f"{key} of schedule {name!r} must be {kind} in {closed[0]}{low:g}, {high:g}{closed[1]}"
+            f", got {value!r}"
+        )
+
+
 def _take(name: str, options: dict, defaults: dict) -> dict:
     unknown = sorted(set(options) - set(defaults))
     if unknown:
         allowed = ", ".join(sorted(defaults)) or "none"
         raise ValueError(
             f"unknown option(s) {', '.join(unknown)} for schedule {name!r}; allowed: {allowed}"
+        )
+    for key, value in options.items():
+        if (name, key) in _OPTION_RANGES:
+            _check_option(name, key, value)
+    if name == "plateau" and options.get("metric", "val_loss") not in PLATEAU_METRICS:
+        raise ValueError(
+            f"metric of schedule 'plateau' must be one of {', '.join(PLATEAU_METRICS)}, "
+            f"got {options['metric']!r}"
         )
     return {**defaults, **options}
 
