@@ -69,6 +69,13 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
         "--tensorboard", metavar="DIR", help="also write per-epoch metrics as TensorBoard events"
     )
     lg.add_argument("--mlflow", metavar="URI", help="also log to MLflow (e.g. sqlite:///mlflow.db)")
+    x = p.add_argument_group("execution", "see docs/scale-out.md (DDP: torchrun ... -m uncertainty_lr run)")  # fmt: skip
+    x.add_argument("--workers", type=int, help="runs in parallel: local processes (default 1) "
+                   "or most Ray tasks in flight (default: all the cluster takes)")  # fmt: skip
+    x.add_argument("--threads-per-worker", type=int, dest="threads_per_worker",
+                   help="torch threads (and Ray CPUs) per run (default cores // workers)")  # fmt: skip
+    x.add_argument("--executor", choices=["local", "ray"], default="local")
+    x.add_argument("--address", help="Ray cluster: auto or HOST:PORT (default: a local Ray)")
     p.add_argument("--no-report", action="store_true", help="do not write the report at the end")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -148,10 +155,18 @@ def cmd_run(args, argv) -> int:
 
         hooks = make_loggers(tensorboard=args.tensorboard, mlflow=args.mlflow)
     try:
-        results = run_sweep(configs, out, progress=not args.quiet, hooks=hooks)
+        results = run_sweep(configs, out, progress=not args.quiet, hooks=hooks,
+                            workers=args.workers, threads_per_worker=args.threads_per_worker,
+                            executor=args.executor, address=args.address)  # fmt: skip
     finally:
         for hook in hooks:
             hook.close()
+        from uncertainty_lr import distributed
+
+        rank = distributed.rank()
+        distributed.teardown()
+    if rank != 0:
+        return 0  # under torchrun: rank 0 prints the summary and writes the report
     _finish(out, results, args.no_report, command="uncertainty-lr " + shlex.join(argv))
     return 0
 

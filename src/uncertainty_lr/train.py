@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 import uncertainty_lr
+from uncertainty_lr import distributed
 from uncertainty_lr.experiments.checkpoint import (
     load_checkpoint,
     rng_state,
@@ -29,6 +30,7 @@ from uncertainty_lr.experiments.checkpoint import (
 from uncertainty_lr.experiments.config import RunConfig, resolve, run_key, schedule_label
 from uncertainty_lr.experiments.evaluate import evaluate
 from uncertainty_lr.experiments.runtime import git_sha, hardware, pick_device
+from uncertainty_lr.faults import fault_point
 from uncertainty_lr.problems import get_problem
 from uncertainty_lr.schedulers.baselines import make_schedule
 
@@ -150,9 +152,17 @@ def train(
 
     label = schedule_label(cfg)
     run_id = Store.run_id(cfg.problem, label, cfg.seed, run_key(cfg))
+    if distributed.setup(cfg.device):  # under torchrun: one run, data-parallel; rank 0 writes
+        distributed.check_batch_size(cfg.batch_size)
+        store = distributed.follower_view(store)
+        if not distributed.is_main_process():
+            hooks, progress = (), False
     if store is not None:
         existing = store.get_run(run_id)
         if existing is not None and existing["status"] in ("done", "diverged"):
+            if distributed.is_main_process():  # a kill after finish_run left its checkpoint
+                ckpt = Path(store.out_dir) / "checkpoints" / f"{run_id}.pt"
+                _remove_checkpoint(ckpt, keep_checkpoint)
             history = [_clean(row) for row in store.epochs(run_id)]
             return RunResult(run_id, existing["status"], existing["config"], history,
                              existing["test"] or {}, existing["wall_time"] or 0.0, skipped=True)  # fmt: skip
@@ -172,8 +182,9 @@ def train(
     }
     if store is not None:
         store.start_run(run_id, problem=cfg.problem, schedule=label, seed=cfg.seed, config=config_record,
-                        hardware=hardware(device), version=uncertainty_lr.__version__, git_sha=git_sha())  # fmt: skip
+                        hardware=distributed.describe(hardware(device)), version=uncertainty_lr.__version__, git_sha=git_sha())  # fmt: skip
     _call(hooks, "on_run_start", run)
+    fault_point("run_start")
     try:
         result = _train(cfg, run_id, data, device, store, hooks, run, progress, keep_checkpoint)
     except Exception as e:
@@ -190,6 +201,8 @@ def _train(cfg, run_id, data, device, store, hooks, run, progress, keep_checkpoi
     channels_last = cfg.channels_last and image and device.type == "cuda"
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
+    net = distributed.wrap_model(model, device)  # DDP under torchrun: train through net,
+    model = distributed.unwrap(net)  # evaluate and checkpoint model (the same weights)
     x_train, y_train = data.x_train.to(device), data.y_train.to(device)
     x_val, y_val = data.x_val.to(device), data.y_val.to(device)
     steps = steps_per_epoch(len(y_train), cfg.batch_size)
@@ -206,6 +219,7 @@ def _train(cfg, run_id, data, device, store, hooks, run, progress, keep_checkpoi
 
     extra_signals = tuple(cfg.signals) + schedule.val_signals
     ckpt_path = Path(store.out_dir) / "checkpoints" / f"{run_id}.pt" if store is not None else None
+    writes = distributed.is_main_process()  # under DDP only rank 0 writes checkpoints
     start, history, wall = 0, [], 0.0
     best = {"loss": math.inf, "state": None, "bad": 0}
     if ckpt_path is not None and ckpt_path.exists():
@@ -233,7 +247,7 @@ def _train(cfg, run_id, data, device, store, hooks, run, progress, keep_checkpoi
         record = {}
         try:
             record, seconds = _one_epoch(cfg, epoch, model, schedule, x_train, y_train, x_val, y_val, data,
-                                         transform, amp, extra_signals, device)  # fmt: skip
+                                         transform, amp, extra_signals, device, net)  # fmt: skip
         except Diverged as d:
             record = {"train_loss": math.nan, "diverged_at": str(d)}
             status, seconds = "diverged", 0.0
@@ -258,7 +272,7 @@ def _train(cfg, run_id, data, device, store, hooks, run, progress, keep_checkpoi
             else:
                 best["bad"] += 1
                 stop = best["bad"] >= cfg.early_stopping
-        if ckpt_path is not None and epoch < cfg.epochs and not stop:
+        if ckpt_path is not None and epoch < cfg.epochs and not stop and writes:
             save_checkpoint(ckpt_path, {
                 "meta": {"problem": cfg.problem, "schedule": cfg.schedule, "seed": cfg.seed, "run_id": run_id},
                 "epoch": epoch, "wall_time": wall, "model": model.state_dict(),
@@ -278,10 +292,17 @@ def _train(cfg, run_id, data, device, store, hooks, run, progress, keep_checkpoi
         test["epochs"] = len(history)
     if store is not None:
         store.finish_run(run_id, status, test=test, wall_time=wall)
-        if ckpt_path is not None and ckpt_path.exists() and not keep_checkpoint:
-            ckpt_path.unlink()
+        if ckpt_path is not None and writes:
+            _remove_checkpoint(ckpt_path, keep_checkpoint)
     _call(hooks, "on_run_end", run, status, test)
     return RunResult(run_id, status, run["config"], history, test, wall, resumed_from=start)
+
+
+def _remove_checkpoint(path: Path, keep: bool) -> None:
+    """Delete a finished run's checkpoint (unless ``keep``) and any stray ``.tmp`` of it."""
+    path.with_name(path.name + ".tmp").unlink(missing_ok=True)
+    if not keep:
+        path.unlink(missing_ok=True)
 
 
 def _one_epoch(
@@ -298,8 +319,14 @@ def _one_epoch(
     amp,
     extra_signals,
     device,
+    net=None,
 ):
-    """Train one epoch, evaluate on validation, step the schedule; return (record, seconds)."""
+    """Train one epoch, evaluate on validation, step the schedule; return (record, seconds).
+
+    ``net`` is what the batches go through (``model`` wrapped in DDP under torchrun; each
+    rank then takes its shard of every global batch).
+    """
+    net = model if net is None else net
     torch.manual_seed(epoch_seed(cfg.seed, epoch))
     order = torch.randperm(
         len(y_train), generator=torch.Generator().manual_seed(epoch_seed(cfg.seed, epoch))
@@ -308,27 +335,29 @@ def _one_epoch(
     optimizer = schedule.optimizer
     t0 = time.perf_counter()
     schedule.train()
-    model.train()
+    net.train()
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
     batches = steps_per_epoch(len(order), cfg.batch_size)
     seen = 0
     for i in range(0, batches * cfg.batch_size, cfg.batch_size):
-        idx = order[i : i + cfg.batch_size]
+        idx = distributed.shard_batch(order[i : i + cfg.batch_size])
         xb, yb = transform(x_train[idx]), y_train[idx]
         with amp:
-            logits = model(xb)
+            logits = net(xb)
             loss = F.cross_entropy(logits.float(), yb)
-        if not torch.isfinite(loss):
+        if not distributed.finite_everywhere(loss):
             raise Diverged(f"train_loss at epoch {epoch}, step {i // cfg.batch_size + 1}")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        fault_point("epoch")  # a kill mid-epoch: the rerun redoes this epoch from its checkpoint
         logits = logits.detach()
         schedule.after_batch(logits)
         loss_sum += loss.detach() * len(yb)
         seen += len(yb)
         correct += (logits.argmax(-1) == yb).sum()
+    distributed.all_reduce_sum(loss_sum, correct)  # the global batch's totals under DDP
     lr = schedule.get_last_lr()
     if device.type == "cuda":
         torch.cuda.synchronize(device)

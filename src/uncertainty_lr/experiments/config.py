@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,7 @@ class RunConfig:
     max_length: int | None = None
     vocab_size: int = 8000
     pretrained: str | None = None
-    model_options: dict = field(default_factory=dict)
+    model_options: dict | None = None
     data_dir: str | None = None
     source: str | None = None
     image_column: str | None = None
@@ -105,6 +106,12 @@ def resolve(cfg: RunConfig) -> RunConfig:
         if v is None and f.name in merged:
             v = merged[f.name]
         values[f.name] = v
+    for name in ("schedule_options", "model_options"):  # a TOML file can hold anything here
+        if values[name] is not None and not isinstance(values[name], dict):
+            raise ValueError(f"{name} must be a table of options (a dict), got {values[name]!r}")
+    sig = values["signals"]
+    if sig is not None and (not isinstance(sig, (list, tuple)) or not all(isinstance(s, str) for s in sig)):  # fmt: skip
+        raise ValueError(f"signals must be a list of signal names, got {sig!r}")
     values["schedule_options"] = dict(values["schedule_options"] or {})
     values["signals"] = tuple(values["signals"] or ())
     values["model_options"] = dict(values["model_options"] or {})
@@ -147,6 +154,12 @@ def validate(cfg: RunConfig) -> None:
         raise ValueError(
             f"early_stopping must be a non-negative integer (patience; 0 = off), got {cfg.early_stopping!r}"
         )
+    for f in dataclasses.fields(RunConfig):  # flags and TOML values of the wrong type
+        value = getattr(cfg, f.name)
+        if f.type == "bool" and not isinstance(value, bool):
+            raise ValueError(f"{f.name} must be true or false, got {value!r}")
+        if f.type == "str | None" and not isinstance(value, (str, os.PathLike, type(None))):
+            raise ValueError(f"{f.name} must be a string, got {value!r}")
     known = tuple(s for s in UNCERTAINTY_SIGNALS if not s.startswith("train_"))
     for s in cfg.signals:
         if s not in known:
@@ -203,4 +216,18 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         raise ValueError(
             f"unknown key(s) in {p}: {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}"
         )
+    for key, kind, what in (("problems", str, "names"), ("schedules", str, "names"),
+                            ("seeds", int, "integers")):  # fmt: skip
+        value = data.get(key)
+        if value is not None and (
+            not isinstance(value, list)
+            or not value
+            or not all(isinstance(v, kind) and not isinstance(v, bool) for v in value)
+        ):
+            raise ValueError(f"{key} in {p} must be a non-empty list of {what}, got {value!r}")
+    kinds = {"schedule_options": (dict, "table of options"), "model_options": (dict, "table of options"),
+             "signals": (list, "list of signal names"), "out": (str, "folder path (a string)")}  # fmt: skip
+    for key, (kind, what) in kinds.items():
+        if key in data and not isinstance(data[key], kind):
+            raise ValueError(f"{key} in {p} must be a {what}, got {data[key]!r}")
     return data

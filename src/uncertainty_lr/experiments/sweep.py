@@ -87,12 +87,46 @@ def data_key(cfg: RunConfig) -> tuple:
 
 
 def run_sweep(
-    configs: list[RunConfig], out_dir: str | Path, *, progress: bool = True, hooks=(), log=None
+    configs: list[RunConfig],
+    out_dir: str | Path,
+    *,
+    progress: bool = True,
+    hooks=(),
+    log=None,
+    workers: int | None = None,
+    threads_per_worker: int | None = None,
+    executor: str = "local",
+    address: str | None = None,
 ):
-    """Train every config into ``out_dir``'s store; returns the RunResults in order."""
+    """Train every config into ``out_dir``'s store; returns the RunResults in order.
+
+    ``workers`` > 1 or ``executor="ray"`` (``address`` None = a local Ray instance, else
+    "auto" or HOST:PORT) trains runs in parallel, see experiments.executors;
+    ``threads_per_worker`` is torch's thread count per worker (default: unchanged for one
+    worker, cores // workers for several). Under torchrun every rank calls this and trains
+    each run data-parallel (uncertainty_lr.distributed); only rank 0 writes.
+    """
+    from contextlib import nullcontext
+
+    from uncertainty_lr import distributed
+    from uncertainty_lr.experiments.executors import check_execution, run_parallel
     from uncertainty_lr.experiments.store import Store
     from uncertainty_lr.train import load_problem_data, train
 
+    check_execution(workers, threads_per_worker, executor, address)
+    parallel = executor == "ray" or (workers or 1) > 1
+    if parallel and distributed.env_world_size() > 1:
+        raise ValueError("workers > 1 or executor 'ray' cannot run under torchrun; use one or the other")  # fmt: skip
+    if threads_per_worker is not None and not parallel:
+        import torch
+
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads_per_worker)
+        try:
+            return run_sweep(configs, out_dir, progress=progress, hooks=hooks, log=log)
+        finally:
+            torch.set_num_threads(before)
+    progress = progress and distributed.is_main_process()
     log = log or (lambda msg: print(msg, file=sys.stderr))
     out = check_writable(out_dir)
     bundles = {}
@@ -101,10 +135,14 @@ def run_sweep(
         first = next((k for k in bundles if k[0] == key[0] and k[2:] == key[2:]), None)
         if first is None:
             bundles[key] = load_problem_data(cfg, progress=progress)
+    if parallel:
+        return run_parallel(configs, out, workers=workers, threads_per_worker=threads_per_worker,
+                            executor=executor, address=address, progress=progress, hooks=hooks,
+                            log=log, data=bundles)  # fmt: skip
     results = []
     store = Store(out)
     try:
-        with store.lock():
+        with store.lock() if distributed.is_main_process() else nullcontext():  # rank 0 writes
             runs = _progress(configs, progress)
             for cfg in runs:
                 key = data_key(cfg)
@@ -116,6 +154,8 @@ def run_sweep(
                         config=cfg, store=store, hooks=hooks, data=bundles[key], progress=progress
                     )
                 except Exception as e:  # noqa: BLE001 - recorded as failed; the sweep goes on
+                    if distributed.is_distributed():
+                        raise  # the other ranks cannot skip in step: end them all (torchrun)
                     log(
                         f"run {cfg.problem}/{label}/seed {cfg.seed} failed: {type(e).__name__}: {e}"
                     )
