@@ -3,7 +3,7 @@
 Reads a results store holding the uncertainty variants (docs/study/select.toml) and prints,
 per variant, the mean over seeds of the final validation accuracy and loss on each
 problem, then the mean rank across problems (rank 1 = highest final validation accuracy
-on that problem). The winner is the variant with the best mean rank; ties go to the
+on that problem; tied variants share the mean of their ranks). The winner is the variant with the best mean rank; ties go to the
 higher mean accuracy. Test metrics are never read.
 
     python benchmarks/study_select.py runs/study
@@ -15,6 +15,7 @@ import sys
 from collections import defaultdict
 
 import numpy as np
+from scipy.stats import rankdata
 
 from uncertainty_lr.experiments.store import Store
 
@@ -35,9 +36,12 @@ def main(out_dir: str) -> None:
     variants = sorted({v for p in problems for v in final[p]})
     ranks = defaultdict(list)
     for p in problems:
-        order = sorted(final[p], key=lambda v: -np.mean([a for a, _ in final[p][v]]))
-        for i, v in enumerate(order, 1):
-            ranks[v].append(i)
+        names = sorted(final[p])
+        accs = [np.mean([a for a, _ in final[p][v]]) for v in names]
+        for v, r in zip(
+            names, rankdata([-a for a in accs]), strict=True
+        ):  # ties share the mean rank
+            ranks[v].append(float(r))
     print(f"{'variant':<46}" + "".join(f"{p:>26}" for p in problems) + f"{'mean rank':>11}")
     print(f"{'':<46}" + "".join(f"{'val acc / val loss (n)':>26}" for _ in problems))
     rows = []
