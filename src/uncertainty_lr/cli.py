@@ -100,6 +100,12 @@ def build_parser() -> Parser:
     rep.add_argument(
         "--target", type=float, help="target validation accuracy (default: AlgoPerf-style)"
     )
+    rep.add_argument(
+        "--uncertainty",
+        default="uncertainty",
+        help="schedule label under test: 'uncertainty' = every uncertainty variant, "
+        "or one label such as 'uncertainty:mode=proportional'",
+    )
     exp = sub.add_parser(
         "export", help="write runs.csv and epochs.csv (and parquet) of a results folder"
     )
@@ -195,10 +201,12 @@ def _finish(out: Path, results, no_report: bool, command: str) -> None:
         print(f"report: {path}")
 
 
-def cmd_report(args) -> int:
+def cmd_report(args, argv) -> int:
     from uncertainty_lr.report import write_report
 
-    print(write_report(Path(args.dir), target=args.target))
+    command = "uncertainty-lr " + shlex.join(argv)
+    print(write_report(Path(args.dir), target=args.target, uncertainty_schedule=args.uncertainty,
+                       command=command))  # fmt: skip
     return 0
 
 
@@ -243,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "demo":
             return cmd_demo(args, argv)
         if args.command == "report":
-            return cmd_report(args)
+            return cmd_report(args, argv)
         if args.command == "export":
             return cmd_export(args)
         return cmd_list()

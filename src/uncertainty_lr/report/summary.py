@@ -202,7 +202,9 @@ def summarise_problem(
     ]
     # Put the uncertainty arms first: they are the subject of the report.
     arms = unc + [arm for arm in arms if arm not in unc]
-    baselines = [arm for arm in arms if arm not in unc]
+    # Baselines are the other schedules; uncertainty variants that are not under test (a
+    # selection study's other arms) are shown in the tables but are not baselines.
+    baselines = [arm for arm in arms if by_arm[arm][0].base_schedule != "uncertainty"]
     value, note = _target_for(study, problem, baselines, arms, target, fraction)
     done = [run for run in study.runs if run.problem == problem and run.status == "done"]
     budgets = sorted({run_budget(run) for run in done})
