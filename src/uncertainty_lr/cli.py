@@ -106,6 +106,9 @@ def build_parser() -> Parser:
         help="schedule label under test: 'uncertainty' = every uncertainty variant, "
         "or one label such as 'uncertainty:mode=proportional'",
     )
+    rep.add_argument(
+        "--schedules", nargs="+", help="report only these schedule labels (default: all)"
+    )
     exp = sub.add_parser(
         "export", help="write runs.csv and epochs.csv (and parquet) of a results folder"
     )
@@ -206,7 +209,7 @@ def cmd_report(args, argv) -> int:
 
     command = "uncertainty-lr " + shlex.join(argv)
     print(write_report(Path(args.dir), target=args.target, uncertainty_schedule=args.uncertainty,
-                       command=command))  # fmt: skip
+                       command=command, schedules=args.schedules))  # fmt: skip
     return 0
 
 

@@ -386,3 +386,16 @@ def test_html_renders_in_headless_chromium(rich_report, tmp_path):
     assert int(counts["images"]) == 7
     assert counts["decoded"] == counts["images"]
     assert int(counts["tables"]) == 4
+
+
+def test_schedules_filter_reports_only_those_arms(tmp_path):
+    with Store(tmp_path) as store:
+        for seed in (0, 1, 2):
+            add_run(store, "p", "uncertainty:mode=band", seed, final=0.9)
+            add_run(store, "p", "uncertainty", seed, final=0.9)
+            add_run(store, "p", "cosine", seed, final=0.85)
+    out = write_report(tmp_path, tmp_path / "out", schedules=["uncertainty", "cosine"])
+    text = (out / "final_metrics.csv").read_text()
+    assert "cosine" in text and "mode=band" not in text
+    with pytest.raises(ValueError, match="no runs with schedule"):
+        write_report(tmp_path, tmp_path / "out2", schedules=["onecycle"])

@@ -146,6 +146,7 @@ def write_report(
     target_fraction: float | None = None,
     uncertainty_schedule: str = "uncertainty",
     command: str | None = None,
+    schedules: list[str] | None = None,
 ) -> Path:
     """Write the full report of the store in ``store_dir``; return the output folder.
 
@@ -157,9 +158,17 @@ def write_report(
     other schedule. ``command``: the command line that produced the store,
     shown in the setup table. Raises ``ValueError`` for a missing store or bad arguments;
     otherwise writes what it can and says in the report what it could not compute.
+    ``schedules``: report only runs with these schedule labels (default: every run).
     """
     _check_arguments(target, target_fraction, uncertainty_schedule, command)
     study = load_study(store_dir)
+    if schedules is not None:
+        unknown = sorted(set(schedules) - set(study.arms()))
+        if unknown:
+            raise ValueError(
+                f"no runs with schedule(s) {', '.join(unknown)}; the store has: {', '.join(study.arms())}"
+            )
+        study.runs = [run for run in study.runs if run.schedule in schedules]
     out = Path(store_dir) / "report" if out_dir is None else Path(out_dir)
     fig_dir = out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
