@@ -181,12 +181,19 @@ def _check_schedule_options(cfg: RunConfig) -> None:
     make_schedule(cfg.schedule, opt, epochs=cfg.epochs, steps_per_epoch=1, **cfg.schedule_options)
 
 
-def schedule_label(cfg: RunConfig) -> str:
-    """The name a run's schedule gets in the store and the report: name plus its options."""
-    if not cfg.schedule_options:
-        return cfg.schedule
-    opts = ",".join(f"{k}={v}" for k, v in sorted(cfg.schedule_options.items()))
-    return f"{cfg.schedule}:{opts}"
+def schedule_label(cfg: RunConfig | dict) -> str:
+    """The name a run's schedule gets in the store and the report: name plus its options.
+
+    Takes a RunConfig or its dict form (``RunResult.config``).
+    """
+    schedule, options = (
+        (cfg["schedule"], cfg.get("schedule_options")) if isinstance(cfg, dict)
+        else (cfg.schedule, cfg.schedule_options)
+    )  # fmt: skip
+    if not options:
+        return schedule
+    opts = ",".join(f"{k}={v}" for k, v in sorted(options.items()))
+    return f"{schedule}:{opts}"
 
 
 def run_key(cfg: RunConfig) -> dict[str, Any]:

@@ -6,12 +6,14 @@ from collections import defaultdict
 
 import numpy as np
 
+from uncertainty_lr.experiments.config import schedule_label
+
 
 def summary_table(results) -> str:
     """Plain-text table of final test accuracy / loss and status counts per (problem, schedule)."""
     groups: dict[tuple[str, str], list] = defaultdict(list)
     for r in results:
-        groups[(r.config["problem"], _label(r))].append(r)
+        groups[(r.config["problem"], schedule_label(r.config))].append(r)
     lines = [
         f"{'problem':<16} {'schedule':<28} {'runs':>4}  {'test acc (mean ± std)':>22}  {'test loss':>9}  status"
     ]
@@ -33,11 +35,3 @@ def summary_table(results) -> str:
             f"{problem:<16} {schedule:<28} {len(runs):>4}  {acc_text:>22}  {loss_text:>9}  {status}"
         )
     return "\n".join(lines)
-
-
-def _label(result) -> str:
-    cfg = result.config
-    opts = cfg.get("schedule_options") or {}
-    if not opts:
-        return cfg["schedule"]
-    return cfg["schedule"] + ":" + ",".join(f"{k}={v}" for k, v in sorted(opts.items()))
