@@ -70,7 +70,7 @@ class Schedule:
         """Called once per epoch with the validation metrics."""
 
     def get_last_lr(self) -> list[float]:
-        return [float(g.get("scheduled_lr", g["lr"])) for g in self.optimizer.param_groups]
+        return [float(g["lr"]) for g in self.optimizer.param_groups]
 
     def state_dict(self) -> dict[str, Any]:
         return {}
