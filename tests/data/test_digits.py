@@ -121,3 +121,25 @@ def test_carve_without_val_splits_train_disjointly():
                    train_size=None, val_size=None, test_size=None)  # fmt: skip
     train, val = ids(bundle.x_train), ids(bundle.x_val)
     assert len(val) == 25 and not train & val and train | val == set(range(100))
+
+
+def test_digits_come_back_from_the_cache_without_scikit_learn(tmp_path):
+    fresh = load_data("digits", seed=3, cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("digits-*.pt"))) == 1
+    code = (
+        "import sys; from uncertainty_lr.data import load_data; "
+        f"b = load_data('digits', seed=3, cache_dir={str(tmp_path)!r}); "
+        "print('sklearn' in sys.modules, b.fingerprint, b.sizes()['train'])"
+    )
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", fresh.fingerprint, str(fresh.sizes()["train"])]
+
+
+def test_digits_load_when_the_cache_cannot_be_written(tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder would go")
+    bundle = load_data("digits", seed=0, cache_dir=blocker / "cache")
+    assert bundle.sizes() == {"train": 1294, "val": 144, "test": 359}

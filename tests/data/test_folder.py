@@ -8,8 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
+import uncertainty_lr.data.decode as decode_module
 import uncertainty_lr.data.hub as hub
-import uncertainty_lr.data.load as load_module
 from uncertainty_lr.data import load_data
 
 NAMES = datasets.ClassLabel(names=["cat", "dog", "eel"])
@@ -205,13 +205,13 @@ def test_tokenizer_rejected_for_images(tmp_path):
 def test_second_call_reads_the_cache(tmp_path, monkeypatch):
     folder = write_folder(tmp_path / "toy", {"train": image_split(30), "test": image_split(6, 100)})
     calls = []
-    real = load_module.decode_splits
+    real = decode_module.decode_splits
 
     def counting(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(load_module, "decode_splits", counting)
+    monkeypatch.setattr(decode_module, "decode_splits", counting)
     cache_dir = tmp_path / "c"
     first = load_data(folder, seed=1, cache_dir=cache_dir)
     second = load_data(folder, seed=1, cache_dir=cache_dir)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
 
-import uncertainty_lr.data.load as load_module
+import uncertainty_lr.data.decode as decode_module
 from uncertainty_lr.data import load_data
 
 FEATURES = datasets.Features(
@@ -75,9 +75,9 @@ def test_text_tokenized_padded_truncated(tmp_path):
 def test_text_cache_key_follows_text_settings(tmp_path, monkeypatch):
     folder = text_folder(tmp_path / "reviews")
     calls = []
-    real = load_module.decode_splits
+    real = decode_module.decode_splits
     monkeypatch.setattr(
-        load_module, "decode_splits", lambda *a, **k: calls.append(1) or real(*a, **k)
+        decode_module, "decode_splits", lambda *a, **k: calls.append(1) or real(*a, **k)
     )
     first = load_data(folder, max_length=8, vocab_size=60, cache_dir=tmp_path / "c")
     again = load_data(folder, max_length=8, vocab_size=60, cache_dir=tmp_path / "c")

@@ -11,8 +11,13 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import datasets
+if TYPE_CHECKING:
+    import datasets
+
+# `datasets` (about half a second to import) is imported where it is used, so the
+# embedded digits set and a worker handed its data never pay for it.
 
 KNOWN_DATASETS = {
     "digits": "digits",
@@ -65,6 +70,8 @@ def dataset_name(source: str) -> str:
 @contextlib.contextmanager
 def progress_bars(enabled: bool) -> Iterator[None]:
     """Turn `datasets` progress bars on or off for the duration, then restore them."""
+    import datasets
+
     was_enabled = datasets.is_progress_bar_enabled()
     if enabled:
         datasets.enable_progress_bars()
@@ -83,6 +90,8 @@ def progress_bars(enabled: bool) -> Iterator[None]:
 def quiet_datasets_log() -> Iterator[None]:
     """Mute `datasets`' own error log for the duration: a failure reaches the user once, as
     our one-line ValueError, not also as a logged line before it (e.g. a corrupt parquet)."""
+    import datasets
+
     level = datasets.logging.get_verbosity()
     datasets.logging.set_verbosity(datasets.logging.CRITICAL)
     try:
@@ -93,6 +102,8 @@ def quiet_datasets_log() -> Iterator[None]:
 
 def open_dataset(source: str, show_progress: bool = False) -> datasets.DatasetDict:
     """`datasets.load_dataset(source)` with one-line ValueErrors for the usual failures."""
+    import datasets
+
     is_path = looks_like_path(source)
     target = os.path.expanduser(source) if is_path else source
     if is_path and not os.path.exists(target):
@@ -164,6 +175,8 @@ def choose_splits(
 
 def feature_kind(feature: object) -> str:
     """'image', 'text', 'classlabel', 'integer' or 'other' for one `datasets` feature."""
+    import datasets
+
     if isinstance(feature, datasets.Image):
         return "image"
     if isinstance(feature, datasets.ClassLabel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sys
@@ -10,9 +11,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from uncertainty_lr.data import cache, hub, split, text
+from uncertainty_lr.data import cache, hub, split
 from uncertainty_lr.data.bundle import DataBundle, channel_stats
-from uncertainty_lr.data.decode import decode_splits
 from uncertainty_lr.data.digits import DIGITS_SOURCE, load_digits_arrays
 
 MIN_VOCAB_SIZE = 8
@@ -85,11 +85,10 @@ def load_data(
             raise ValueError(
                 "column, split and tokenizer options do not apply to the embedded 'digits' dataset"
             )
-        payload = digits_payload()
+    folder = Path(cache_dir).expanduser() if cache_dir is not None else cache.default_cache_dir()
+    if source == "digits":
+        payload = digits_payload(folder)
     else:
-        folder = (
-            Path(cache_dir).expanduser() if cache_dir is not None else cache.default_cache_dir()
-        )
         payload = load_decoded(
             source, folder, image_column, text_column, label_column, train_split, val_split,
             test_split, max_length, vocab_size, tokenizer, show,
@@ -117,8 +116,25 @@ def check_settings(seed: int, val_fraction: float, max_length: int, vocab_size: 
         raise ValueError(f"vocab_size must be an integer >= {MIN_VOCAB_SIZE}, got {vocab_size!r}")
 
 
-def digits_payload() -> dict:
-    """The embedded digits set as a decoded payload with a single "train" split."""
+def digits_payload(cache_dir: Path | None = None) -> dict:
+    """The embedded digits set as a decoded payload with a single "train" split.
+
+    With ``cache_dir`` it is read from (or saved to) the data cache, keyed by the
+    scikit-learn version: loading it then skips importing scikit-learn (about a second,
+    more than a digits run's own start-up work).
+    """
+    if cache_dir is not None:
+        from importlib.metadata import version
+
+        key = cache.make_key({"source": DIGITS_SOURCE, "scikit-learn": version("scikit-learn")})
+        path = cache_dir / f"digits-{key[:24]}.pt"
+        payload = cache.load_payload(path)
+        if payload is None:
+            payload = digits_payload()
+            # digits needs no files: an unwritable cache only costs time
+            with contextlib.suppress(OSError):
+                cache.save_payload(path, payload)
+        return payload
     images, labels, names = load_digits_arrays()
     x, y = torch.from_numpy(images), torch.from_numpy(labels)
     return {
@@ -154,6 +170,9 @@ def load_decoded(
     processes; it changes when the files do), for local folders also each file's size and
     mtime, the split and column choices, and the text settings.
     """
+    from uncertainty_lr.data import text  # lazy, with `datasets`: digits needs neither
+    from uncertainty_lr.data.decode import decode_splits
+
     is_path = hub.looks_like_path(source)
     resolved = str(Path(source).expanduser().resolve()) if is_path else source
     dd = hub.open_dataset(source, show)
