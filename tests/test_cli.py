@@ -1,11 +1,12 @@
 """The uncertainty-lr command: a real tiny run, list, export, and bad input -> exit 2, nothing written."""
 
+import gc
 import subprocess
 import sys
 
 import pytest
 
-from uncertainty_lr.cli import main
+from uncertainty_lr.cli import entry, main
 from uncertainty_lr.experiments.store import Store
 
 
@@ -130,3 +131,12 @@ def test_missing_config_file_and_unknown_key(tmp_path, capsys):
     assert run_cli("run", "--config", bad) == 2
     err = capsys.readouterr().err
     assert "config file not found" in err and "unknown key(s) in" in err and "epochz" in err
+
+
+def test_entry_is_main_for_the_command(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["uncertainty-lr", "run", "--epochs", "0"])
+    try:
+        assert entry() == 2
+    finally:
+        gc.unfreeze()  # entry freezes the collector's objects before the command exits
+    assert "epochs" in capsys.readouterr().err

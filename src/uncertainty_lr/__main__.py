@@ -1,5 +1,5 @@
 """``python -m uncertainty_lr`` is the ``uncertainty-lr`` command."""
 
-from uncertainty_lr.cli import main
+from uncertainty_lr.cli import entry
 
-raise SystemExit(main())
+raise SystemExit(entry())

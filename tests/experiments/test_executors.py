@@ -15,10 +15,13 @@ from dataclasses import replace
 import pytest
 import torch
 
+import uncertainty_lr.train as train_module
+from uncertainty_lr.experiments import executors
 from uncertainty_lr.experiments.config import RunConfig
 from uncertainty_lr.experiments.executors import (
     check_execution,
     default_threads,
+    pending_runs,
     ray_task_options,
     run_id_of,
     run_parallel,
@@ -186,7 +189,7 @@ class StopAfter:
             raise KeyboardInterrupt
 
 
-def test_local_rerun_finishes_what_is_missing_and_nothing_more(tmp_path, local):
+def test_local_rerun_finishes_what_is_missing_and_nothing_more(tmp_path, local, monkeypatch):
     first, second, third = grid()[:3]
     with Store(tmp_path) as store:
         train(config=first, store=store)  # finished before the sweep
@@ -201,8 +204,34 @@ def test_local_rerun_finishes_what_is_missing_and_nothing_more(tmp_path, local):
     assert [{k: v for k, v in h.items() if k not in TIMES} for h in results[1].history] == strip
     assert row_counts(tmp_path) == (3, 2 + 3 + 2)
     assert not list((tmp_path / "checkpoints").glob("*.pt"))
+    monkeypatch.setattr(executors, "start_pool", None)  # nothing to run: no worker starts
     again = run_sweep(configs, tmp_path, progress=False, workers=2)
     assert all(r.skipped for r in again) and row_counts(tmp_path) == (3, 7)
+
+
+def test_pending_runs_counts_what_the_store_lacks(tmp_path, local):
+    out = local[0]
+    assert pending_runs(grid(), tmp_path / "no-store") == 4
+    assert pending_runs(grid() + grid(), out) == 0  # each run once, all done
+    assert pending_runs(grid() + [BAD], out) == 1  # failed runs are run again
+
+
+def test_workers_started_early_are_stopped_when_the_data_fails(tmp_path, monkeypatch):
+    pools, start_pool = [], executors.start_pool
+    monkeypatch.setattr(
+        executors, "start_pool", lambda *a: pools.append(start_pool(*a)) or pools[-1]
+    )
+
+    def no_data(cfg, progress=False):
+        raise ValueError("data folder not found: /nowhere")
+
+    monkeypatch.setattr(train_module, "load_problem_data", no_data)
+    with pytest.raises(ValueError, match="data folder not found"):
+        run_sweep(grid(), tmp_path / "out", progress=False, workers=2, threads_per_worker=1)
+    assert len(pools) == 1
+    with pytest.raises(RuntimeError, match="shutdown"):  # the pool was shut down
+        pools[0].submit(print)
+    assert not (tmp_path / "out").exists()
 
 
 # ----- Ray ------------------------------------------------------------------------------

@@ -83,6 +83,7 @@ def run_parallel(
     hooks=(),
     log=None,
     data: dict | None = None,
+    pool=None,
 ) -> list:
     """Train every (resolved) config into ``out_dir``'s store; the RunResults in config order.
 
@@ -90,16 +91,22 @@ def run_parallel(
     sequential sweep. ``workers``: processes (local; default 1) or the most Ray tasks in
     flight (default: as many as the cluster takes). ``threads_per_worker``: torch threads
     and Ray CPUs per run (default ``default_threads(workers)``). ``data``: DataBundles the
-    caller already loaded, by ``sweep.data_key``.
+    caller already loaded, by ``sweep.data_key``. ``pool``: local workers the caller
+    started with `start_pool` (then owned, and shut down, here).
     """
     from uncertainty_lr.experiments.store import Store
 
-    check_execution(workers, threads_per_worker, executor, address)
+    try:
+        check_execution(workers, threads_per_worker, executor, address)
+        store = Store(out_dir)
+    except BaseException:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+        raise
     log = log or (lambda msg: print(msg, file=sys.stderr))
     if executor == "local":
         workers = workers or 1
     threads = threads_per_worker or default_threads(workers)
-    store = Store(out_dir)
     try:
         with store.lock():
             done, pending = plan(configs, store)
@@ -121,13 +128,15 @@ def run_parallel(
                     )
 
             if executor == "local":
-                _run_local(pending, Path(out_dir), workers, threads, finished, data or {})
+                _run_local(pending, Path(out_dir), workers, threads, finished, data or {}, pool)
             else:
                 _run_ray(pending, store, workers, threads, address, max_retries, finished)
             if bar is not None:
                 bar.close()
     finally:
         store.close()
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)  # no-op if _run_local used it
     ids = [run_id_of(cfg) for cfg in configs]
     return [done[i] for i in ids if i in done]
 
@@ -210,9 +219,54 @@ def _data_to_ship(cfg: RunConfig, loaded: dict):
 
 
 def _init_worker(threads: int) -> None:
+    """Set the worker's threads and pay its one-off costs before it gets a run.
+
+    A fresh process spends ~2 s importing torch and the package and, on its first
+    optimizer, torch._dynamo; done here, that overlaps the parent's own set-up (see
+    `start_pool`). `gc.freeze` then moves those ~10^6 import-time objects out of the
+    collector's sight, so later collections and the process's exit skip them.
+    """
+    import gc
+
     import torch
 
+    import uncertainty_lr.train  # noqa: F401 - models, signals, schedules, store
+
     torch.set_num_threads(threads)
+    param = torch.nn.Parameter(torch.zeros(1))
+    torch.optim.Adam([param]).step()  # the first optimizer imports torch._dynamo
+    gc.freeze()
+
+
+def _ready() -> None:
+    """A no-op task: submitting one per worker makes the pool start them all now."""
+
+
+def start_pool(workers: int, threads: int):
+    """A pool of ``workers`` spawned processes, started now (their imports begin at once).
+
+    Starting it before the parent checks and loads the data lets both happen at the
+    same time; the pool is the one `run_parallel(pool=...)` then runs on.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("spawn")  # fork would copy torch's thread pools
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
+                               initargs=(threads,))  # fmt: skip
+    for _ in range(workers):
+        pool.submit(_ready)
+    return pool
+
+
+def pending_runs(configs: list[RunConfig], out_dir: str | Path) -> int:
+    """How many of ``configs`` the store in ``out_dir`` lacks as finished (all if none)."""
+    from uncertainty_lr.experiments.store import DB_NAME, Store
+
+    if not (Path(out_dir) / DB_NAME).is_file():
+        return len({run_id_of(cfg) for cfg in configs})
+    with Store(out_dir, create=False) as store:
+        return len(plan(configs, store)[1])
 
 
 def _train_in_worker(cfg: RunConfig, out_dir: str, data=None):
@@ -231,19 +285,19 @@ def _train_in_worker(cfg: RunConfig, out_dir: str, data=None):
         return train(config=cfg, store=store, data=data)
 
 
-def _run_local(pending, out: Path, workers: int, threads: int, finished, loaded: dict) -> None:
+def _run_local(pending, out: Path, workers: int, threads: int, finished, loaded: dict,
+               pool=None) -> None:  # fmt: skip
     """At most ``workers`` runs in flight; a dead worker process fails the runs in flight
-    (a rerun resumes them from their checkpoints) and a fresh pool takes the rest."""
-    import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    (a rerun resumes them from their checkpoints) and a fresh pool takes the rest.
+    ``pool``: one `start_pool` already started, used first."""
+    from concurrent.futures import FIRST_COMPLETED, wait
     from concurrent.futures.process import BrokenProcessPool
 
     todo = deque(pending)
-    context = multiprocessing.get_context("spawn")  # fork would copy torch's thread pools
     while todo:
         size = min(workers, len(todo))
-        with ProcessPoolExecutor(size, mp_context=context, initializer=_init_worker,
-                                 initargs=(threads,)) as pool:  # fmt: skip
+        pool = pool or start_pool(size, threads)
+        with pool:
             in_flight: dict = {}
             broken = None
             while (todo or in_flight) and broken is None:
@@ -264,6 +318,7 @@ def _run_local(pending, out: Path, workers: int, threads: int, finished, loaded:
             if broken is not None:
                 for cfg in in_flight.values():
                     finished(cfg, None, f"worker process died: {broken}")
+        pool = None
 
 
 # ----- Ray ----------------------------------------------------------------------------

@@ -109,7 +109,13 @@ def run_sweep(
     from contextlib import nullcontext
 
     from uncertainty_lr import distributed
-    from uncertainty_lr.experiments.executors import check_execution, run_parallel
+    from uncertainty_lr.experiments.executors import (
+        check_execution,
+        default_threads,
+        pending_runs,
+        run_parallel,
+        start_pool,
+    )
     from uncertainty_lr.experiments.store import Store
     from uncertainty_lr.train import load_problem_data, train
 
@@ -129,16 +135,27 @@ def run_sweep(
     progress = progress and distributed.is_main_process()
     log = log or (lambda msg: print(msg, file=sys.stderr))
     out = check_writable(out_dir)
+    pool = None
+    if parallel and executor == "local" and pending_runs(configs, out):
+        # workers start (imports, warm-up) while this process loads the data below
+        pool = start_pool(
+            min(workers, len(configs)), threads_per_worker or default_threads(workers)
+        )
     bundles = {}
-    for cfg in configs:  # open every dataset before anything is written
-        key = data_key(cfg)
-        first = next((k for k in bundles if k[0] == key[0] and k[2:] == key[2:]), None)
-        if first is None:
-            bundles[key] = load_problem_data(cfg, progress=progress)
+    try:
+        for cfg in configs:  # open every dataset before anything is written
+            key = data_key(cfg)
+            first = next((k for k in bundles if k[0] == key[0] and k[2:] == key[2:]), None)
+            if first is None:
+                bundles[key] = load_problem_data(cfg, progress=progress)
+    except BaseException:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+        raise
     if parallel:
         return run_parallel(configs, out, workers=workers, threads_per_worker=threads_per_worker,
                             executor=executor, address=address, progress=progress, hooks=hooks,
-                            log=log, data=bundles)  # fmt: skip
+                            log=log, data=bundles, pool=pool)  # fmt: skip
     results = []
     store = Store(out)
     try:
