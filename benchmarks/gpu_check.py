@@ -1,6 +1,7 @@
 """GPU check: what the harness and the uncertainty signals cost on a CUDA device.
 
-cifar10_resnet18 (batch 64, Adam, bf16 autocast, channels_last, data on the device). Per
+cifar10_resnet18 (its batch 128, Adam, bf16 autocast, channels_last, data on the device,
+a seeded 20,000-image training subset by default). Per
 variant, epoch 1 warms up (cuDNN autotuning, allocator) and epoch 2 is timed; variants
 alternate over the repeats. Printed per variant: training samples/s of epoch 2 and its
 ratio to a plain loop, and train + evaluation seconds with its ratio to `constant`.
