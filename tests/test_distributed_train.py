@@ -165,6 +165,14 @@ def test_bad_ddp_settings_fail_with_one_line(monkeypatch, tmp_path):
     monkeypatch.delenv("MASTER_ADDR", raising=False)
     with pytest.raises(ValueError, match="WORLD_SIZE=2 but MASTER_ADDR is not set"):
         distributed.setup("cpu")
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", "29500")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(
+        ValueError, match="LOCAL_RANK 1 has no GPU of its own: this machine has 1 CUDA"
+    ):
+        distributed.setup("cuda")
     monkeypatch.setenv("WORLD_SIZE", "two")
     with pytest.raises(ValueError, match="WORLD_SIZE must be a positive integer, got 'two'"):
         distributed.world_size()

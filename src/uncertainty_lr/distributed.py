@@ -97,7 +97,11 @@ def setup(device: str = "auto") -> bool:
             raise ValueError(f"WORLD_SIZE={size} but {name} is not set; launch with torchrun")
     cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
     if cuda:
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        local, count = int(os.environ.get("LOCAL_RANK", "0")), torch.cuda.device_count()
+        if local >= count:  # nccl needs one GPU per rank
+            raise ValueError(f"LOCAL_RANK {local} has no GPU of its own: this machine has {count} "
+                             f"CUDA device(s); use --nproc_per_node {count} or less, or device cpu")  # fmt: skip
+        torch.cuda.set_device(local)
     dist.init_process_group(backend="nccl" if cuda else "gloo", timeout=TIMEOUT)
     return True
 
