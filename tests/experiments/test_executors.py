@@ -16,16 +16,16 @@ import pytest
 import torch
 
 import uncertainty_lr.train as train_module
-from uncertainty_lr.experiments import executors
+from uncertainty_lr.experiments import local_workers, ray_tasks
 from uncertainty_lr.experiments.config import RunConfig
 from uncertainty_lr.experiments.executors import (
     check_execution,
     default_threads,
     pending_runs,
-    ray_task_options,
     run_id_of,
     run_parallel,
 )
+from uncertainty_lr.experiments.ray_tasks import ray_task_options
 from uncertainty_lr.experiments.store import Store
 from uncertainty_lr.experiments.sweep import expand_grid, run_sweep
 from uncertainty_lr.train import train
@@ -204,7 +204,7 @@ def test_local_rerun_finishes_what_is_missing_and_nothing_more(tmp_path, local, 
     assert [{k: v for k, v in h.items() if k not in TIMES} for h in results[1].history] == strip
     assert row_counts(tmp_path) == (3, 2 + 3 + 2)
     assert not list((tmp_path / "checkpoints").glob("*.pt"))
-    monkeypatch.setattr(executors, "start_pool", None)  # nothing to run: no worker starts
+    monkeypatch.setattr(local_workers, "start_pool", None)  # nothing to run: no worker starts
     again = run_sweep(configs, tmp_path, progress=False, workers=2)
     assert all(r.skipped for r in again) and row_counts(tmp_path) == (3, 7)
 
@@ -217,9 +217,9 @@ def test_pending_runs_counts_what_the_store_lacks(tmp_path, local):
 
 
 def test_workers_started_early_are_stopped_when_the_data_fails(tmp_path, monkeypatch):
-    pools, start_pool = [], executors.start_pool
+    pools, start_pool = [], local_workers.start_pool
     monkeypatch.setattr(
-        executors, "start_pool", lambda *a: pools.append(start_pool(*a)) or pools[-1]
+        local_workers, "start_pool", lambda *a: pools.append(start_pool(*a)) or pools[-1]
     )
 
     def no_data(cfg, progress=False):
@@ -290,21 +290,19 @@ def _crash_on_seed(cfg, data, threads):
     if cfg.seed == 8 or not marker.exists():
         marker.touch()
         _os._exit(1)
-    from uncertainty_lr.experiments.executors import _train_task as real
+    from uncertainty_lr.experiments.ray_tasks import _train_task as real
 
     return real(cfg, data, threads)
 
 
 def test_ray_retries_a_dead_worker_then_marks_the_run_failed(ray_cluster, tmp_path, monkeypatch):
-    import uncertainty_lr.experiments.executors as ex
-
     # The Ray workers are already running and do not see this process's environment:
     # the marker path travels in each task's runtime environment.
-    monkeypatch.setattr(ex, "_train_task", _crash_on_seed)
+    monkeypatch.setattr(ray_tasks, "_train_task", _crash_on_seed)
     markers = tmp_path / "crashed"
     markers.mkdir()
     monkeypatch.setattr(
-        ex, "ray_task_options", lambda cfg, threads, retries: {
+        ray_tasks, "ray_task_options", lambda cfg, threads, retries: {
             **ray_task_options(cfg, threads, retries),
             "runtime_env": {"env_vars": {"ULR_TEST_MARKERS": str(markers)}},
         },

@@ -114,8 +114,8 @@ def run_sweep(
         default_threads,
         pending_runs,
         run_parallel,
-        start_pool,
     )
+    from uncertainty_lr.experiments.local_workers import start_pool
     from uncertainty_lr.experiments.store import Store
     from uncertainty_lr.train import load_problem_data, train
 
