@@ -135,12 +135,9 @@ def run_sweep(
     progress = progress and distributed.is_main_process()
     log = log or (lambda msg: print(msg, file=sys.stderr))
     out = check_writable(out_dir)
-    pool = None
-    if parallel and executor == "local" and pending_runs(configs, out):
-        # workers start (imports, warm-up) while this process loads the data below
-        pool = start_pool(
-            min(workers, len(configs)), threads_per_worker or default_threads(workers)
-        )
+    pool, todo = None, pending_runs(configs, out) if parallel and executor == "local" else 0
+    if todo:  # workers start (imports, warm-up) while this process loads the data below
+        pool = start_pool(min(workers, todo), threads_per_worker or default_threads(workers))
     bundles = {}
     try:
         for cfg in configs:  # open every dataset before anything is written
