@@ -19,8 +19,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import math
-import numbers
 import os
 import socket
 import sqlite3
@@ -28,8 +26,17 @@ import sys
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
+from uncertainty_lr.experiments.records import (
+    EPOCH_COLUMNS,
+    canonical_json,
+    check_int,
+    check_name,
+    check_number,
+    check_run_key,
+    finite_or_none,
+    split_record,
+)
 from uncertainty_lr.faults import fault_point
 
 DB_NAME = "results.sqlite"
@@ -37,20 +44,10 @@ LOCK_NAME = "sweep.lock"
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_S = 30.0
 
-# Fixed REAL columns of the epochs table, in table order. Other record keys go to `extra`.
-EPOCH_COLUMNS: tuple[str, ...] = (
-    "train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_f1", "val_ece",
-    "val_confidence", "val_entropy", "val_margin", "val_mutual_information", "val_variance",
-    "train_signal", "signal", "lr", "train_time", "eval_time", "wall_time",
-    "test_loss", "test_accuracy", "test_f1", "test_ece",
-)  # fmt: skip
-
 RUN_STATUSES = ("running", "done", "diverged", "failed")
 FINAL_STATUSES = ("done", "diverged", "failed")
 # Test metrics copied out of the `test` JSON into their own columns for easy SQL.
 TEST_COLUMNS = ("accuracy", "loss", "f1", "ece")
-_RESERVED_KEYS = ("run_id", "epoch", "extra")
-
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
@@ -75,61 +72,6 @@ class StoreLockedError(ValueError):
 def _now() -> str:
     """UTC time as ISO 8601 with seconds, e.g. '2024-05-01T12:00:00+00:00'."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _json_default(value: Any) -> Any:
-    # Paths and numpy scalars show up in resolved configs; anything else is a caller bug.
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, (set, frozenset)):
-        return sorted(value, key=repr)
-    if hasattr(value, "item") and callable(value.item):
-        return value.item()
-    raise ValueError(
-        f"value {value!r} of type {type(value).__name__} is not JSON-serialisable; "
-        "use numbers, strings, lists and dicts"
-    )
-
-
-def canonical_json(value: Any) -> str:
-    """Key-sorted, compact JSON: equal dicts give equal text (the basis of ``run_id``)."""
-    try:
-        return json.dumps(
-            value, sort_keys=True, separators=(",", ":"), default=_json_default, allow_nan=False
-        )
-    except (TypeError, ValueError) as error:
-        if "not JSON-serialisable" in str(error):
-            raise
-        # e.g. NaN/inf ("Out of range float values are not JSON compliant") or a cycle
-        raise ValueError(f"cannot store as JSON: {error}; use None for missing values") from None
-
-
-def _finite_or_none(value: float) -> float | None:
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-def _check_number(where: str, value: Any) -> None:
-    if value is not None and not isinstance(value, numbers.Real):
-        raise ValueError(f"{where} must be a number or None, got {type(value).__name__} {value!r}")
-
-
-def _check_name(what: str, value: Any) -> None:
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{what} must be a non-empty string, got {value!r}")
-
-
-def _check_int(what: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{what} must be an integer, got {value!r}")
-
-
-def _check_run_key(problem: Any, schedule: Any, seed: Any, config: Any) -> None:
-    _check_name("problem", problem)
-    _check_name("schedule", schedule)
-    _check_int("seed", seed)
-    if not isinstance(config, dict):
-        raise ValueError(f"config must be a dict, got {type(config).__name__}")
 
 
 def default_lock_owner() -> str:
@@ -230,7 +172,7 @@ class Store:
         Stable across processes and Python versions, so rerunning the same command finds
         the same run (and resumes it instead of starting a duplicate).
         """
-        _check_run_key(problem, schedule, seed, config)
+        check_run_key(problem, schedule, seed, config)
         text = canonical_json(
             {"problem": problem, "schedule": schedule, "seed": seed, "config": config}
         )
@@ -260,8 +202,8 @@ class Store:
         hardware, version and git SHA (the machine may differ). A run already finished
         ('done' / 'diverged') raises ValueError: skip it, or ``delete_run`` to redo it.
         """
-        _check_name("run_id", run_id)
-        _check_run_key(problem, schedule, seed, config)
+        check_name("run_id", run_id)
+        check_run_key(problem, schedule, seed, config)
         config_json = canonical_json(config)
         hardware_json = None if hardware is None else canonical_json(hardware)
         with self._write() as conn:
@@ -307,16 +249,15 @@ class Store:
         """
         if status not in FINAL_STATUSES:
             raise ValueError(f"status must be one of {', '.join(FINAL_STATUSES)}, got {status!r}")
-        _check_number("wall_time", wall_time)
+        check_number("wall_time", wall_time)
         clean_test = None
         if test is not None:
             if not isinstance(test, dict):
                 raise ValueError(f"test must be a dict of metrics, got {type(test).__name__}")
             for key, value in test.items():
-                _check_number(f"test[{key!r}]", value)
+                check_number(f"test[{key!r}]", value)
             clean_test = {
-                key: None if value is None else _finite_or_none(value)
-                for key, value in test.items()
+                key: None if value is None else finite_or_none(value) for key, value in test.items()
             }
         columns = {
             name: None
@@ -331,7 +272,7 @@ class Store:
                 "WHERE run_id = ?",
                 (status, None if clean_test is None else canonical_json(clean_test),
                  columns["accuracy"], columns["loss"], columns["f1"], columns["ece"], error,
-                 None if wall_time is None else _finite_or_none(wall_time), _now(), run_id),
+                 None if wall_time is None else finite_or_none(wall_time), _now(), run_id),
             )  # fmt: skip
             if cursor.rowcount == 0:
                 raise ValueError(f"unknown run_id {run_id!r}; call start_run first")
@@ -364,12 +305,12 @@ class Store:
         booleans or None and are stored in ``extra``. ``epochs_done`` becomes the number of
         epoch rows of the run.
         """
-        _check_int("epoch", epoch)
+        check_int("epoch", epoch)
         if epoch < 0:
             raise ValueError(f"epoch must be >= 0, got {epoch}")
         if not isinstance(record, dict):
             raise ValueError(f"record must be a dict, got {type(record).__name__}")
-        columns, extra = _split_record(record)
+        columns, extra = split_record(record)
         names = ", ".join(EPOCH_COLUMNS)
         marks = ", ".join("?" for _ in EPOCH_COLUMNS)
         with self._write() as conn:
@@ -385,7 +326,7 @@ class Store:
 
     def truncate_epochs(self, run_id: str, after_epoch: int) -> None:
         """Delete the run's epoch rows with epoch > ``after_epoch`` (resume from a checkpoint)."""
-        _check_int("after_epoch", after_epoch)
+        check_int("after_epoch", after_epoch)
         with self._write() as conn:
             conn.execute("DELETE FROM epochs WHERE run_id = ? AND epoch > ?", (run_id, after_epoch))
             self._update_epochs_done(run_id)
@@ -454,42 +395,6 @@ class Store:
                 fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)
-
-
-def _split_record(record: dict) -> tuple[dict[str, float | None], dict[str, Any]]:
-    """Record -> (fixed column values, extra values); non-finite numbers become None."""
-    columns: dict[str, float | None] = dict.fromkeys(EPOCH_COLUMNS)
-    extra: dict[str, Any] = {}
-    nonfinite: list[str] = []
-    for key, value in record.items():
-        if not isinstance(key, str) or not key:
-            raise ValueError(f"record keys must be non-empty strings, got {key!r}")
-        if key in _RESERVED_KEYS:
-            raise ValueError(f"record key {key!r} is reserved; allowed: any other name")
-        if key in columns:
-            _check_number(f"record[{key!r}]", value)
-            clean = None if value is None else _finite_or_none(value)
-            if value is not None and clean is None:
-                nonfinite.append(key)
-            columns[key] = clean
-        elif value is None or isinstance(value, (str, bool)):
-            extra[key] = value
-        elif isinstance(value, numbers.Integral):
-            extra[key] = int(value)
-        elif isinstance(value, numbers.Real):
-            extra[key] = _finite_or_none(value)
-            if extra[key] is None:
-                nonfinite.append(key)
-        else:
-            raise ValueError(
-                f"record[{key!r}] must be a number, string, bool or None, "
-                f"got {type(value).__name__}"
-            )
-    if nonfinite:
-        given = extra.get("nonfinite")
-        names = given.split(",") if isinstance(given, str) and given else []
-        extra["nonfinite"] = ",".join(dict.fromkeys(names + nonfinite))
-    return columns, extra
 
 
 def _decode_run(row: sqlite3.Row) -> dict:
