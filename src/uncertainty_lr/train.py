@@ -148,7 +148,7 @@ def train(
     """
     cfg = config or RunConfig()
     cfg = resolve(replace(cfg, problem=problem or cfg.problem, schedule=schedule or cfg.schedule))
-    from uncertainty_lr.experiments.store import Store
+    from uncertainty_lr.experiments.store import Store, is_finished
 
     label = schedule_label(cfg)
     run_id = Store.run_id(cfg.problem, label, cfg.seed, run_key(cfg))
@@ -159,7 +159,7 @@ def train(
             hooks, progress = (), False
     if store is not None:
         existing = store.get_run(run_id)
-        if existing is not None and existing["status"] in ("done", "diverged"):
+        if is_finished(existing):
             if distributed.is_main_process():  # a kill after finish_run left its checkpoint
                 ckpt = Path(store.out_dir) / "checkpoints" / f"{run_id}.pt"
                 _remove_checkpoint(ckpt, keep_checkpoint)

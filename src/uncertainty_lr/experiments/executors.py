@@ -73,21 +73,16 @@ def run_parallel(
     flight (default: as many as the cluster takes). ``threads_per_worker``: torch threads
     and Ray CPUs per run (default ``default_threads(workers)``). ``data``: DataBundles the
     caller already loaded, by ``sweep.data_key``. ``pool``: local workers the caller
-    started with `start_pool` (then owned, and shut down, here).
+    started with `start_pool` and shuts down, used for the first runs.
     """
     from uncertainty_lr.experiments.store import Store
 
-    try:
-        check_execution(workers, threads_per_worker, executor, address)
-        store = Store(out_dir)
-    except BaseException:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
-        raise
+    check_execution(workers, threads_per_worker, executor, address)
     log = log or (lambda msg: print(msg, file=sys.stderr))
     if executor == "local":
         workers = workers or 1
     threads = threads_per_worker or default_threads(workers)
+    store = Store(out_dir)
     try:
         with store.lock():
             done, pending = plan(configs, store)
@@ -120,8 +115,6 @@ def run_parallel(
                 bar.close()
     finally:
         store.close()
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)  # no-op if run_local used it
     ids = [run_id_of(cfg) for cfg in configs]
     return [done[i] for i in ids if i in done]
 
@@ -134,6 +127,7 @@ def run_id_of(cfg: RunConfig) -> str:
 
 def plan(configs: list[RunConfig], store) -> tuple[dict, list[RunConfig]]:
     """({run_id: RunResult} of runs already finished, [configs still to run, each once])."""
+    from uncertainty_lr.experiments.store import is_finished
     from uncertainty_lr.train import RunResult, _clean
 
     done, pending, seen = {}, [], set()
@@ -143,7 +137,7 @@ def plan(configs: list[RunConfig], store) -> tuple[dict, list[RunConfig]]:
             continue
         seen.add(run_id)
         row = store.get_run(run_id)
-        if row is not None and row["status"] in ("done", "diverged"):
+        if is_finished(row):
             history = [_clean(r) for r in store.epochs(run_id)]
             done[run_id] = RunResult(run_id, row["status"], row["config"], history,
                                      row["test"] or {}, row["wall_time"] or 0.0, skipped=True)  # fmt: skip
@@ -153,13 +147,16 @@ def plan(configs: list[RunConfig], store) -> tuple[dict, list[RunConfig]]:
 
 
 def pending_runs(configs: list[RunConfig], out_dir: str | Path) -> int:
-    """How many of ``configs`` the store in ``out_dir`` lacks as finished (all if none)."""
-    from uncertainty_lr.experiments.store import DB_NAME, Store
+    """How many of ``configs`` the store in ``out_dir`` lacks as finished (all if none).
 
+    Reads only the run rows (`plan` also reads the finished runs' epochs)."""
+    from uncertainty_lr.experiments.store import DB_NAME, Store, is_finished
+
+    ids = {run_id_of(cfg) for cfg in configs}
     if not (Path(out_dir) / DB_NAME).is_file():
-        return len({run_id_of(cfg) for cfg in configs})
+        return len(ids)
     with Store(out_dir, create=False) as store:
-        return len(plan(configs, store)[1])
+        return sum(not is_finished(store.get_run(run_id)) for run_id in ids)
 
 
 def record_failure(store, cfg: RunConfig, error: str) -> None:

@@ -73,7 +73,7 @@ def start_pool(workers: int, threads: int):
     """A pool of ``workers`` spawned processes, started now (their imports begin at once).
 
     Starting it before the parent checks and loads the data lets both happen at the
-    same time; the pool is the one `run_parallel(pool=...)` then runs on.
+    same time; `run_parallel(pool=...)` then runs on it, and the caller shuts it down.
     """
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor

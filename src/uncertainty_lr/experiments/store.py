@@ -65,6 +65,11 @@ CREATE TABLE IF NOT EXISTS epochs (
 """
 
 
+def is_finished(run: dict | None) -> bool:
+    """Whether a run row (``Store.get_run``) is one a rerun skips: done or diverged."""
+    return run is not None and run["status"] in ("done", "diverged")
+
+
 class StoreLockedError(ValueError):
     """Another process holds the store's ``sweep.lock``; the message names the holder."""
 

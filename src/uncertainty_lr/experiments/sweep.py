@@ -138,21 +138,17 @@ def run_sweep(
     pool, todo = None, pending_runs(configs, out) if parallel and executor == "local" else 0
     if todo:  # workers start (imports, warm-up) while this process loads the data below
         pool = start_pool(min(workers, todo), threads_per_worker or default_threads(workers))
-    bundles = {}
-    try:
+    with pool or nullcontext():  # shut down here, also when a dataset fails to load
+        bundles = {}
         for cfg in configs:  # open every dataset before anything is written
             key = data_key(cfg)
             first = next((k for k in bundles if k[0] == key[0] and k[2:] == key[2:]), None)
             if first is None:
                 bundles[key] = load_problem_data(cfg, progress=progress)
-    except BaseException:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
-        raise
-    if parallel:
-        return run_parallel(configs, out, workers=workers, threads_per_worker=threads_per_worker,
-                            executor=executor, address=address, progress=progress, hooks=hooks,
-                            log=log, data=bundles, pool=pool)  # fmt: skip
+        if parallel:
+            return run_parallel(configs, out, workers=workers, threads_per_worker=threads_per_worker,
+                                executor=executor, address=address, progress=progress, hooks=hooks,
+                                log=log, data=bundles, pool=pool)  # fmt: skip
     results = []
     store = Store(out)
     try:
