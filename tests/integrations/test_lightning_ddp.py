@@ -71,6 +71,9 @@ result = {
 }
 with open(f"{sys.argv[1]}/rank{trainer.global_rank}.json", "w") as f:
     json.dump(result, f)
+# End the process group before exit: gloo threads left running at interpreter shutdown
+# can abort the process ("terminate called without an active exception").
+torch.distributed.destroy_process_group()
 """
 
 
