@@ -119,3 +119,46 @@ def test_bad_config_fails_before_anything_runs():
 
 def test_thread_setting_untouched():
     assert torch.get_num_threads() == 1
+
+
+def test_train_metrics_count_only_the_examples_trained_on():
+    # 1,294 digits, batch 1000: one full batch per epoch, 294 examples dropped. The epoch's
+    # loss and accuracy are those of that batch under the initial weights (computed by hand).
+    import torch.nn.functional as F
+
+    from uncertainty_lr.experiments.config import resolve
+    from uncertainty_lr.train import build_model, epoch_seed, load_problem_data
+
+    config = cfg(schedule="constant", epochs=1, batch_size=1000, dropout=0.0)
+    r = train(config=config)
+    resolved = resolve(config)
+    data = load_problem_data(resolved)
+    model = build_model(resolved, data)
+    order = torch.randperm(
+        len(data.y_train), generator=torch.Generator().manual_seed(epoch_seed(0, 1))
+    )
+    idx = order[:1000]
+    model.train()
+    with torch.no_grad():
+        logits = model(data.normalise(data.x_train[idx]))
+    loss = F.cross_entropy(logits, data.y_train[idx]).item()
+    acc = (logits.argmax(-1) == data.y_train[idx]).sum().item() / 1000
+    assert r.history[0]["train_loss"] == pytest.approx(loss, rel=1e-5)
+    assert r.history[0]["train_accuracy"] == acc
+
+
+def test_logged_lr_is_the_mean_over_the_epochs_steps_and_its_first_step():
+    import math
+
+    # 1,294 examples, batch 64: 20 steps per epoch, 40 in all.
+    steps, total, base = 20, 40, 1e-3
+    cosine = [base * (1 + math.cos(math.pi * k / total)) / 2 for k in range(total)]
+    r = train(config=cfg(schedule="cosine", epochs=2, lr=base))
+    for e, h in enumerate(r.history):
+        used = cosine[e * steps : (e + 1) * steps]
+        assert h["lr"] == pytest.approx(sum(used) / steps, rel=1e-9)
+        assert h["lr_first"] == pytest.approx(used[0], rel=1e-9)
+    assert r.history[-1]["lr"] > 0  # not the LR after the last step (0.0)
+    s = train(config=cfg(schedule="step", epochs=2, lr=base, schedule_options={"step_epochs": 1}))
+    assert [h["lr"] for h in s.history] == pytest.approx([base, base * 0.1], rel=1e-9)
+    assert [h["lr_first"] for h in s.history] == pytest.approx([base, base * 0.1], rel=1e-9)

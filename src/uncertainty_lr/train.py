@@ -339,7 +339,8 @@ def _one_epoch(
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
     batches = steps_per_epoch(len(order), cfg.batch_size)
-    seen = 0
+    seen = torch.zeros((), dtype=torch.int64, device=device)
+    lr_sums, lr_first = None, None
     for i in range(0, batches * cfg.batch_size, cfg.batch_size):
         idx = distributed.shard_batch(order[i : i + cfg.batch_size])
         xb, yb = transform(x_train[idx]), y_train[idx]
@@ -352,13 +353,20 @@ def _one_epoch(
         loss.backward()
         optimizer.step()
         fault_point("epoch")  # a kill mid-epoch: the rerun redoes this epoch from its checkpoint
+        # The LR this step used, read before the schedule moves it: the same quantity for
+        # per-step, per-epoch and schedule-free arms (whose LR is only known after step()).
+        step_lrs = schedule.get_last_lr()
+        if lr_sums is None:
+            lr_sums, lr_first = [0.0] * len(step_lrs), step_lrs
+        lr_sums = [a + b for a, b in zip(lr_sums, step_lrs)]
         logits = logits.detach()
         schedule.after_batch(logits)
         loss_sum += loss.detach() * len(yb)
         seen += len(yb)
         correct += (logits.argmax(-1) == yb).sum()
-    distributed.all_reduce_sum(loss_sum, correct)  # the global batch's totals under DDP
-    lr = schedule.get_last_lr()
+    # Totals of the examples actually trained on (full batches only), over all ranks.
+    distributed.all_reduce_sum(loss_sum, correct, seen)
+    lr = [total / batches for total in lr_sums]
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     t1 = time.perf_counter()
@@ -370,7 +378,7 @@ def _one_epoch(
                        mc_seed=epoch_seed(cfg.seed, epoch))  # fmt: skip
     if not math.isfinite(metrics["val_loss"]):
         raise Diverged(f"val_loss at epoch {epoch}")
-    n = len(y_train)
+    n = seen.item()
     record: dict[str, Any] = {
         "train_loss": loss_sum.item() / n,
         "train_accuracy": correct.item() / n,
@@ -380,7 +388,8 @@ def _one_epoch(
     tracker = getattr(schedule, "tracker", None)
     record["train_signal"] = tracker.value if tracker is not None else None
     record["signal"] = schedule.last_signal
-    record["lr"] = lr[0]
+    record["lr"] = lr[0]  # the mean LR over the epoch's steps
+    record["lr_first"] = lr_first[0]  # the LR of the epoch's first step
     if len(lr) > 1:
         record.update({f"lr_group{i}": v for i, v in enumerate(lr)})
     record["train_time"] = t1 - t0
