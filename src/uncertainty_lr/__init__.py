@@ -10,9 +10,10 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "UncertaintyLR": "uncertainty_lr.schedulers.uncertainty",
+    "MonitoredUncertaintyLR": "uncertainty_lr.schedulers.uncertainty",
+    "mean_over_ranks": "uncertainty_lr.schedulers.uncertainty",
+    "UncertaintyOptions": "uncertainty_lr.schedulers.options",
     "UncertaintyPolicy": "uncertainty_lr.schedulers.policy",
-    "make_schedule": "uncertainty_lr.schedulers.baselines",
-    "SCHEDULES": "uncertainty_lr.schedulers.baselines",
 }
 __all__ = sorted(_EXPORTS) + ["__version__"]
 

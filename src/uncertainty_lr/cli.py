@@ -229,15 +229,15 @@ def cmd_export(args) -> int:
 
 def cmd_list() -> int:
     from uncertainty_lr.problems import PROBLEMS
-    from uncertainty_lr.schedulers.baselines import SCHEDULES
+    from uncertainty_lr.schedulers.registry import SCHEDULES
     from uncertainty_lr.signals.estimators import SIGNAL_DESCRIPTIONS
 
     print("problems:")
     for p in PROBLEMS.values():
         print(f"  {p.name:<20} {p.description}")
     print("schedules:")
-    for name, text in SCHEDULES.items():
-        print(f"  {name:<20} {text}")
+    for name, spec in SCHEDULES.items():
+        print(f"  {name:<20} {spec.description}")
     print("signals (uncertainty schedule option signal=..., or --signals):")
     for name, text in SIGNAL_DESCRIPTIONS.items():
         print(f"  {name:<24} {text}")

@@ -30,9 +30,10 @@ from uncertainty_lr.experiments.checkpoint import (
 from uncertainty_lr.experiments.config import RunConfig, resolve, run_key, schedule_label
 from uncertainty_lr.experiments.evaluate import evaluate
 from uncertainty_lr.experiments.runtime import git_sha, hardware, pick_device
+from uncertainty_lr.experiments.schedules import make_schedule
 from uncertainty_lr.faults import fault_point
 from uncertainty_lr.problems import get_problem
-from uncertainty_lr.schedulers.baselines import make_schedule
+from uncertainty_lr.schedulers.registry import optimizer_description
 
 
 @dataclass
@@ -172,6 +173,7 @@ def train(
         **cfg.to_dict(),
         "data_sizes": data.sizes(),
         "model": get_problem(cfg.problem).model,
+        "optimizer_used": optimizer_description(cfg.optimizer, cfg.schedule, cfg.weight_decay),
     }
     run = {
         "run_id": run_id,

@@ -16,11 +16,12 @@ import pytest
 import torch
 from PIL import Image
 
-from uncertainty_lr import UncertaintyLR, UncertaintyPolicy, make_schedule
+from uncertainty_lr import UncertaintyLR, UncertaintyPolicy
 from uncertainty_lr.cli import main
 from uncertainty_lr.data import load_data
 from uncertainty_lr.experiments.checkpoint import load_checkpoint, save_checkpoint
 from uncertainty_lr.experiments.config import RunConfig, resolve
+from uncertainty_lr.experiments.schedules import make_schedule
 from uncertainty_lr.experiments.store import Store
 from uncertainty_lr.signals import BatchSignalTracker, entropy, expected_calibration_error
 
@@ -47,7 +48,7 @@ CLI_CASES = [
     ("min_lr > max_lr", ["--schedule", "uncertainty:min_lr=1,max_lr=0.1"], "min_lr must not exceed max_lr"),
     ("unknown option", ["--schedule", "step:gama=2"], "unknown option(s) gama for schedule 'step'; allowed: gamma, step_epochs"),
     ("negative eta_min", ["--schedule", "cosine:eta_min=-1"], "eta_min of schedule 'cosine' must be a number in [0, inf), got -1"),
-    ("step_epochs 0", ["--schedule", "step:step_epochs=0"], "step_epochs of schedule 'step' must be an integer in [1, inf), got 0"),
+    ("step_epochs 0", ["--schedule", "step:step_epochs=0"], "step_epochs of schedule 'step' must be a positive integer, got 0"),
     ("plateau metric", ["--schedule", "plateau:metric=val_vibes"], "metric of schedule 'plateau' must be one of val_loss"),
     ("unknown --signals", ["--signals", "mc_vibes"], "unknown signal 'mc_vibes'"),
     ("missing data folder", ["--problem", "mnist_cnn", "--data-dir", "{missing}"], "data folder not found: {missing}/mnist"),
@@ -97,7 +98,7 @@ def _opt() -> torch.optim.Optimizer:
 # (id, call(paths), fragment): each must raise a one-line ValueError.
 LIBRARY_CASES = [
     ("UncertaintyLR threshold", lambda p: UncertaintyLR(_opt(), threshold=1.5), "threshold must be a number in (0, 1), got 1.5"),
-    ("UncertaintyLR optimizer", lambda p: UncertaintyLR("adam"), "optimizer must be a torch.optim.Optimizer, got str"),
+    ("UncertaintyLR option", lambda p: UncertaintyLR(_opt(), threshhold=0.1), "unknown option(s) threshhold for UncertaintyLR; allowed: band_width"),
     ("UncertaintyLR mode", lambda p: UncertaintyLR(_opt(), mode="sideways"), "mode must be one of threshold, band, proportional; got 'sideways'"),
     ("signal NaN", lambda p: UncertaintyLR(_opt()).step(float("nan")), "uncertainty must be a finite number in [0, 1], got nan"),
     ("signal 1.5", lambda p: UncertaintyLR(_opt()).step(1.5), "uncertainty must be a finite number in [0, 1], got 1.5"),

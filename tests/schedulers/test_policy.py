@@ -184,3 +184,21 @@ def test_policy_imports_no_torch():
     code = "import sys, uncertainty_lr.schedulers.policy; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_initial_reference_of_exactly_zero_judges_as_certain():
+    # A model already certain at the first signal must not read as maximally unsure.
+    p = UncertaintyPolicy([1e-3], reference="initial", threshold=0.5)
+    p.step(0.0)
+    p.step(0.3)
+    assert p.last_signal == 0.0 and p.lrs == [pytest.approx(1e-3 * 0.9 * 0.9)]
+
+
+def test_advance_composes_with_an_outside_change_and_restart_ignores_it():
+    p = UncertaintyPolicy([1.0, 0.5])
+    assert p.advance([1.0, 0.5]) == [1.0, 0.5]  # nothing observed: no decision
+    p.observe(0.9)
+    assert p.advance([0.5, 0.25]) == pytest.approx([0.55, 0.275])  # halved outside, x1.1
+    assert p.steps == 1 and p.pending is None
+    p.observe(0.0)
+    assert p.restart() == pytest.approx([0.99, 0.495])  # own track: 1.1 x 0.9

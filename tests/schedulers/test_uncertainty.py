@@ -1,6 +1,8 @@
-"""UncertaintyLR: the torch adapter writes the policy's LRs into every param group."""
+"""UncertaintyLR: a torch LRScheduler that writes the policy's LRs into every param group,
+resumes exactly, and composes inside SequentialLR / ChainedScheduler."""
 
 import io
+import math
 import os
 import socket
 
@@ -8,8 +10,16 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from torch.optim.lr_scheduler import (
+    ChainedScheduler,
+    CosineAnnealingLR,
+    LinearLR,
+    LRScheduler,
+    ReduceLROnPlateau,
+    SequentialLR,
+)
 
-from uncertainty_lr.schedulers import UncertaintyLR
+from uncertainty_lr.schedulers import MonitoredUncertaintyLR, UncertaintyLR, mean_over_ranks
 
 
 def make_optimizer(lrs=(1e-3,)):
@@ -21,8 +31,10 @@ def make_optimizer(lrs=(1e-3,)):
 def test_step_accepts_float_and_zero_dim_tensor():
     opt = make_optimizer()
     s = UncertaintyLR(opt)
-    assert s.step(0.5) == [pytest.approx(1.1e-3)]
-    assert s.step(torch.tensor(0.01)) == [pytest.approx(1.1e-3 * 0.9)]
+    s.step(0.5)
+    assert s.get_last_lr() == [pytest.approx(1.1e-3)]
+    s.step(torch.tensor(0.01))
+    assert s.get_last_lr() == [pytest.approx(1.1e-3 * 0.9)]
     assert opt.param_groups[0]["lr"] == s.get_last_lr()[0]
 
 
@@ -36,7 +48,8 @@ def test_groups_keep_their_ratio():
     opt = make_optimizer((1e-3, 1e-4))
     s = UncertaintyLR(opt)
     for u in [0.9, 0.9, 0.0, 0.3, 0.01]:
-        a, b = s.step(u)
+        s.step(u)
+        a, b = s.get_last_lr()
         assert a / b == pytest.approx(10.0)
     assert [g["lr"] for g in opt.param_groups] == s.get_last_lr()
 
@@ -44,8 +57,9 @@ def test_groups_keep_their_ratio():
 def test_per_group_min_lr_list():
     opt = make_optimizer((1e-3, 1e-3))
     s = UncertaintyLR(opt, min_lr=[9e-4, 1e-6], step_size=0.5)
-    lrs = [s.step(0.0) for _ in range(3)][-1]
-    assert lrs == [pytest.approx(9e-4), pytest.approx(1.25e-4)]
+    for _ in range(3):
+        s.step(0.0)
+    assert s.get_last_lr() == [pytest.approx(9e-4), pytest.approx(1.25e-4)]
 
 
 def test_warmup_starts_small():
@@ -101,6 +115,8 @@ def test_state_dict_is_plain_numbers():
     s.step(0.3)
 
     def plain(v):
+        if isinstance(v, dict):
+            return all(isinstance(k, str) and plain(x) for k, x in v.items())
         if isinstance(v, (list, tuple)):
             return all(plain(x) for x in v)
         return v is None or isinstance(v, (int, float, str, bool))
@@ -108,8 +124,8 @@ def test_state_dict_is_plain_numbers():
     assert all(plain(v) for v in s.state_dict().values())
 
 
-def test_refuses_non_optimizer():
-    with pytest.raises(ValueError, match="optimizer must be a torch.optim.Optimizer, got list"):
+def test_refuses_non_optimizer_as_torch_does():
+    with pytest.raises(TypeError, match="list is not an Optimizer"):
         UncertaintyLR([])
 
 
@@ -117,10 +133,15 @@ def _worker(rank, world, port, signals, out):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=world)
     try:
-        opt = make_optimizer()
-        s = UncertaintyLR(opt, threshold=0.3)
-        lrs = [s.step(u)[0] for u in signals[rank]]
-        out.put((rank, lrs))
+        averaged = UncertaintyLR(make_optimizer(), threshold=0.3)
+        alone = UncertaintyLR(make_optimizer(), threshold=0.3)
+        lrs, own = [], []
+        for u in signals[rank]:
+            averaged.step(mean_over_ranks(u))  # explicit: the collective runs here
+            alone.step(u)  # no collective inside step(): each rank judges its own signal
+            lrs.append(averaged.get_last_lr()[0])
+            own.append(alone.get_last_lr()[0])
+        out.put((rank, (lrs, own)))
     finally:
         dist.destroy_process_group()
 
@@ -142,4 +163,121 @@ def test_two_gloo_ranks_apply_the_same_lr():
         p.join(timeout=60)
         assert p.exitcode == 0
     expected = [1.1e-3, 1.21e-3, 1.21e-3 * 0.9]
-    assert results[0] == pytest.approx(expected) and results[1] == results[0]
+    assert results[0][0] == pytest.approx(expected) and results[1][0] == results[0][0]
+    assert results[0][1] == pytest.approx([1.1e-3, 1.1e-3 * 0.9, 1.1e-3 * 0.81])
+    assert results[1][1] == pytest.approx([0.9e-3, 0.9e-3 * 1.1, 0.9e-3 * 1.1 * 0.9])
+
+
+# -- the torch scheduler contract ----------------------------------------------------------
+def sgd(lr=0.1):
+    return torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr)
+
+
+def test_is_a_torch_lr_scheduler_with_its_attributes():
+    opt = sgd()
+    s = UncertaintyLR(opt)
+    assert isinstance(s, LRScheduler) and not isinstance(s, ReduceLROnPlateau)
+    assert s.last_epoch == 0 and s.base_lrs == [0.1] and s.get_last_lr() == [0.1]
+    s.step(0.5)
+    assert s.last_epoch == 1 and opt.param_groups[0]["initial_lr"] == 0.1
+    m = MonitoredUncertaintyLR(sgd())
+    assert isinstance(m, ReduceLROnPlateau) and isinstance(m, UncertaintyLR)
+    m.step(0.5)
+    assert m.get_last_lr() == [pytest.approx(0.11)]
+
+
+def test_step_without_a_signal_decides_once_per_observed_signal():
+    s = UncertaintyLR(sgd())
+    s.step()  # nothing observed: no decision
+    assert s.get_last_lr() == [0.1] and s.policy.steps == 0
+    s.observe(0.5)
+    s.step()
+    s.step()  # the observed signal was used once
+    assert s.get_last_lr() == [pytest.approx(0.11)] and s.policy.steps == 1
+    s.observe(0.9)
+    s.observe(0.0)  # the last observation wins
+    s.step()
+    assert s.get_last_lr() == [pytest.approx(0.11 * 0.9)]
+
+
+def test_int_signal_is_refused_as_the_deprecated_epoch_argument():
+    with pytest.raises(TypeError, match="must be a float in \\[0, 1\\], got the int 0"):
+        UncertaintyLR(sgd()).step(0)
+
+
+def test_linear_warmup_then_uncertainty_in_sequential_lr():
+    opt = sgd(0.1)
+    warmup = LinearLR(opt, start_factor=0.1, total_iters=2)
+    unc = UncertaintyLR(opt)
+    seq = SequentialLR(opt, [warmup, unc], milestones=[2])
+    lrs = []
+    for u in [0.9, 0.9, 0.9, 0.9, 0.01]:
+        lrs.append(opt.param_groups[0]["lr"])
+        unc.observe(u)
+        seq.step()
+    lrs.append(opt.param_groups[0]["lr"])
+    # Warmup 0.01, 0.055; at the milestone UncertaintyLR starts from the base LR with one
+    # decision on the last signal (x1.1), then x1.1, x1.1, x0.9.
+    by_hand = [0.01, 0.055, 0.1 * 1.1, 0.1 * 1.1**2, 0.1 * 1.1**3, 0.1 * 1.1**3 * 0.9]
+    assert lrs == pytest.approx(by_hand, rel=1e-12)
+    assert seq.get_last_lr() == [pytest.approx(by_hand[-1], rel=1e-12)]
+
+
+def test_cosine_envelope_times_uncertainty_in_chained_scheduler():
+    opt = sgd(0.1)
+    cosine = CosineAnnealingLR(opt, T_max=6)
+    unc = UncertaintyLR(opt, step_size=0.5)
+    chain = ChainedScheduler([cosine, unc])
+    signals = [0.9, 0.01, 0.01, 0.9, 0.01]
+    factor, lrs, by_hand = 1.0, [], []
+    for t, u in enumerate(signals, start=1):
+        unc.observe(u)
+        chain.step()
+        factor *= 1.5 if u > 0.05 else 0.5
+        by_hand.append(0.1 * (1 + math.cos(math.pi * t / 6)) / 2 * factor)
+        lrs.append(opt.param_groups[0]["lr"])
+    assert lrs == pytest.approx(by_hand, rel=1e-12)
+
+
+def test_chained_resume_through_weights_only_gives_identical_lrs():
+    signals = [0.9, 0.01, 0.5, 0.01, 0.9, 0.3]
+
+    def build():
+        opt = sgd(0.1)
+        cosine = CosineAnnealingLR(opt, T_max=8)
+        unc = UncertaintyLR(opt, smoothing=0.3, cooldown=1)
+        return opt, unc, ChainedScheduler([cosine, unc])
+
+    opt, unc, chain = build()
+    whole = []
+    for u in signals:
+        unc.observe(u)
+        chain.step()
+        whole.append(opt.param_groups[0]["lr"])
+    opt, unc, chain = build()
+    got = []
+    for u in signals[:3]:
+        unc.observe(u)
+        chain.step()
+        got.append(opt.param_groups[0]["lr"])
+    buf = io.BytesIO()
+    torch.save({"opt": opt.state_dict(), "sched": chain.state_dict()}, buf)
+    buf.seek(0)
+    ckpt = torch.load(buf, weights_only=True)
+    opt, unc, chain = build()
+    opt.load_state_dict(ckpt["opt"])
+    chain.load_state_dict(ckpt["sched"])
+    for u in signals[3:]:
+        unc.observe(u)
+        chain.step()
+        got.append(opt.param_groups[0]["lr"])
+    assert got == whole
+
+
+def test_tensor_lrs_are_written_in_place():
+    opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=torch.tensor(0.01))
+    lr = opt.param_groups[0]["lr"]
+    s = UncertaintyLR(opt)
+    s.step(0.9)
+    assert opt.param_groups[0]["lr"] is lr and lr.item() == pytest.approx(0.011)
+    assert s.get_last_lr() == [pytest.approx(0.011)]

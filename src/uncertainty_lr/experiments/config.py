@@ -122,7 +122,7 @@ def resolve(cfg: RunConfig) -> RunConfig:
 
 def validate(cfg: RunConfig) -> None:
     """Raise ValueError naming the first bad value and what is allowed."""
-    from uncertainty_lr.schedulers.baselines import SCHEDULES, UNCERTAINTY_SIGNALS
+    from uncertainty_lr.schedulers.registry import SCHEDULES, UNCERTAINTY_SIGNALS, check_schedule
 
     if cfg.schedule not in SCHEDULES:
         raise ValueError(f"unknown schedule {cfg.schedule!r}; known: {', '.join(SCHEDULES)}")
@@ -168,17 +168,7 @@ def validate(cfg: RunConfig) -> None:
         raise ValueError(
             f"schedule_options must be a table of options, got {cfg.schedule_options!r}"
         )
-    _check_schedule_options(cfg)
-
-
-def _check_schedule_options(cfg: RunConfig) -> None:
-    """Build the schedule on a throw-away optimizer, so bad options fail before any run."""
-    import torch
-
-    from uncertainty_lr.schedulers.baselines import make_schedule
-
-    opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=cfg.lr)
-    make_schedule(cfg.schedule, opt, epochs=cfg.epochs, steps_per_epoch=1, **cfg.schedule_options)
+    check_schedule(cfg.schedule, cfg.schedule_options)  # names, types and ranges; no torch
 
 
 def schedule_label(cfg: RunConfig | dict) -> str:

@@ -1,7 +1,7 @@
-"""Learning-rate schedules: UncertaintyLR, its framework-free policy, and the baselines.
+"""Learning-rate schedules: UncertaintyLR, its framework-free policy and options, the registry.
 
-Names are imported lazily so ``uncertainty_lr.schedulers.policy`` stays torch-free for
-the Keras and other adapters.
+Names are imported lazily so ``uncertainty_lr.schedulers.policy``, ``.options`` and
+``.registry`` stay torch-free (the Keras adapter and config validation use them).
 """
 
 from importlib import import_module
@@ -10,11 +10,14 @@ _EXPORTS = {
     "MODES": "policy",
     "REFERENCES": "policy",
     "UncertaintyPolicy": "policy",
+    "UncertaintyOptions": "options",
     "UncertaintyLR": "uncertainty",
-    "SCHEDULES": "baselines",
-    "UNCERTAINTY_SIGNALS": "baselines",
-    "Schedule": "baselines",
-    "make_schedule": "baselines",
+    "MonitoredUncertaintyLR": "uncertainty",
+    "mean_over_ranks": "uncertainty",
+    "SCHEDULES": "registry",
+    "UNCERTAINTY_SIGNALS": "registry",
+    "check_schedule": "registry",
+    "build_scheduler": "baselines",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
-MODES = ("threshold", "band", "proportional")
-REFERENCES = ("absolute", "initial", "running_min")
+from uncertainty_lr.schedulers.options import UncertaintyOptions
+
+MODES = UncertaintyOptions.table()["mode"].choices
+REFERENCES = UncertaintyOptions.table()["reference"].choices
 
 #: ``max_lr`` defaults to this multiple of each group's initial LR, so the explore rule
 #: cannot run away on a dataset whose signal never drops below the threshold.
@@ -35,12 +38,6 @@ def _check_number(name: str, value: object, low: float, high: float, *, closed: 
     if not (math.isfinite(v) or (high == math.inf and v == math.inf)) or not (ok_low and ok_high):
         raise ValueError(f"{name} must be a number in {allowed}, got {value!r}")
     return v
-
-
-def _check_count(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
-    return value
 
 
 def _per_group(name: str, value: float | Sequence[float], n: int) -> list[float]:
@@ -91,6 +88,7 @@ class UncertaintyPolicy:
 
     Args:
         base_lrs: initial LR of each parameter group (> 0).
+        options: an ``UncertaintyOptions``, or its fields given as keywords (not both):
         threshold: in (0, 1); default 0.05 (the study plan).
         step_size: in (0, 1); default 0.1 (the study plan).
         mode: one of MODES.
@@ -106,43 +104,22 @@ class UncertaintyPolicy:
     def __init__(
         self,
         base_lrs: Sequence[float],
-        threshold: float = 0.05,
-        step_size: float = 0.1,
-        mode: str = "threshold",
-        min_lr: float | Sequence[float] | None = None,
-        max_lr: float | Sequence[float] | None = None,
-        smoothing: float = 0.0,
-        cooldown: int = 0,
-        warmup: int = 0,
-        reference: str = "absolute",
-        reference_steps: int = 1,
-        band_width: float = 0.5,
-        warmup_start_factor: float = 0.1,
+        options: UncertaintyOptions | None = None,
+        **kwargs: Any,
     ) -> None:
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
-        if reference not in REFERENCES:
-            raise ValueError(f"reference must be one of {', '.join(REFERENCES)}; got {reference!r}")
+        if options is None:
+            options = UncertaintyOptions.from_mapping(kwargs, owner="UncertaintyPolicy")
+        elif kwargs:
+            raise ValueError("give either options or keyword options, not both")
         if not base_lrs:
             raise ValueError("base_lrs must hold at least one learning rate, got none")
         for lr in base_lrs:
             _check_number("learning rate", lr, 0.0, math.inf, closed="()")
         self.base_lrs = [float(lr) for lr in base_lrs]
         n = len(self.base_lrs)
-        self.threshold = _check_number("threshold", threshold, 0.0, 1.0, closed="()")
-        self.step_size = _check_number("step_size", step_size, 0.0, 1.0, closed="()")
-        self.mode = mode
-        self.smoothing = _check_number("smoothing", smoothing, 0.0, 1.0, closed="[)")
-        self.cooldown = _check_count("cooldown", cooldown)
-        self.warmup = _check_count("warmup", warmup)
-        self.reference = reference
-        self.reference_steps = _check_count("reference_steps", reference_steps)
-        if self.reference_steps < 1:
-            raise ValueError(f"reference_steps must be at least 1, got {reference_steps!r}")
-        self.band_width = _check_number("band_width", band_width, 0.0, 1.0, closed="()")
-        self.warmup_start_factor = _check_number(
-            "warmup_start_factor", warmup_start_factor, 0.0, 1.0, closed="(]"
-        )
+        for name, value in options.to_dict().items():
+            setattr(self, name, value)
+        min_lr, max_lr = options.min_lr, options.max_lr
         if min_lr is None:
             min_lr = [lr * MIN_LR_MULTIPLE for lr in self.base_lrs]
         if max_lr is None:
@@ -165,6 +142,10 @@ class UncertaintyPolicy:
         self.lrs = [
             self._clamp(i, lr * self._warmup_factor(0)) for i, lr in enumerate(self.base_lrs)
         ]
+        # For writers that compose with other schedules (see advance()): the signal waiting
+        # for the next decision, and the policy LRs as of the last write.
+        self.pending: float | None = None
+        self.applied = list(self.base_lrs)
 
     # -- the decision -------------------------------------------------------------------
     def step(self, uncertainty: float) -> list[float]:
@@ -186,6 +167,40 @@ class UncertaintyPolicy:
             self.cooldown_left = self.cooldown
         self.lrs = new
         return list(self.lrs)
+
+    def observe(self, uncertainty: float) -> None:
+        """Queue one signal in [0, 1] for the next advance() / restart(); the last one wins."""
+        self.pending = check_signal(uncertainty)
+
+    def advance(self, current_lrs: Sequence[float]) -> list[float]:
+        """The LRs to write now, composed with whatever else moved them (the one LR writer).
+
+        Takes one decision if a signal is pending (none otherwise), then scales each
+        group's ``current`` LR by how much the policy's own LR changed since the last
+        write: ``new = policy_lr * (current / policy_lr_at_last_write)``. Alone, current
+        equals the last write, so the policy's LR is written exactly; after another
+        schedule (a cosine envelope, say) moved it, the two multiply.
+        """
+        if len(current_lrs) != len(self.lrs):
+            raise ValueError(
+                f"the policy schedules {len(self.lrs)} parameter groups, got {len(current_lrs)} LRs"
+            )
+        self._decide_pending()
+        new = [lr * (float(cur) / old) for lr, cur, old in zip(self.lrs, current_lrs, self.applied)]
+        self.applied = list(self.lrs)
+        return new
+
+    def restart(self) -> list[float]:
+        """Like advance(), but returns the policy's own LRs (base x its factor), ignoring the
+        current ones: what a scheduler handed over to by ``SequentialLR`` starts from."""
+        self._decide_pending()
+        self.applied = list(self.lrs)
+        return list(self.lrs)
+
+    def _decide_pending(self) -> None:
+        if self.pending is not None:
+            u, self.pending = self.pending, None
+            self.step(u)
 
     def _rule(self, s: float) -> list[float]:
         t, h = self.threshold, self.step_size
@@ -213,7 +228,8 @@ class UncertaintyPolicy:
                 self.ref_sum += u
                 self.ref_count += 1
             u0 = self.ref_sum / self.ref_count
-            return 1.0 if u0 <= 0 else min(u / u0, 1.0)
+            # A first value of exactly 0 means "already certain": judge as certain, not unsure.
+            return 0.0 if u0 <= 0 else min(u / u0, 1.0)
         self.running_min = u if self.running_min is None else min(self.running_min, u)
         return 0.0 if u <= 0 else 1.0 - self.running_min / u
 
@@ -229,7 +245,8 @@ class UncertaintyPolicy:
         return min(max(lr, self.min_lrs[i]), self.max_lrs[i])
 
     # -- state --------------------------------------------------------------------------
-    _STATE = ("steps", "ema", "ref_sum", "ref_count", "running_min", "cooldown_left", "last_signal")
+    _STATE = ("steps", "ema", "ref_sum", "ref_count", "running_min", "cooldown_left", "last_signal",
+              "pending")  # fmt: skip
     _CONFIG = (
         "base_lrs", "threshold", "step_size", "mode", "min_lrs", "max_lrs", "smoothing",
         "cooldown", "warmup", "reference", "reference_steps", "band_width", "warmup_start_factor",
@@ -241,11 +258,12 @@ class UncertaintyPolicy:
         for k in ("base_lrs", "min_lrs", "max_lrs"):
             state[k] = list(state[k])
         state["lrs"] = list(self.lrs)
+        state["applied"] = list(self.applied)
         return state
 
     def load_state_dict(self, state: dict) -> None:
         """Restore from state_dict(); the number of groups must match."""
-        missing = [k for k in self._CONFIG + self._STATE + ("lrs",) if k not in state]
+        missing = [k for k in self._CONFIG + self._STATE + ("lrs", "applied") if k not in state]
         if missing:
             raise ValueError(f"scheduler state is missing keys: {', '.join(missing)}")
         if len(state["lrs"]) != len(self.base_lrs):
@@ -256,3 +274,4 @@ class UncertaintyPolicy:
             value = state[k]
             setattr(self, k, list(value) if isinstance(value, (list, tuple)) else value)
         self.lrs = [float(v) for v in state["lrs"]]
+        self.applied = [float(v) for v in state["applied"]]

@@ -1,0 +1,182 @@
+"""Every schedule as the training loop sees it, so the loop never special-cases one.
+
+The loop calls, per epoch::
+
+    schedule.train()                       # before the training batches
+    for batch: ...; schedule.optimizer.step(); schedule.after_batch(logits)
+    schedule.eval()                        # before evaluation
+    schedule.after_epoch(metrics)          # metrics: "val_loss", "val_entropy", ...
+
+``make_schedule(name, optimizer, epochs=..., steps_per_epoch=..., **options)`` builds one
+from the registry (``uncertainty_lr.schedulers.registry``). What is here knows about the
+loop: validation metric keys, signals from training batches, BatchNorm recalibration.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from uncertainty_lr.schedulers.baselines import build_scheduler
+from uncertainty_lr.schedulers.registry import SCHEDULES
+from uncertainty_lr.schedulers.uncertainty import mean_over_ranks
+
+
+class Schedule:
+    """A schedule as the training loop sees it. Subclasses override the hooks they need."""
+
+    name = "constant"
+    #: Validation signals the loop must compute for this schedule (beyond the defaults).
+    val_signals: tuple[str, ...] = ()
+    #: True when BatchNorm statistics must be recomputed after eval() (schedule-free).
+    recalibrate_batchnorm = False
+
+    def __init__(self, optimizer: torch.optim.Optimizer) -> None:
+        self.optimizer = optimizer
+        self.last_signal: float | None = None
+
+    def train(self) -> None:
+        """Called before the training batches of each epoch."""
+
+    def eval(self) -> None:
+        """Called before evaluation (validation, test, checkpointing)."""
+
+    def after_batch(self, logits: torch.Tensor | None = None) -> None:
+        """Called after every optimizer step with the batch's (detached) logits."""
+
+    def after_epoch(self, metrics: dict[str, float]) -> None:
+        """Called once per epoch with the validation metrics."""
+
+    def get_last_lr(self) -> list[float]:
+        return [float(g["lr"]) for g in self.optimizer.param_groups]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore from state_dict()."""
+
+
+class TorchSchedule(Schedule):
+    """A torch scheduler stepped per batch, per epoch, or per epoch on a metric."""
+
+    def __init__(self, name: str, optimizer, scheduler, every: str, metric: str | None = None):
+        super().__init__(optimizer)
+        self.name, self.scheduler, self.every, self.metric = name, scheduler, every, metric
+
+    def after_batch(self, logits=None) -> None:
+        if self.every == "step":
+            self.scheduler.step()
+
+    def after_epoch(self, metrics: dict[str, float]) -> None:
+        if self.every == "epoch":
+            self.scheduler.step()
+        elif self.every == "metric":
+            value = metrics.get(self.metric)
+            if value is None or not math.isfinite(value):
+                return  # nothing to judge: hold, as ReduceLROnPlateau would on a missing eval
+            self.scheduler.step(value)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"scheduler": self.scheduler.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.scheduler.load_state_dict(state["scheduler"])
+
+
+class ScheduleFree(Schedule):
+    """A schedule-free optimizer; its train()/eval() parameter switching is done here."""
+
+    name = "schedule_free"
+    recalibrate_batchnorm = True
+
+    def train(self) -> None:
+        self.optimizer.train()
+
+    def eval(self) -> None:
+        self.optimizer.eval()
+
+    def get_last_lr(self) -> list[float]:
+        return [float(g.get("scheduled_lr", 0.0) or g["lr"]) for g in self.optimizer.param_groups]
+
+
+class UncertaintySchedule(TorchSchedule):
+    """UncertaintyLR fed from a validation signal or from the training logits.
+
+    The signal is averaged over ranks (``mean_over_ranks``) before each decision, so under
+    DDP every rank applies the same LR; outside DDP that is the signal itself.
+    """
+
+    def __init__(self, optimizer, scheduler, signal: str, every: str, tracker_momentum: float):
+        super().__init__("uncertainty", optimizer, scheduler, every)
+        self.signal = signal
+        self.tracker = None
+        if signal.startswith("train_"):
+            from uncertainty_lr.signals.tracker import BatchSignalTracker
+
+            self.tracker = BatchSignalTracker(
+                signal.removeprefix("train_"), momentum=tracker_momentum
+            )
+        elif signal not in ("confidence", "entropy", "margin"):
+            self.val_signals = (signal,)
+
+    def after_batch(self, logits=None) -> None:
+        if self.tracker is None or logits is None:
+            return
+        value = self.tracker.update(logits)
+        if self.every == "step" and math.isfinite(value):
+            self._step(value)
+
+    def after_epoch(self, metrics: dict[str, float]) -> None:
+        if self.every == "step":
+            return
+        value = (
+            self.tracker.value if self.tracker is not None else metrics.get(f"val_{self.signal}")
+        )
+        if value is None or not math.isfinite(value):
+            return  # a diverged epoch has no signal; the loop stops the run
+        self._step(value)
+
+    def _step(self, value: float) -> None:
+        self.scheduler.step(mean_over_ranks(min(max(float(value), 0.0), 1.0)))
+        self.last_signal = self.scheduler.last_signal
+
+    def state_dict(self) -> dict[str, Any]:
+        state = {"scheduler": self.scheduler.state_dict(), "last_signal": self.last_signal}
+        if self.tracker is not None:
+            state["tracker"] = self.tracker.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.last_signal = state.get("last_signal")
+        if self.tracker is not None:
+            self.tracker.load_state_dict(state["tracker"])
+
+
+def make_schedule(
+    name: str, optimizer: torch.optim.Optimizer, *, epochs: int, steps_per_epoch: int, **options
+) -> Schedule:
+    """Build the schedule ``name`` (one of the registry's SCHEDULES) around ``optimizer``.
+
+    ``epochs`` and ``steps_per_epoch`` size the fixed schedules; ``options`` are the
+    schedule's own (an unknown one is an error listing the allowed ones). For
+    ``schedule_free`` the schedule's ``optimizer`` is the schedule-free twin of the given
+    one (same params, LRs and regularisation).
+    """
+    scheduler, o = build_scheduler(
+        name, optimizer, epochs=epochs, steps_per_epoch=steps_per_epoch, **options
+    )
+    if name == "constant":
+        return Schedule(optimizer)
+    if name == "schedule_free":
+        return ScheduleFree(scheduler)
+    if name == "uncertainty":
+        return UncertaintySchedule(
+            optimizer, scheduler, o["signal"], o["every"], o["tracker_momentum"]
+        )
+    spec = SCHEDULES[name]
+    metric = o.get("metric", "val_loss") if spec.every == "metric" else None
+    return TorchSchedule(name, optimizer, scheduler, spec.every, metric=metric)

@@ -1,0 +1,144 @@
+"""Typed options with defaults and allowed ranges, checked without building anything.
+
+One ``Option`` states a value's kind, default and range once; ``check_options`` validates
+a user's mapping against a table of them (unknown names, wrong types, out-of-range
+values each give a one-line ValueError). ``UncertaintyOptions`` is the uncertainty
+policy's table, the single place its options are defined: ``UncertaintyPolicy``,
+``UncertaintyLR``, the harness and every framework callback take these names.
+No torch import here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option: ``kind`` is "number", "int", "choice", "bool" or "lrs" (None, a number
+    > 0 or a list of them, one per parameter group). ``closed`` says which ends of
+    [low, high] are allowed: "()", "[)", "(]" or "[]"."""
+
+    default: Any
+    kind: str = "number"
+    low: float = -math.inf
+    high: float = math.inf
+    closed: str = "[]"
+    choices: tuple[str, ...] = ()
+    help: str = ""
+
+    def allowed(self) -> str:
+        if self.kind == "choice":
+            return "one of " + ", ".join(self.choices)
+        if self.kind == "bool":
+            return "true or false"
+        if self.kind == "lrs":
+            return "a number > 0 or a list of them (one per parameter group)"
+        if self.kind == "int" and self.high == math.inf and self.low in (0, 1):
+            return "a non-negative integer" if self.low == 0 else "a positive integer"
+        what = "an integer" if self.kind == "int" else "a number"
+        return f"{what} in {self.closed[0]}{self.low:g}, {self.high:g}{self.closed[1]}"
+
+    def check(self, name: str, value: Any, owner: str = "") -> Any:
+        """``value`` if it is allowed, else ValueError naming it and what is allowed."""
+        if self._ok(value):
+            return list(value) if isinstance(value, (list, tuple)) else value
+        where = f" of {owner}" if owner else ""
+        sep = ";" if self.kind == "choice" else ","
+        raise ValueError(f"{name}{where} must be {self.allowed()}{sep} got {value!r}")
+
+    def _ok(self, value: Any) -> bool:
+        if self.kind == "choice":
+            return isinstance(value, str) and value in self.choices
+        if self.kind == "bool":
+            return isinstance(value, bool)
+        if self.kind == "lrs":
+            values = list(value) if isinstance(value, (list, tuple)) else [value]
+            return value is None or (
+                bool(values) and all(_number(v) and 0 < v < math.inf for v in values)
+            )
+        if not _number(value) or (self.kind == "int" and not isinstance(value, int)):
+            return False
+        above = value >= self.low if self.closed[0] == "[" else value > self.low
+        below = value <= self.high if self.closed[1] == "]" else value < self.high
+        return (math.isfinite(value) or value in (self.low, self.high)) and above and below
+
+
+def _number(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float))
+
+
+def check_options(
+    owner: str,
+    options: Mapping[str, Any],
+    table: Mapping[str, Option],
+    *,
+    qualify: bool | Collection[str] = True,
+) -> dict:
+    """Defaults of ``table`` updated with ``options``, every value checked.
+
+    Raises ValueError for an unknown name (listing the allowed ones) or a bad value,
+    named "NAME of OWNER" when ``qualify`` is True or holds NAME, else just NAME.
+    """
+    unknown = sorted(set(options) - set(table))
+    if unknown:
+        allowed = ", ".join(sorted(table)) or "none"
+        raise ValueError(f"unknown option(s) {', '.join(unknown)} for {owner}; allowed: {allowed}")
+    resolved = {name: spec.default for name, spec in table.items()}
+    for name, value in options.items():
+        qualified = qualify is True or (not isinstance(qualify, bool) and name in qualify)
+        resolved[name] = table[name].check(name, value, owner if qualified else "")
+    return resolved
+
+
+def _field(option: Option):
+    return field(default=option.default, metadata={"option": option})
+
+
+@dataclass(frozen=True)
+class UncertaintyOptions:
+    """Every option of the uncertainty policy, with its default and allowed range.
+
+    Defaults are the study plan's rule: threshold 0.05, step size 0.1, mode "threshold".
+    ``min_lr`` / ``max_lr`` default (None) to 1e-3 x and 10 x each group's initial LR.
+    See ``UncertaintyPolicy`` for what each option does.
+    """
+
+    threshold: float = _field(Option(0.05, low=0.0, high=1.0, closed="()"))
+    step_size: float = _field(Option(0.1, low=0.0, high=1.0, closed="()"))
+    mode: str = _field(
+        Option("threshold", kind="choice", choices=("threshold", "band", "proportional"))
+    )
+    min_lr: Any = _field(Option(None, kind="lrs"))
+    max_lr: Any = _field(Option(None, kind="lrs"))
+    smoothing: float = _field(Option(0.0, low=0.0, high=1.0, closed="[)"))
+    cooldown: int = _field(Option(0, kind="int", low=0))
+    warmup: int = _field(Option(0, kind="int", low=0))
+    reference: str = _field(
+        Option("absolute", kind="choice", choices=("absolute", "initial", "running_min"))
+    )
+    reference_steps: int = _field(Option(1, kind="int", low=1))
+    band_width: float = _field(Option(0.5, low=0.0, high=1.0, closed="()"))
+    warmup_start_factor: float = _field(Option(0.1, low=0.0, high=1.0, closed="(]"))
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = f.metadata["option"].check(f.name, getattr(self, f.name))
+            object.__setattr__(self, f.name, value)
+
+    @classmethod
+    def table(cls) -> dict[str, Option]:
+        """Name -> Option, in definition order."""
+        return {f.name: f.metadata["option"] for f in dataclasses.fields(cls)}
+
+    @classmethod
+    def from_mapping(cls, options: Mapping[str, Any], owner: str = "UncertaintyLR"):
+        """Build from a mapping; an unknown name is a ValueError listing the allowed ones."""
+        return cls(**check_options(owner, options, cls.table(), qualify=False))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}

@@ -1,0 +1,150 @@
+"""The schedules the harness compares: name -> description, typed options, how it is stepped.
+
+Torch-free on purpose: ``check_schedule(name, options)`` validates a schedule's options
+(names, types, ranges) without building an optimizer, so a config can be checked before
+torch is imported. ``schedulers.baselines.build_scheduler`` builds the torch objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from uncertainty_lr.schedulers.options import Option, UncertaintyOptions, check_options
+
+#: Signals an uncertainty schedule can read in the harness. val_* come from the loop's
+#: validation pass, mc_* / ll_* from (last-layer) MC dropout on validation data, train_*
+#: from the training logits the loop already has (no extra forward pass).
+UNCERTAINTY_SIGNALS = (
+    "confidence", "entropy", "margin",
+    "mc_entropy", "mc_mutual_information", "mc_variance",
+    "ll_entropy", "ll_mutual_information", "ll_variance",
+    "train_confidence", "train_entropy", "train_margin",
+)  # fmt: skip
+#: Metrics ReduceLROnPlateau may watch: it minimises, so lower must mean better.
+PLATEAU_METRICS = ("val_loss", "val_ece", "val_entropy", "val_confidence", "val_margin")
+
+_POSITIVE = {"low": 0.0, "closed": "()"}
+_FRACTION = {"low": 0.0, "high": 1.0}
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """A schedule: what it does, its options, and when the loop steps it.
+
+    ``every`` is "step" (after each optimizer step), "epoch", "metric" (after each
+    evaluation, with a validation metric) or "none" (the schedule is in the optimizer).
+    ``budget`` says whether the schedule must know the number of epochs in advance.
+    """
+
+    description: str
+    options: Mapping[str, Option] = field(default_factory=dict)
+    every: str = "none"
+    budget: bool = False
+
+
+SCHEDULES: dict[str, ScheduleSpec] = {
+    "constant": ScheduleSpec("the optimizer's LR, unchanged"),
+    "step": ScheduleSpec(
+        "step decay: LR x gamma (0.1) every step_epochs (epochs // 3)",
+        {"step_epochs": Option(None, kind="int", low=1), "gamma": Option(0.1, closed="(]", **_FRACTION)},
+        every="epoch", budget=True,
+    ),
+    "cosine": ScheduleSpec(
+        "cosine annealing from the LR to eta_min (0) over all steps",
+        {"eta_min": Option(0.0, low=0.0, closed="[)")}, every="step", budget=True,
+    ),
+    "plateau": ScheduleSpec(
+        "ReduceLROnPlateau on val_loss: factor 0.2, patience 3, min_lr 1e-6 (the study plan)",
+        {"factor": Option(0.2, closed="()", **_FRACTION), "patience": Option(3, kind="int", low=0),
+         "min_lr": Option(1e-6, low=0.0, closed="[)"),
+         "metric": Option("val_loss", kind="choice", choices=PLATEAU_METRICS)},
+        every="metric",
+    ),
+    "onecycle": ScheduleSpec(
+        "one-cycle: up to max_lr (3 x LR) over 30 % of steps, then cosine down",
+        {"max_lr_multiple": Option(3.0, **_POSITIVE), "pct_start": Option(0.3, closed="()", **_FRACTION)},
+        every="step", budget=True,
+    ),
+    "warmup_cosine": ScheduleSpec(
+        "linear warmup over warmup_fraction (5 %) of steps, then cosine to 0",
+        {"warmup_fraction": Option(0.05, closed="[)", **_FRACTION)}, every="step", budget=True,
+    ),
+    "greedy": ScheduleSpec(
+        "loss-driven GreedyLR: LR / factor after improving evaluations, x factor on a plateau",
+        {"factor": Option(0.9, closed="()", **_FRACTION), "patience": Option(1, kind="int", low=0),
+         "min_lr_multiple": Option(1e-3, **_POSITIVE), "max_lr_multiple": Option(10.0, **_POSITIVE)},
+        every="metric",
+    ),
+    "schedule_free": ScheduleSpec(
+        "schedule-free AdamW / SGD (schedulefree package), same weight decay as the other arms, "
+        "warmup 5 % of steps",
+        {"warmup_fraction": Option(0.05, closed="[)", **_FRACTION)}, budget=True,
+    ),
+    "uncertainty": ScheduleSpec(
+        "UncertaintyLR: LR up while the model is unsure, down once it is sure",
+        {"signal": Option("entropy", kind="choice", choices=UNCERTAINTY_SIGNALS),
+         "every": Option("epoch", kind="choice", choices=("epoch", "step")),
+         "tracker_momentum": Option(0.9, closed="[)", **_FRACTION),
+         **UncertaintyOptions.table()},
+        every="metric",
+    ),
+}  # fmt: skip
+
+
+def check_schedule(name: str, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The schedule's options with defaults filled in, every value checked (no torch).
+
+    Raises ValueError naming an unknown schedule, an unknown option (listing the allowed
+    ones) or a bad value.
+    """
+    if name not in SCHEDULES:
+        raise ValueError(f"unknown schedule {name!r}; known: {', '.join(SCHEDULES)}")
+    # The uncertainty options read as they do for UncertaintyLR ("threshold must be ...").
+    qualify = name != "uncertainty"
+    table = SCHEDULES[name].options
+    resolved = check_options(f"schedule {name!r}", dict(options or {}), table, qualify=qualify)
+    if name == "uncertainty":
+        signal, every = resolved["signal"], resolved["every"]
+        if every == "step" and not signal.startswith("train_"):
+            raise ValueError(
+                f"every='step' needs a train_* signal (no extra forward pass), got {signal!r}"
+            )
+        policy = {k: resolved[k] for k in UncertaintyOptions.table()}
+        UncertaintyOptions(**policy)  # one place for cross-option rules, too
+        _check_bounds(resolved.get("min_lr"), resolved.get("max_lr"))
+    return resolved
+
+
+def _check_bounds(min_lr: Any, max_lr: Any) -> None:
+    """min_lr <= max_lr where both are single numbers (lists are checked per group later)."""
+    if isinstance(min_lr, (int, float)) and isinstance(max_lr, (int, float)) and min_lr > max_lr:
+        raise ValueError(
+            f"min_lr must not exceed max_lr, got min_lr={min_lr:g} > max_lr={max_lr:g}"
+        )
+
+
+def uses_dropout_signal(name: str, options: Mapping[str, Any] | None) -> bool:
+    """Whether the schedule reads an MC-dropout signal (mc_* or ll_*)."""
+    signal = (options or {}).get("signal", "") if name == "uncertainty" else ""
+    return signal.startswith(("mc_", "ll_"))
+
+
+#: Which schedule-free optimizer stands in for each harness optimizer, and how its weight
+#: decay is applied so that it regularises exactly as the other arms do.
+SCHEDULE_FREE_TWIN: dict[str, tuple[str, str]] = {
+    "adam": ("AdamWScheduleFree", "L2 added to the gradient before the Adam update, as torch.optim.Adam"),
+    "adamw": ("AdamWScheduleFree", "decoupled, lr x weight_decay per step, as torch.optim.AdamW"),
+    "sgd": ("SGDScheduleFree", "L2 added to the gradient, as torch.optim.SGD; momentum 0.9"),
+}  # fmt: skip
+
+
+def optimizer_description(optimizer: str, schedule: str, weight_decay: float) -> str:
+    """What an arm actually ran with, e.g. "Adam, L2 weight decay 0.0001", for the report."""
+    base = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD (momentum 0.9)"}[optimizer]
+    decay = "decoupled weight decay" if optimizer == "adamw" else "L2 weight decay"
+    if schedule != "schedule_free":
+        return f"{base}, {decay} {weight_decay:g}"
+    twin, how = SCHEDULE_FREE_TWIN[optimizer]
+    return f"{twin} in place of {base}, weight decay {weight_decay:g} ({how})"

@@ -1,0 +1,63 @@
+"""The schedule registry validates options without torch and describes each arm's optimizer."""
+
+import subprocess
+import sys
+
+import pytest
+
+from uncertainty_lr.schedulers.registry import SCHEDULES, check_schedule, optimizer_description
+
+
+def test_defaults_are_filled_in():
+    assert check_schedule("plateau") == {
+        "factor": 0.2, "patience": 3, "min_lr": 1e-6, "metric": "val_loss"
+    }  # fmt: skip
+    o = check_schedule("uncertainty", {"mode": "band"})
+    assert o["mode"] == "band" and o["threshold"] == 0.05 and o["signal"] == "entropy"
+
+
+@pytest.mark.parametrize(
+    "name, options, message",
+    [
+        ("warp", {}, "unknown schedule 'warp'; known: constant, step"),
+        ("cosine", {"gama": 2}, "unknown option(s) gama for schedule 'cosine'; allowed: eta_min"),
+        ("step", {"gamma": -1}, "gamma of schedule 'step' must be a number in (0, 1], got -1"),
+        ("step", {"step_epochs": 1.5}, "step_epochs of schedule 'step' must be a positive integer, got 1.5"),
+        ("plateau", {"metric": "val_accuracy"}, "metric of schedule 'plateau' must be one of val_loss"),
+        ("uncertainty", {"mode": "sideways"}, "mode must be one of threshold, band, proportional; got 'sideways'"),
+        ("uncertainty", {"threshold": True}, "threshold must be a number in (0, 1), got True"),
+        ("uncertainty", {"signal": "vibes"}, "signal must be one of confidence, entropy"),
+        ("uncertainty", {"every": "step"}, "every='step' needs a train_* signal"),
+        ("uncertainty", {"min_lr": 1.0, "max_lr": 0.1}, "min_lr must not exceed max_lr"),
+        ("uncertainty", {"max_lr": [1e-2, -1.0]}, "max_lr must be a number > 0 or a list of them"),
+    ],
+)  # fmt: skip
+def test_bad_options_fail_with_one_line(name, options, message):
+    with pytest.raises(ValueError) as err:
+        check_schedule(name, options)
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+def test_validation_imports_no_torch():
+    code = (
+        "import sys; from uncertainty_lr.schedulers.registry import check_schedule; "
+        "check_schedule('uncertainty', {'mode': 'band'}); check_schedule('onecycle'); "
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_budget_aware_arms_are_marked():
+    budget = {name for name, spec in SCHEDULES.items() if spec.budget}
+    assert budget == {"step", "cosine", "onecycle", "warmup_cosine", "schedule_free"}
+
+
+def test_optimizer_description_names_the_decay_each_arm_ran_with():
+    assert optimizer_description("adam", "cosine", 1e-4) == "Adam, L2 weight decay 0.0001"
+    assert optimizer_description("adamw", "constant", 0.01) == "AdamW, decoupled weight decay 0.01"
+    sf = optimizer_description("adam", "schedule_free", 1e-4)
+    assert sf.startswith("AdamWScheduleFree in place of Adam, weight decay 0.0001 (L2 added")
+    assert optimizer_description("sgd", "schedule_free", 0).startswith(
+        "SGDScheduleFree in place of SGD"
+    )
