@@ -16,6 +16,7 @@ from uncertainty_lr.integrations.hf_trainer import (  # noqa: E402
     UncertaintyLRTrainerCallback,
     uncertainty_metrics,
 )
+from uncertainty_lr.schedulers import MonitoredUncertaintyLR  # noqa: E402
 from uncertainty_lr.schedulers.policy import UncertaintyPolicy  # noqa: E402
 
 LR = 0.05
@@ -121,7 +122,7 @@ def test_resume_from_checkpoint_keeps_the_policy_state(tmp_path):
         assert got["signal"] == pytest.approx(want["signal"], abs=1e-6)
         assert got["lrs"] == pytest.approx(want["lrs"], rel=1e-6)
     assert recorder.lrs[0] == pytest.approx(full.history[0]["lrs"][0])
-    assert resumed.policy.ema == pytest.approx(full.policy.ema)
+    assert resumed.scheduler.policy.ema == pytest.approx(full.scheduler.policy.ema)
 
 
 def test_eval_inputs_with_mc_dropout(tmp_path):
@@ -200,4 +201,31 @@ def test_resume_with_restore_callback_states_from_checkpoint(tmp_path):
     assert [e["lrs"][0] for e in rebuilt.history] == pytest.approx(
         [e["lrs"][0] for e in full.history]
     )
-    assert rebuilt.policy.threshold == 0.5
+    assert rebuilt.scheduler.policy.threshold == 0.5
+
+
+def test_optimizers_pair_with_the_scheduler_and_no_callback(tmp_path):
+    torch.manual_seed(0)
+    model = TinyModel()
+    optimizer = torch.optim.SGD(model.parameters(), lr=LR)
+    scheduler = MonitoredUncertaintyLR(optimizer, threshold=0.3, step_size=0.2)
+    recorder = LRAtEpochStart()
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path), eval_strategy="epoch", save_strategy="no",
+        logging_strategy="epoch", num_train_epochs=3, per_device_train_batch_size=16,
+        per_device_eval_batch_size=16, use_cpu=True, report_to=[], disable_tqdm=True, seed=0,
+        metric_for_best_model="uncertainty_entropy",
+    )  # fmt: skip
+    trainer = transformers.Trainer(
+        model=model, args=args, train_dataset=blobs(96, 1), eval_dataset=blobs(40, 2),
+        compute_metrics=uncertainty_metrics, callbacks=[recorder],
+        optimizers=(optimizer, scheduler),
+    )  # fmt: skip
+    trainer.train()
+    signals = [e["eval_uncertainty_entropy"] for e in trainer.state.log_history if "eval_loss" in e]
+    assert len(signals) == 3 and scheduler.policy.steps == 3
+    reference = UncertaintyPolicy([LR], threshold=0.3, step_size=0.2)
+    expected = [reference.step(s)[0] for s in signals]
+    # Stepped once per evaluation (never per batch), with metric_for_best_model.
+    assert recorder.lrs == pytest.approx([LR] + expected[:-1], rel=1e-12)
+    assert scheduler.get_last_lr() == [pytest.approx(expected[-1], rel=1e-12)]

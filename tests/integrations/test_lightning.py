@@ -1,4 +1,5 @@
-"""UncertaintyLRCallback on a tiny Lightning model, CPU only, a few epochs."""
+"""UncertaintyLR in Lightning, CPU only, a few epochs: returned from configure_optimizers
+with a monitor (no callback), and the UncertaintyLRCallback."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from torch.utils.data import DataLoader, TensorDataset
 pl = pytest.importorskip("lightning.pytorch")
 
 from uncertainty_lr.integrations.lightning import LR_KEY, SIGNAL_KEY, UncertaintyLRCallback  # noqa: E402
+from uncertainty_lr.schedulers import MonitoredUncertaintyLR  # noqa: E402
 from uncertainty_lr.schedulers.policy import UncertaintyPolicy  # noqa: E402
 from uncertainty_lr.signals.functions import entropy  # noqa: E402
 
@@ -147,7 +149,7 @@ def test_resume_from_checkpoint_continues_the_same_schedule(tmp_path):
         assert got["signal"] == pytest.approx(want["signal"], abs=1e-6)
         assert got["lrs"] == pytest.approx(want["lrs"], rel=1e-6)
     assert recorder.lrs[0] == pytest.approx(full.history[1]["lrs"][0])
-    assert resumed.policy.state_dict()["ema"] == pytest.approx(full.policy.state_dict()["ema"])
+    assert resumed.scheduler.policy.ema == pytest.approx(full.scheduler.policy.ema)
 
 
 def test_mc_dropout_mutual_information(tmp_path):
@@ -188,10 +190,57 @@ def test_rejects_a_second_lr_scheduler(tmp_path):
         ({"signal": "mutual_information"}, "need mc_samples >= 2"),
         ({"mc_samples": 1}, "mc_samples must be 0"),
         ({"signal": "bogus", "mc_samples": 3}, "signal must be one of"),
-        ({"thresold": 0.1}, "unknown UncertaintyPolicy option 'thresold'"),
+        (
+            {"thresold": 0.1},
+            r"unknown option\(s\) thresold for UncertaintyLRCallback; allowed: band_width",
+        ),
         ({"threshold": 1.5}, "threshold must be"),
     ],
 )
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         UncertaintyLRCallback(**kwargs)
+
+
+class RecordingScheduler(MonitoredUncertaintyLR):
+    """The signals Lightning feeds the scheduler, recorded."""
+
+    def __init__(self, optimizer, **options) -> None:
+        self.fed: list[float] = []
+        super().__init__(optimizer, **options)
+
+    def step(self, metrics=None) -> None:
+        if metrics is not None:
+            self.fed.append(float(metrics))
+        super().step(metrics)
+
+
+class SelfScheduled(TinyClassifier):
+    """Logs its validation entropy and returns the scheduler with a monitor: no callback."""
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        self.log("val_entropy", entropy(self(x).softmax(-1)), batch_size=len(y))
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.SGD(self.parameters(), lr=self.lr)
+        self.uncertainty = RecordingScheduler(optimizer, threshold=0.5, step_size=0.2)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": self.uncertainty, "monitor": "val_entropy"},
+        }
+
+
+def test_configure_optimizers_with_the_scheduler_and_no_callback(tmp_path):
+    pl.seed_everything(0, verbose=False)
+    model = SelfScheduled()
+    recorder = LRRecorder()
+    train, val = loaders()
+    make_trainer(tmp_path, [recorder]).fit(model, train, val)
+    fed = model.uncertainty.fed
+    assert len(fed) == 3 and all(0 < u < 1 for u in fed)
+    reference = UncertaintyPolicy([0.05], threshold=0.5, step_size=0.2)
+    expected = [reference.step(u)[0] for u in fed]
+    # Each epoch trains with the decision taken after the previous validation.
+    assert recorder.lrs == pytest.approx([0.05] + expected[:-1], rel=1e-12)
+    assert model.uncertainty.get_last_lr() == [pytest.approx(expected[-1], rel=1e-12)]

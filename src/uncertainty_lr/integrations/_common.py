@@ -1,4 +1,7 @@
-"""Pieces every framework callback shares: signal choice, accumulation, LR write-back.
+"""Pieces every framework callback shares: signal choice, accumulation, option checks.
+
+The LR itself is written by ``UncertaintyLR`` (Lightning, HF) or by the policy's
+``advance()`` (Keras, whose optimizer is not a torch one): the same code as everywhere.
 
 No framework import here (torch only), so each integration module pulls in just its own
 framework. Signals follow the package contract: a float in [0, 1], 0 = certain.
@@ -6,12 +9,9 @@ framework. Signals follow the package contract: a float in [0, 1], 0 = certain.
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Sequence
-
 import torch
 
-from uncertainty_lr.schedulers.policy import UncertaintyPolicy
+from uncertainty_lr.schedulers.options import UncertaintyOptions
 from uncertainty_lr.signals.functions import (
     per_sample_confidence,
     per_sample_entropy,
@@ -31,9 +31,6 @@ _SINGLE = {
     "entropy": per_sample_entropy,
     "margin": per_sample_margin,
 }
-_POLICY_OPTIONS = tuple(
-    name for name in inspect.signature(UncertaintyPolicy).parameters if name != "base_lrs"
-)
 
 
 def missing_framework(what: str, module: str, extra: str) -> ImportError:
@@ -55,19 +52,13 @@ def check_signal_choice(signal: str, mc_samples: int) -> None:
         raise ValueError(f"signal must be one of {', '.join(allowed)}{hint}; got {signal!r}")
 
 
-def check_policy_kwargs(kwargs: dict) -> dict:
-    """Fail early on a misspelt or out-of-range policy option; return a copy of ``kwargs``.
+def check_policy_kwargs(kwargs: dict, owner: str) -> dict:
+    """Fail early on a misspelt or out-of-range UncertaintyLR option; return a copy.
 
-    Values are checked by building a throw-away one-group policy. ``min_lr`` / ``max_lr``
-    are checked later, against the optimizer's real LRs, since they may be per group.
+    Checked against ``UncertaintyOptions``, where the options are defined once;
+    ``min_lr`` / ``max_lr`` lists are checked per group once the optimizer exists.
     """
-    unknown = sorted(set(kwargs) - set(_POLICY_OPTIONS))
-    if unknown:
-        raise ValueError(
-            f"unknown UncertaintyPolicy option {unknown[0]!r}; known: {', '.join(_POLICY_OPTIONS)}"
-        )
-    trial = {k: v for k, v in kwargs.items() if k not in ("min_lr", "max_lr")}
-    UncertaintyPolicy([1.0], **trial)
+    UncertaintyOptions.from_mapping(kwargs, owner=owner)
     return dict(kwargs)
 
 
@@ -119,25 +110,3 @@ class SignalMean:
     def mean(total: float, count: float) -> float:
         """total / count clamped to [0, 1] against round-off."""
         return min(max(total / count, 0.0), 1.0)
-
-
-def initial_lrs(param_groups: Sequence[dict]) -> list[float]:
-    """Each group's ``initial_lr`` (set by torch schedulers) or else its ``lr``, as floats."""
-    lrs = []
-    for group in param_groups:
-        lr = group.get("initial_lr", group["lr"])
-        lrs.append(float(lr.item() if isinstance(lr, torch.Tensor) else lr))
-    return lrs
-
-
-def set_group_lrs(param_groups: Sequence[dict], lrs: Sequence[float]) -> None:
-    """Write one LR per group, in place for tensor LRs (capturable / fused optimizers)."""
-    if len(param_groups) != len(lrs):
-        raise ValueError(
-            f"the policy schedules {len(lrs)} parameter groups, the optimizer has {len(param_groups)}"
-        )
-    for group, lr in zip(param_groups, lrs):
-        if isinstance(group["lr"], torch.Tensor):
-            group["lr"].fill_(lr)
-        else:
-            group["lr"] = lr

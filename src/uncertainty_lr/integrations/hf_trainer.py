@@ -1,4 +1,10 @@
-"""Hugging Face Trainer callback: step UncertaintyPolicy after each evaluation.
+"""Hugging Face Trainer callback: step an UncertaintyLR after each evaluation.
+
+Without this callback, pass ``optimizers=(optimizer, MonitoredUncertaintyLR(optimizer))``
+with ``compute_metrics=uncertainty_metrics`` and
+``metric_for_best_model="uncertainty_entropy"``: the Trainer steps a ReduceLROnPlateau-typed
+scheduler with that metric after each evaluation. The callback is for when the signal
+must come from ``eval_inputs`` (e.g. MC dropout).
 
 Install with ``pip install 'uncertainty-lr[hf]'`` (transformers + accelerate). Only this
 module imports transformers.
@@ -34,13 +40,10 @@ from uncertainty_lr.integrations._common import (
     SignalMean,
     check_policy_kwargs,
     check_signal_choice,
-    initial_lrs,
     missing_framework,
     per_sample_signal,
-    set_group_lrs,
 )
-from uncertainty_lr.schedulers.policy import UncertaintyPolicy
-from uncertainty_lr.schedulers.uncertainty import reduce_signal
+from uncertainty_lr.schedulers.uncertainty import UncertaintyLR, mean_over_ranks
 from uncertainty_lr.signals.estimators import mc_dropout_probs, predict_logits
 
 try:
@@ -104,10 +107,10 @@ class UncertaintyLRTrainerCallback(TrainerCallback, ExportableState):
     """Set the Trainer optimizer's LR from the evaluation uncertainty.
 
     After every evaluation during ``trainer.train()`` the signal is fed to an
-    ``UncertaintyPolicy`` (base LRs = the optimizer's initial LRs) whose LRs go into the
-    optimizer and the scheduler's ``base_lrs``. Each decision is appended to
+    ``UncertaintyLR`` on the Trainer's optimizer (base LRs = its initial LRs); its LRs also
+    go into the Trainer's constant scheduler's ``base_lrs``. Each decision is appended to
     ``state.log_history`` as {"uncertainty_lr/signal", "uncertainty_lr/lr", "epoch",
-    "step"} and to ``self.history``. The policy state is saved in every checkpoint's
+    "step"} and to ``self.history``. The scheduler state is saved in every checkpoint's
     ``trainer_state.json`` (``stateful_callbacks``) and restored by
     ``trainer.train(resume_from_checkpoint=...)``.
 
@@ -118,7 +121,7 @@ class UncertaintyLRTrainerCallback(TrainerCallback, ExportableState):
             ``compute_metrics=uncertainty_metrics``); a tensor (N, ...) = run the model on it.
         mc_samples: 0 = one eval pass; >= 2 = MC-dropout passes (needs ``eval_inputs``).
         batch_size: rows per forward pass over ``eval_inputs`` (default 512).
-        **policy_kwargs: UncertaintyPolicy options (threshold, step_size, mode, ...).
+        **policy_kwargs: UncertaintyLR options (``UncertaintyOptions``: threshold, ...).
 
     With ``eval_inputs``, keep ``restore_callback_states_from_checkpoint=False`` (the
     default): that option rebuilds callbacks from JSON, which cannot hold a tensor. The
@@ -148,8 +151,8 @@ class UncertaintyLRTrainerCallback(TrainerCallback, ExportableState):
         self.eval_inputs = eval_inputs
         self.mc_samples = mc_samples
         self.batch_size = batch_size
-        self.policy_kwargs = check_policy_kwargs(policy_kwargs)
-        self.policy: UncertaintyPolicy | None = None
+        self.policy_kwargs = check_policy_kwargs(policy_kwargs, type(self).__name__)
+        self.scheduler: UncertaintyLR | None = None
         #: One entry per policy step: {"step", "epoch", "signal", "lrs"}.
         self.history: list[dict] = []
         self._training = False
@@ -165,7 +168,7 @@ class UncertaintyLRTrainerCallback(TrainerCallback, ExportableState):
                 **self.policy_kwargs,
             },
             "attributes": {
-                "policy_state": None if self.policy is None else self.policy.state_dict(),
+                "scheduler_state": None if self.scheduler is None else self.scheduler.state_dict(),
                 "history": [dict(entry) for entry in self.history],
             },
         }
@@ -180,24 +183,26 @@ class UncertaintyLRTrainerCallback(TrainerCallback, ExportableState):
     def on_train_begin(self, args, state, control, optimizer=None, lr_scheduler=None, **kwargs):
         if optimizer is None:
             raise ValueError("UncertaintyLRTrainerCallback needs the Trainer's optimizer, got None")
-        self.policy = UncertaintyPolicy(initial_lrs(optimizer.param_groups), **self.policy_kwargs)
+        self.scheduler = UncertaintyLR(optimizer, **self.policy_kwargs)
         self.history = []
         # global_step > 0 at train begin means the Trainer loaded a checkpoint's
         # trainer_state.json, whose stateful_callbacks hold this callback's state then.
         saved = self._saved_attributes(state) if state.global_step > 0 else None
-        if saved and saved.get("policy_state") is not None:
-            self.policy.load_state_dict(saved["policy_state"])
+        if saved and saved.get("scheduler_state") is not None:
+            self.scheduler.load_state_dict(saved["scheduler_state"])
             self.history = [dict(entry) for entry in saved.get("history", [])]
-        self._apply(self.policy.lrs, optimizer, lr_scheduler)
+            for group, lr in zip(optimizer.param_groups, self.scheduler.get_last_lr()):
+                group["lr"] = lr
+        self._keep_base(lr_scheduler)
         self._training = True
 
     def on_train_end(self, args, state, control, **kwargs):
         self._training = False
 
     def on_step_end(self, args, state, control, optimizer=None, **kwargs):
-        if self.policy is None or optimizer is None:
+        if self.scheduler is None or optimizer is None:
             return
-        for group, want in zip(optimizer.param_groups, self.policy.lrs):
+        for group, want in zip(optimizer.param_groups, self.scheduler.get_last_lr()):
             got = float(group["lr"])
             if not math.isclose(got, want, rel_tol=1e-9):
                 raise ValueError(
@@ -207,11 +212,12 @@ class UncertaintyLRTrainerCallback(TrainerCallback, ExportableState):
                 )
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
-        if not self._training or self.policy is None:
+        if not self._training or self.scheduler is None:
             return  # trainer.evaluate() outside train(): no schedule to move
         signal = self._signal(metrics or {}, kwargs.get("model"))
-        lrs = self.policy.step(signal)
-        self._apply(lrs, kwargs.get("optimizer"), kwargs.get("lr_scheduler"))
+        self.scheduler.step(signal)
+        lrs = self.scheduler.get_last_lr()
+        self._keep_base(kwargs.get("lr_scheduler"))
         epoch = None if state.epoch is None else float(state.epoch)
         self.history.append(
             {"step": state.global_step, "epoch": epoch, "signal": signal, "lrs": list(lrs)}
@@ -246,14 +252,11 @@ class UncertaintyLRTrainerCallback(TrainerCallback, ExportableState):
             logits = predict_logits(wrapped, self.eval_inputs, batch_size=self.batch_size)
             values = per_sample_signal(self.signal, logits=logits)
         # Each rank may hold different eval_inputs: average so all ranks decide alike.
-        return reduce_signal(SignalMean.mean(float(values.sum()), values.numel()))
+        return mean_over_ranks(SignalMean.mean(float(values.sum()), values.numel()))
 
-    @staticmethod
-    def _apply(lrs: list[float], optimizer: Any, lr_scheduler: Any) -> None:
-        if optimizer is not None:
-            set_group_lrs(optimizer.param_groups, lrs)
+    def _keep_base(self, lr_scheduler: Any) -> None:
         # A constant LambdaLR recomputes lr = base_lr * 1 every step: moving its base keeps
         # ours. accelerate may wrap the scheduler (AcceleratedScheduler.scheduler).
         lr_scheduler = getattr(lr_scheduler, "scheduler", lr_scheduler)
         if lr_scheduler is not None and hasattr(lr_scheduler, "base_lrs"):
-            lr_scheduler.base_lrs = list(lrs)
+            lr_scheduler.base_lrs = list(self.scheduler.get_last_lr())

@@ -1,4 +1,8 @@
-"""Keras 3 callback: step UncertaintyPolicy on the validation signal after each epoch.
+"""Keras 3 callback: step the uncertainty policy on the validation signal after each epoch.
+
+A Keras optimizer is not a torch one, so the callback drives ``UncertaintyPolicy``
+directly, through ``observe()`` and ``advance()``: the same LR writer ``UncertaintyLR``
+uses, so another callback that moves the LR composes with it the same way.
 
 Install with ``pip install 'uncertainty-lr[keras]'``. Only this module imports Keras.
 
@@ -96,7 +100,7 @@ class UncertaintyLRKerasCallback(keras.callbacks.Callback):
         self.mc_samples = mc_samples
         self.from_logits = from_logits
         self.batch_size = batch_size
-        self.policy_kwargs = check_policy_kwargs(policy_kwargs)
+        self.policy_kwargs = check_policy_kwargs(policy_kwargs, type(self).__name__)
         self.policy: UncertaintyPolicy | None = None
         #: One entry per policy step: {"epoch", "signal", "lr"}.
         self.history: list[dict] = []
@@ -137,13 +141,22 @@ class UncertaintyLRKerasCallback(keras.callbacks.Callback):
         if optimizer is None:
             raise ValueError("UncertaintyLRKerasCallback needs a compiled model, got no optimizer")
         if self.policy is None:
-            lr = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
-            self.policy = UncertaintyPolicy([lr], **self.policy_kwargs)
-        self._set_lr(self.policy.lrs[0])
+            self.policy = UncertaintyPolicy([self._lr()], **self.policy_kwargs)
+            (lr,) = self.policy.restart()  # the policy's starting LR (warmup may lower it)
+        else:
+            (lr,) = self.policy.applied  # a second fit continues where the first ended
+        self._set_lr(lr)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         signal = self.measure()
-        (lr,) = self.policy.step(signal)
+        self.policy.observe(signal)
+        current = self._lr()
+        # Keras keeps the LR as float32: if it still holds our last write, rounded, pass
+        # that write so that alone the policy's LR comes out exactly.
+        (applied,) = self.policy.applied
+        if np.float32(applied) == np.float32(current):
+            current = applied
+        (lr,) = self.policy.advance([current])
         self._set_lr(lr)
         self.history.append({"epoch": epoch, "signal": signal, "lr": lr})
         if logs is not None:
@@ -203,6 +216,9 @@ class UncertaintyLRKerasCallback(keras.callbacks.Callback):
                 f"the model must output (N, C) scores, got shape {tuple(outputs.shape[1:])}"
             )
         return outputs
+
+    def _lr(self) -> float:
+        return float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
 
     def _set_lr(self, lr: float) -> None:
         try:

@@ -1,4 +1,8 @@
-"""Lightning callback: step UncertaintyPolicy on the validation signal after each validation.
+"""Lightning callback: step an UncertaintyLR on the validation signal after each validation.
+
+Without this callback, return ``MonitoredUncertaintyLR`` from ``configure_optimizers`` with
+a ``monitor`` metric that ``validation_step`` logs: Lightning then steps it itself. The
+callback is for when the signal should be computed from the logits (or MC dropout) for you.
 
 Install with ``pip install 'uncertainty-lr[lightning]'``. Only this module imports Lightning.
 
@@ -23,12 +27,10 @@ from uncertainty_lr.integrations._common import (
     SignalMean,
     check_policy_kwargs,
     check_signal_choice,
-    initial_lrs,
     missing_framework,
     per_sample_signal,
-    set_group_lrs,
 )
-from uncertainty_lr.schedulers.policy import UncertaintyPolicy
+from uncertainty_lr.schedulers.uncertainty import UncertaintyLR
 from uncertainty_lr.signals.estimators import mc_dropout_probs
 
 try:
@@ -69,8 +71,8 @@ class UncertaintyLRCallback(pl.Callback):
     At the end of every validation run during ``fit`` (not the sanity check, not
     ``trainer.validate``) the mean per-example signal over all validation batches of all
     ranks (summed with ``trainer.strategy.reduce``, so every rank takes the same decision)
-    is fed to an ``UncertaintyPolicy``; its LRs are written into the optimizer's param
-    groups and logged as ``"uncertainty_lr/signal"`` (the raw signal) and
+    is fed to an ``UncertaintyLR`` on ``trainer.optimizers[0]`` (the scheduler users
+    use directly, built at ``fit`` start); its LRs are logged as ``"uncertainty_lr/signal"`` (the raw signal) and
     ``"uncertainty_lr/lr"`` (group 0) with ``pl_module.log``, so loggers,
     ``LearningRateMonitor`` and ``ModelCheckpoint(monitor=...)`` see them.
 
@@ -81,12 +83,12 @@ class UncertaintyLRCallback(pl.Callback):
             MC-dropout passes per validation batch.
         batch_inputs: with MC dropout, picks the model input out of a batch (default: the
             batch if a tensor, else its first element).
-        **policy_kwargs: UncertaintyPolicy options (threshold, step_size, mode, min_lr,
-            max_lr, smoothing, cooldown, warmup, reference, ...). Base LRs are the
-            optimizer's initial LRs.
+        **policy_kwargs: UncertaintyLR options (``UncertaintyOptions``: threshold,
+            step_size, mode, min_lr, max_lr, smoothing, cooldown, warmup, reference, ...).
+            Base LRs are the optimizer's initial LRs.
 
     configure_optimizers must not return an LR scheduler: the callback owns the LR.
-    The policy state and the (epoch, signal, LRs) history go into Lightning checkpoints,
+    The scheduler state and the (epoch, signal, LRs) history go into Lightning checkpoints,
     so ``trainer.fit(..., ckpt_path=...)`` continues the schedule exactly.
     """
 
@@ -101,8 +103,8 @@ class UncertaintyLRCallback(pl.Callback):
         self.signal = signal
         self.mc_samples = mc_samples
         self.batch_inputs = batch_inputs or _default_batch_inputs
-        self.policy_kwargs = check_policy_kwargs(policy_kwargs)
-        self.policy: UncertaintyPolicy | None = None
+        self.policy_kwargs = check_policy_kwargs(policy_kwargs, type(self).__name__)
+        self.scheduler: UncertaintyLR | None = None
         #: One entry per policy step: {"epoch", "global_step", "signal", "lrs"}.
         self.history: list[dict] = []
         self._pending_state: dict | None = None
@@ -119,14 +121,17 @@ class UncertaintyLRCallback(pl.Callback):
                 "UncertaintyLRCallback sets the LR itself; configure_optimizers must not also "
                 f"return an LR scheduler, got {type(trainer.lr_scheduler_configs[0].scheduler).__name__}"
             )
-        groups = trainer.optimizers[0].param_groups
-        self.policy = UncertaintyPolicy(initial_lrs(groups), **self.policy_kwargs)
+        optimizer = trainer.optimizers[0]
+        self.scheduler = UncertaintyLR(optimizer, **self.policy_kwargs)
         if self._pending_state is not None:
             self._restore(self._pending_state)
             self._pending_state = None
+            # Lightning may restore the optimizer before or after this hook: write the
+            # restored schedule's LRs so both orders end in the same state.
+            for group, lr in zip(optimizer.param_groups, self.scheduler.get_last_lr()):
+                group["lr"] = lr
         else:
             self.history = []
-        set_group_lrs(groups, self.policy.lrs)
 
     # -- collecting the signal ----------------------------------------------------------
     def _stepping(self, trainer: pl.Trainer) -> bool:
@@ -156,7 +161,7 @@ class UncertaintyLRCallback(pl.Callback):
             self._sum.add(per_sample_signal(self.signal, logits=_logits_from_outputs(outputs)))
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if not self._stepping(trainer) or self.policy is None:
+        if not self._stepping(trainer) or self.scheduler is None:
             return
         # MPS has no float64; elsewhere float64 keeps large example counts exact.
         dtype = torch.float32 if pl_module.device.type == "mps" else torch.float64
@@ -171,8 +176,8 @@ class UncertaintyLRCallback(pl.Callback):
                 "(N, C) logits or a dict with 'logits' (or set mc_samples >= 2)"
             )
         signal = SignalMean.mean(total, count)
-        lrs = self.policy.step(signal)
-        set_group_lrs(trainer.optimizers[0].param_groups, lrs)
+        self.scheduler.step(signal)
+        lrs = self.scheduler.get_last_lr()
         self.history.append(
             {
                 "epoch": trainer.current_epoch,
@@ -187,21 +192,21 @@ class UncertaintyLRCallback(pl.Callback):
 
     # -- checkpoints --------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """Policy state (plain numbers) and history; saved in every Lightning checkpoint."""
+        """Scheduler state (plain numbers) and history; saved in every Lightning checkpoint."""
         return {
-            "policy": None if self.policy is None else self.policy.state_dict(),
+            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
             "history": [dict(entry, lrs=list(entry["lrs"])) for entry in self.history],
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore from state_dict(). Lightning may call this before the optimizer exists,
-        so the state is kept until on_fit_start builds the policy."""
-        if self.policy is None:
+        so the state is kept until on_fit_start builds the scheduler."""
+        if self.scheduler is None:
             self._pending_state = dict(state_dict)
         else:
             self._restore(state_dict)
 
     def _restore(self, state: dict[str, Any]) -> None:
-        if self.policy is not None and state.get("policy") is not None:
-            self.policy.load_state_dict(state["policy"])
+        if self.scheduler is not None and state.get("scheduler") is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
         self.history = [dict(entry) for entry in state.get("history", [])]
