@@ -3,6 +3,8 @@
 import re
 from pathlib import Path
 
+import pytest
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
@@ -19,3 +21,23 @@ def test_quick_start_runs_and_moves_the_lr(capsys):
     assert len(lines) == 5
     lrs = [float(line.split("[")[1].rstrip("]")) for line in lines]
     assert lrs[0] != 1e-3 and all(1e-6 <= lr <= 1e-2 for lr in lrs)
+
+
+def test_sequential_warmup_block_gives_the_lrs_computed_by_hand(capsys):
+    code = python_blocks()[1]
+    assert "SequentialLR" in code
+    exec(compile(code, str(README), "exec"), {})
+    lrs = [float(line.split("[")[1].rstrip("]")) for line in capsys.readouterr().out.splitlines()]
+    # warmup 0.055, then from the base LR: x1.1 (0.6 > 0.05), x1.1, x0.9 (0.02 < 0.05)
+    assert lrs == [pytest.approx(v, rel=1e-12) for v in [0.055, 0.11, 0.121, 0.1331, 0.1331 * 0.9]]
+
+
+def test_lightning_fragment_is_part_of_a_snippet_the_docs_run():
+    fragment = python_blocks()[2]
+    assert "MonitoredUncertaintyLR" in fragment and '"monitor": "val_entropy"' in fragment
+    docs = (README.parent / "docs" / "integrations.md").read_text()
+
+    def lines(text):  # indentation and blank lines aside (ruff formats both blocks)
+        return "\n".join(line.strip() for line in text.splitlines() if line.strip())
+
+    assert lines(fragment) in lines(docs)
