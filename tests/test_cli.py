@@ -1,12 +1,13 @@
 """The uncertainty-lr command: a real tiny run, list, export, and bad input -> exit 2, nothing written."""
 
+import csv
 import gc
 import subprocess
 import sys
 
 import pytest
 
-from uncertainty_lr.cli import entry, main
+from uncertainty_lr.cli import _grid_from_args, build_parser, entry, main
 from uncertainty_lr.experiments.store import Store
 
 
@@ -62,6 +63,23 @@ def test_export_writes_csv(tmp_path):
     )
     assert run_cli("export", out) == 0
     assert (out / "runs.csv").read_text().count("\n") == 2
+    with (out / "runs.csv").open(newline="") as handle:
+        (row,) = csv.DictReader(handle)
+    assert (row["stopped_epoch"], row["tested_epoch"]) == ("1", "1")
+
+
+def test_early_stopping_has_help_and_is_in_the_study_preset(capsys):
+    with pytest.raises(SystemExit) as done:
+        run_cli("run", "--help")
+    assert done.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--early-stopping N stop a run after N epochs without a lower val_loss" in text
+    assert "restore_best_weights=True" in text and "--preset study: 5" in text
+    parse = build_parser().parse_args
+    assert _grid_from_args(parse(["run"]))[3].early_stopping == 0
+    assert _grid_from_args(parse(["run", "--preset", "study"]))[3].early_stopping == 5
+    off = parse(["run", "--preset", "study", "--early-stopping", "0"])
+    assert _grid_from_args(off)[3].early_stopping == 0
 
 
 def test_python_dash_m_works():
