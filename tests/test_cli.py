@@ -112,6 +112,11 @@ BAD = [
     (["--dropout", "1.0"], "dropout must be a number in [0, 1), got 1.0"),
     (["--signals", "mc_vibes"], "unknown signal 'mc_vibes'"),
     (["--seeds", "-1"], "seed must be a non-negative integer, got -1"),
+    (
+        ["--schedule", "uncertainty:signal=mc_variance", "--dropout", "0"],
+        "signal 'mc_variance' needs dropout > 0: model 'mlp' has no other dropout",
+    ),
+    (["--signals", "ll_entropy", "--dropout", "0"], "signal 'll_entropy' needs dropout > 0"),
 ]
 
 

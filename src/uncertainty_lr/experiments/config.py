@@ -168,17 +168,49 @@ def validate(cfg: RunConfig) -> None:
         raise ValueError(
             f"schedule_options must be a table of options, got {cfg.schedule_options!r}"
         )
-    _check_schedule_options(cfg)
+    schedule_signals = _check_schedule_options(cfg)
+    _check_dropout_signals(cfg, (*cfg.signals, *schedule_signals))
 
 
-def _check_schedule_options(cfg: RunConfig) -> None:
-    """Build the schedule on a throw-away optimizer, so bad options fail before any run."""
+def _check_schedule_options(cfg: RunConfig) -> tuple[str, ...]:
+    """Build the schedule on a throw-away optimizer, so bad options fail before any run;
+    return the validation signals it reads."""
     import torch
 
     from uncertainty_lr.schedulers.baselines import make_schedule
 
     opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=cfg.lr)
-    make_schedule(cfg.schedule, opt, epochs=cfg.epochs, steps_per_epoch=1, **cfg.schedule_options)
+    schedule = make_schedule(
+        cfg.schedule, opt, epochs=cfg.epochs, steps_per_epoch=1, **cfg.schedule_options
+    )
+    return tuple(schedule.val_signals)
+
+
+def _check_dropout_signals(cfg: RunConfig, signals: tuple[str, ...]) -> None:
+    """Refuse MC-dropout signals (mc_*, ll_*) that dropout = 0 would make exactly 0.
+
+    Through Dropout(p=0) every MC sample is the same, so mutual information and variance
+    are 0 and an uncertainty schedule reading them only ever lowers the LR. ll_* samples
+    the head alone (p = dropout); mc_* is allowed when the model has dropout elsewhere.
+    """
+    if cfg.dropout > 0:
+        return
+    from uncertainty_lr.models import has_feature_dropout
+
+    model = get_problem(cfg.problem).model
+    for signal in signals:
+        if signal.startswith("ll_") or (
+            signal.startswith("mc_") and not has_feature_dropout(model, cfg.model_options)
+        ):
+            why = (
+                "last-layer MC dropout samples only the head's dropout"
+                if signal.startswith("ll_")
+                else f"model {model!r} has no other dropout"
+            )
+            raise ValueError(
+                f"signal {signal!r} needs dropout > 0: {why}, so with dropout {cfg.dropout!r} "
+                "every MC sample is the same (mutual information and variance exactly 0)"
+            )
 
 
 def schedule_label(cfg: RunConfig | dict) -> str:
