@@ -236,9 +236,13 @@ def cmd_list() -> int:
     from uncertainty_lr.schedulers.baselines import SCHEDULES
     from uncertainty_lr.signals.estimators import SIGNAL_DESCRIPTIONS
 
-    print("problems:")
+    print("problems (default sizes are upper bounds, a smaller split is used whole; "
+          "an explicit --train-size / --val-size / --test-size must fit):")  # fmt: skip
     for p in PROBLEMS.values():
-        print(f"  {p.name:<20} {p.description}")
+        bounds = [f"{k.removesuffix('_size')} at most {v:,}" for k, v in p.defaults.items()
+                  if k.endswith("_size") and k != "batch_size"]  # fmt: skip
+        sizes = f"; {', '.join(bounds)}" if bounds else ""
+        print(f"  {p.name:<20} {p.description}{sizes}")
     print("schedules:")
     for name, text in SCHEDULES.items():
         print(f"  {name:<20} {text}")

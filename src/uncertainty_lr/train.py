@@ -73,13 +73,14 @@ def load_problem_data(cfg: RunConfig, *, progress: bool = False):
 
     problem = get_problem(cfg.problem)
     source = cfg.source or resolve_source(problem.dataset, cfg.data_dir)
+    # A size the problem's defaults supplied is "at most": a smaller split is used whole.
+    sizes = {("max_" + n if n in cfg.default_sizes else n): getattr(cfg, n)
+             for n in ("train_size", "val_size", "test_size")}  # fmt: skip
     return load_data(
         source,
         seed=cfg.seed,
         val_fraction=cfg.val_fraction,
-        train_size=cfg.train_size,
-        val_size=cfg.val_size,
-        test_size=cfg.test_size,
+        **sizes,
         image_column=cfg.image_column,
         text_column=cfg.text_column,
         label_column=cfg.label_column,
