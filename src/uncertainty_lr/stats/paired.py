@@ -35,9 +35,9 @@ class PairedComparison:
 
     Differences are always ``a - b`` (``mean_diff``, the t-interval ``ci_low`` / ``ci_high``,
     ``t_stat``, ``cohens_dz``), whatever the direction of the metric; ``higher_is_better`` only
-    decides what ``prob_improvement`` counts as "A better". Fields that could not be computed are ``None`` and explained in
-    ``notes``. ``n_censored_a`` / ``n_censored_b`` / ``budget`` are set only by
-    ``compare_censored`` (time-to-target comparisons) and are ``None`` otherwise.
+    decides what ``prob_improvement`` counts as "A better". Fields that could not be computed
+    are ``None`` and explained in ``notes``. ``n_censored_a`` / ``n_censored_b`` / ``budget``
+    are set only by ``compare_censored`` (time-to-target comparisons), ``None`` otherwise.
     """
 
     n: int
