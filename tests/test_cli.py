@@ -1,12 +1,13 @@
 """The uncertainty-lr command: a real tiny run, list, export, and bad input -> exit 2, nothing written."""
 
+import csv
 import gc
 import subprocess
 import sys
 
 import pytest
 
-from uncertainty_lr.cli import entry, main
+from uncertainty_lr.cli import _grid_from_args, build_parser, entry, main
 from uncertainty_lr.experiments.store import Store
 
 
@@ -62,6 +63,23 @@ def test_export_writes_csv(tmp_path):
     )
     assert run_cli("export", out) == 0
     assert (out / "runs.csv").read_text().count("\n") == 2
+    with (out / "runs.csv").open(newline="") as handle:
+        (row,) = csv.DictReader(handle)
+    assert (row["stopped_epoch"], row["tested_epoch"]) == ("1", "1")
+
+
+def test_early_stopping_has_help_and_is_in_the_study_preset(capsys):
+    with pytest.raises(SystemExit) as done:
+        run_cli("run", "--help")
+    assert done.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--early-stopping N stop a run after N epochs without a lower val_loss" in text
+    assert "restore_best_weights=True" in text and "--preset study: 5" in text
+    parse = build_parser().parse_args
+    assert _grid_from_args(parse(["run"]))[3].early_stopping == 0
+    assert _grid_from_args(parse(["run", "--preset", "study"]))[3].early_stopping == 5
+    off = parse(["run", "--preset", "study", "--early-stopping", "0"])
+    assert _grid_from_args(off)[3].early_stopping == 0
 
 
 def test_python_dash_m_works():
@@ -94,6 +112,11 @@ BAD = [
     (["--dropout", "1.0"], "dropout must be a number in [0, 1), got 1.0"),
     (["--signals", "mc_vibes"], "unknown signal 'mc_vibes'"),
     (["--seeds", "-1"], "seed must be a non-negative integer, got -1"),
+    (
+        ["--schedule", "uncertainty:signal=mc_variance", "--dropout", "0"],
+        "signal 'mc_variance' needs dropout > 0: model 'mlp' has no other dropout",
+    ),
+    (["--signals", "ll_entropy", "--dropout", "0"], "signal 'll_entropy' needs dropout > 0"),
 ]
 
 
@@ -140,3 +163,61 @@ def test_entry_is_main_for_the_command(monkeypatch, capsys):
     finally:
         gc.unfreeze()  # entry freezes the collector's objects before the command exits
     assert "epochs" in capsys.readouterr().err
+
+
+def _small_text_folder(root):
+    """A hub-layout text folder far below imdb_lstm's default sizes: 40 train, 12 test rows."""
+    import datasets
+
+    features = datasets.Features(
+        {"text": datasets.Value("string"), "label": datasets.ClassLabel(names=["neg", "pos"])}
+    )
+    words = (["an awful dull film", "boring and awful"], ["a wonderful film", "great fun"])
+    (root / "data").mkdir(parents=True)
+    for split, n in (("train", 40), ("test", 12)):
+        labels = [i % 2 for i in range(n)]
+        rows = {"text": [words[y][i % 2] for i, y in enumerate(labels)], "label": labels}
+        datasets.Dataset.from_dict(rows, features=features).to_parquet(
+            root / "data" / f"{split}-00000-of-00001.parquet"
+        )
+    return root
+
+
+def test_default_sizes_are_upper_bounds_explicit_sizes_must_fit(tmp_path, monkeypatch, capsys):
+    import datasets
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setenv("UNCERTAINTY_LR_CACHE", str(tmp_path / "cache"))
+    folder = _small_text_folder(tmp_path / "reviews")
+    out = tmp_path / "out"
+    args = ["run", "--problem", "imdb_lstm", "--source", folder, "--schedule", "constant",
+            "--epochs", "1", "--max-length", "8", "--vocab-size", "40", "--quiet", "--no-report"]  # fmt: skip
+    # imdb_lstm defaults to at most 10,000 train and 5,000 test rows; this folder has fewer.
+    assert run_cli(*args, "--out", out) == 0
+    (run,) = Store(out, create=False).runs()
+    assert run["status"] == "done"
+    assert run["config"]["data_sizes"] == {"train": 36, "val": 4, "test": 12}  # what was used
+    assert (run["config"]["train_size"], run["config"]["test_size"]) == (10_000, 5_000)
+    assert run["config"]["default_sizes"] == ["train_size", "test_size"]
+    # Which sizes were bounds does not enter the run id: stores written before keep theirs.
+    from uncertainty_lr.experiments.config import RunConfig, resolve, run_key
+
+    assert "default_sizes" not in run_key(resolve(RunConfig(problem="imdb_lstm")))
+    capsys.readouterr()
+    # A size the user sets must fit: one line, exit 2, nothing written.
+    for flag, value, available, role in (("--test-size", 5000, 12, "test"),
+                                         ("--train-size", 37, 36, "train"),
+                                         ("--val-size", 5, 4, "val")):  # fmt: skip
+        fresh = tmp_path / f"out_{role}"
+        assert run_cli(*args, flag, value, "--out", fresh) == 2
+        err = capsys.readouterr().err
+        message = f"{role}_size must be in [1, {available}] (rows available in {role}), got {value}"
+        assert err.count("\n") == 1 and message in err, err
+        assert not fresh.exists()
+
+
+def test_list_says_default_sizes_are_upper_bounds(capsys):
+    assert run_cli("list") == 0
+    text = capsys.readouterr().out
+    assert "default sizes are upper bounds" in text
+    assert "imdb_lstm" in text and "train at most 10,000, test at most 5,000" in text

@@ -22,6 +22,7 @@ def cfg(**kw):
 def test_digits_mlp_learns_and_records_every_metric():
     r = train(config=cfg(schedule="uncertainty"))
     assert r.status == "done" and len(r.history) == 3
+    assert (r.stopped_epoch, r.tested_epoch) == (3, 3)  # no early stopping: the last epoch
     last = r.history[-1]
     for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_f1", "val_ece",
                 "val_confidence", "val_entropy", "val_margin", "lr", "signal", "train_time", "eval_time"):  # fmt: skip
@@ -79,13 +80,48 @@ def test_divergence_is_recorded_and_history_kept(tmp_path):
     assert store.runs()[0]["status"] == "diverged"
     rows = store.epochs(r.run_id)
     assert rows and rows[-1]["train_loss"] is None and "train_loss" in rows[-1]["nonfinite"]
+    run = store.runs()[0]
+    assert run["stopped_epoch"] == rows[-1]["epoch"] and run["tested_epoch"] is None
 
 
-def test_early_stopping_stops_after_patience():
-    r = train(config=cfg(schedule="constant", lr=3e-2, epochs=40, early_stopping=2))
+EARLY = dict(schedule="constant", lr=3e-2, epochs=40, early_stopping=2)
+
+
+def test_early_stopping_stops_after_patience_and_tests_the_best_epoch(tmp_path):
+    store = Store(tmp_path)
+    r = train(config=cfg(**EARLY), store=store)
     losses = [h["val_loss"] for h in r.history]
-    best = losses.index(min(losses))
-    assert len(r.history) < 40 and len(r.history) == best + 1 + 2
+    best = losses.index(min(losses)) + 1
+    assert len(r.history) < 40 and len(r.history) == best + 2
+    assert (r.stopped_epoch, r.tested_epoch) == (best + 2, best)
+    row = store.get_run(r.run_id)
+    assert (row["stopped_epoch"], row["tested_epoch"]) == (best + 2, best)
+    # The test metrics are those of the best epoch's weights: a constant-LR run of exactly
+    # that many epochs (re-seeded per epoch, so the same batches) ends with the same weights.
+    plain = train(config=cfg(schedule="constant", lr=3e-2, epochs=best))
+    assert (plain.stopped_epoch, plain.tested_epoch) == (best, best)
+    assert {k: v for k, v in r.test.items() if k != "epochs"} == {
+        k: v for k, v in plain.test.items() if k != "epochs"
+    }
+    again = train(config=cfg(**EARLY), store=store)  # skipped: read back from the store
+    assert again.skipped and (again.stopped_epoch, again.tested_epoch) == (best + 2, best)
+
+
+def test_early_stopped_run_interrupted_after_its_best_epoch_resumes_to_the_same_result(tmp_path):
+    whole = train(config=cfg(**EARLY))
+    assert whole.tested_epoch < whole.stopped_epoch - 1
+    store = Store(tmp_path)
+    with pytest.raises(KeyboardInterrupt):  # after the best epoch, before the stop
+        train(config=cfg(**EARLY), store=store, hooks=[StopAfter(whole.tested_epoch + 1)])
+    resumed = train(config=cfg(**EARLY), store=store)
+    assert resumed.resumed_from == whole.tested_epoch + 1
+    assert (resumed.stopped_epoch, resumed.tested_epoch) == (
+        whole.stopped_epoch,
+        whole.tested_epoch,
+    )
+    assert resumed.test == whole.test
+    row = store.get_run(whole.run_id)
+    assert (row["stopped_epoch"], row["tested_epoch"]) == (whole.stopped_epoch, whole.tested_epoch)
 
 
 def test_mc_signals_are_computed_when_asked():

@@ -40,7 +40,7 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--preset",
         choices=["study"],
-        help="study: the study plan's full settings (50 epochs, all data)",
+        help="study: the study plan's full settings (50 epochs, all data, early stopping 5)",
     )
     g.add_argument(
         "--opt",
@@ -53,8 +53,12 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
     for name, kind in [("epochs", int), ("batch_size", int), ("lr", float), ("weight_decay", float),
                        ("dropout", float), ("train_size", int), ("val_size", int), ("test_size", int),
                        ("val_fraction", float), ("max_length", int), ("vocab_size", int), ("mc_samples", int),
-                       ("early_stopping", int), ("eval_batch_size", int)]:  # fmt: skip
+                       ("eval_batch_size", int)]:  # fmt: skip
         t.add_argument("--" + name.replace("_", "-"), dest=name, type=kind)
+    t.add_argument("--early-stopping", dest="early_stopping", type=int, metavar="N",
+                   help="stop a run after N epochs without a lower val_loss, then test the "
+                   "weights of its lowest-val_loss epoch (like Keras EarlyStopping with "
+                   "restore_best_weights=True); 0 = off (default; --preset study: 5)")  # fmt: skip
     t.add_argument("--optimizer", choices=["adam", "adamw", "sgd"])
     t.add_argument("--signals", nargs="+", help="extra validation signals to record (mc_*, ll_*)")
     t.add_argument("--device", help="auto, cpu, cuda or mps (default auto)")
@@ -232,9 +236,13 @@ def cmd_list() -> int:
     from uncertainty_lr.schedulers.registry import SCHEDULES
     from uncertainty_lr.signals.estimators import SIGNAL_DESCRIPTIONS
 
-    print("problems:")
+    print("problems (default sizes are upper bounds, a smaller split is used whole; "
+          "an explicit --train-size / --val-size / --test-size must fit):")  # fmt: skip
     for p in PROBLEMS.values():
-        print(f"  {p.name:<20} {p.description}")
+        bounds = [f"{k.removesuffix('_size')} at most {v:,}" for k, v in p.defaults.items()
+                  if k.endswith("_size") and k != "batch_size"]  # fmt: skip
+        sizes = f"; {', '.join(bounds)}" if bounds else ""
+        print(f"  {p.name:<20} {p.description}{sizes}")
     print("schedules:")
     for name, spec in SCHEDULES.items():
         print(f"  {name:<20} {spec.description}")

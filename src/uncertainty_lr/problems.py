@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-#: The study plan: Adam, lr 1e-3, batch 64, 50 epochs, dropout 0.5, weight decay 1e-4.
+#: The study plan: Adam, lr 1e-3, batch 64, 50 epochs, dropout 0.5, weight decay 1e-4,
+#: early stopping with patience 5 (the plan's code).
 STUDY_PRESET = {
     "optimizer": "adam",
     "lr": 1e-3,
@@ -19,6 +20,7 @@ STUDY_PRESET = {
     "train_size": None,
     "val_size": None,
     "test_size": None,
+    "early_stopping": 5,
 }
 
 

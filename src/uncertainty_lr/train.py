@@ -48,6 +48,10 @@ class RunResult:
     wall_time: float = 0.0
     resumed_from: int = 0
     skipped: bool = False
+    # The last epoch trained (below ``epochs`` after an early stop) and the epoch whose
+    # weights gave ``test`` (the best val_loss under early stopping); None when unknown.
+    stopped_epoch: int | None = None
+    tested_epoch: int | None = None
 
 
 class Diverged(Exception):
@@ -70,13 +74,14 @@ def load_problem_data(cfg: RunConfig, *, progress: bool = False):
 
     problem = get_problem(cfg.problem)
     source = cfg.source or resolve_source(problem.dataset, cfg.data_dir)
+    # A size the problem's defaults supplied is "at most": a smaller split is used whole.
+    sizes = {("max_" + n if n in cfg.default_sizes else n): getattr(cfg, n)
+             for n in ("train_size", "val_size", "test_size")}  # fmt: skip
     return load_data(
         source,
         seed=cfg.seed,
         val_fraction=cfg.val_fraction,
-        train_size=cfg.train_size,
-        val_size=cfg.val_size,
-        test_size=cfg.test_size,
+        **sizes,
         image_column=cfg.image_column,
         text_column=cfg.text_column,
         label_column=cfg.label_column,
@@ -166,7 +171,8 @@ def train(
                 _remove_checkpoint(ckpt, keep_checkpoint)
             history = [_clean(row) for row in store.epochs(run_id)]
             return RunResult(run_id, existing["status"], existing["config"], history,
-                             existing["test"] or {}, existing["wall_time"] or 0.0, skipped=True)  # fmt: skip
+                             existing["test"] or {}, existing["wall_time"] or 0.0, skipped=True,
+                             stopped_epoch=existing["stopped_epoch"], tested_epoch=existing["tested_epoch"])  # fmt: skip
     device = pick_device(cfg.device)
     data = data if data is not None else load_problem_data(cfg, progress=progress)
     config_record = {
@@ -223,7 +229,7 @@ def _train(cfg, run_id, data, device, store, hooks, run, progress, keep_checkpoi
     ckpt_path = Path(store.out_dir) / "checkpoints" / f"{run_id}.pt" if store is not None else None
     writes = distributed.is_main_process()  # under DDP only rank 0 writes checkpoints
     start, history, wall = 0, [], 0.0
-    best = {"loss": math.inf, "state": None, "bad": 0}
+    best = {"loss": math.inf, "state": None, "bad": 0, "epoch": None}
     if ckpt_path is not None and ckpt_path.exists():
         state = load_checkpoint(
             ckpt_path, expected={"problem": cfg.problem, "schedule": cfg.schedule}
@@ -237,6 +243,7 @@ def _train(cfg, run_id, data, device, store, hooks, run, progress, keep_checkpoi
             "loss": state["best_loss"],
             "state": state["best_state"],
             "bad": state["bad_epochs"],
+            "epoch": state.get("best_epoch"),  # absent from checkpoints of older versions
         }
     if store is not None:
         store.truncate_epochs(run_id, start)
@@ -269,7 +276,7 @@ def _train(cfg, run_id, data, device, store, hooks, run, progress, keep_checkpoi
         stop = False
         if cfg.early_stopping:
             if record["val_loss"] < best["loss"]:
-                best = {"loss": record["val_loss"], "bad": 0,
+                best = {"loss": record["val_loss"], "bad": 0, "epoch": epoch,
                         "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}  # fmt: skip
             else:
                 best["bad"] += 1
@@ -280,24 +287,30 @@ def _train(cfg, run_id, data, device, store, hooks, run, progress, keep_checkpoi
                 "epoch": epoch, "wall_time": wall, "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(), "rng": rng_state(),
                 "best_loss": best["loss"], "best_state": best["state"], "bad_epochs": best["bad"],
+                "best_epoch": best["epoch"],
             })  # fmt: skip
         _call(hooks, "on_epoch_end", run, epoch, record)  # after the epoch is durable
         if stop:
             break
-    test = {}
+    test, stopped = {}, (history[-1]["epoch"] if history else None)
+    tested = None
     if status == "done":
-        if best["state"] is not None:
+        tested = stopped
+        if best["state"] is not None:  # early stopping: test the best validation epoch
             model.load_state_dict(best["state"])
+            tested = best["epoch"]
         schedule.eval()
         test = evaluate(model, data.x_test, data.y_test, num_classes=data.num_classes, transform=transform,
                         batch_size=cfg.eval_batch_size, prefix="test")  # fmt: skip
         test["epochs"] = len(history)
     if store is not None:
-        store.finish_run(run_id, status, test=test, wall_time=wall)
+        store.finish_run(run_id, status, test=test, wall_time=wall, stopped_epoch=stopped,
+                         tested_epoch=tested)  # fmt: skip
         if ckpt_path is not None and writes:
             _remove_checkpoint(ckpt_path, keep_checkpoint)
     _call(hooks, "on_run_end", run, status, test)
-    return RunResult(run_id, status, run["config"], history, test, wall, resumed_from=start)
+    return RunResult(run_id, status, run["config"], history, test, wall, resumed_from=start,
+                     stopped_epoch=stopped, tested_epoch=tested)  # fmt: skip
 
 
 def _remove_checkpoint(path: Path, keep: bool) -> None:

@@ -249,3 +249,27 @@ def test_progress_bars_state_restored(tmp_path):
         assert datasets.is_progress_bar_enabled()
     finally:
         datasets.disable_progress_bars()
+
+
+def test_max_sizes_are_upper_bounds_and_exact_sizes_must_fit(tmp_path):
+    folder = write_folder(
+        tmp_path / "small", {"train": image_split(60), "test": image_split(12, 100)}
+    )
+    cache = tmp_path / "c"
+    # Bounds above what the splits hold: every row, exactly as with no size at all.
+    whole = load_data(folder, seed=1, cache_dir=cache)
+    big = load_data(folder, seed=1, max_train_size=10_000, max_val_size=999,
+                    max_test_size=5_000, cache_dir=cache)  # fmt: skip
+    assert big.sizes() == whole.sizes() == {"train": 54, "val": 6, "test": 12}
+    assert big.fingerprint == whole.fingerprint
+    # A bound below a split's rows takes the same stratified subset an exact size takes.
+    bounded = load_data(folder, seed=1, max_test_size=6, max_train_size=30, cache_dir=cache)
+    exact = load_data(folder, seed=1, test_size=6, train_size=30, cache_dir=cache)
+    assert bounded.sizes() == {"train": 30, "val": 6, "test": 6}
+    assert bounded.fingerprint == exact.fingerprint
+    with pytest.raises(ValueError, match=r"test_size must be in \[1, 12\] \(rows available in test\), got 5000"):  # fmt: skip
+        load_data(folder, test_size=5_000, cache_dir=cache)
+    with pytest.raises(ValueError, match="give test_size or max_test_size, not both; got 6 and 9"):
+        load_data(folder, test_size=6, max_test_size=9, cache_dir=cache)
+    with pytest.raises(ValueError, match="max_train_size must be a positive integer or None, got 0"):  # fmt: skip
+        load_data(folder, max_train_size=0, cache_dir=cache)

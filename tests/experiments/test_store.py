@@ -101,6 +101,70 @@ def test_start_get_finish_round_trip(store: Store) -> None:
     assert (run["test_accuracy"], run["test_loss"], run["test_f1"]) == (0.98, 0.05, 0.97)
     assert run["test_ece"] is None
     assert run["test"] == {"accuracy": 0.98, "loss": 0.05, "test_f1": 0.97, "ece": None, "nll": 0.1}
+    assert (run["stopped_epoch"], run["tested_epoch"]) == (None, None)
+
+
+def test_finish_run_stores_stopped_and_tested_epochs(store: Store) -> None:
+    run_id = _start(store)
+    for bad, message in ((1.5, "stopped_epoch must be an integer"),
+                         (-1, "stopped_epoch must be >= 0 or None, got -1")):  # fmt: skip
+        with pytest.raises(ValueError, match=message):
+            store.finish_run(run_id, "done", stopped_epoch=bad)
+    assert store.get_run(run_id)["status"] == "running"  # nothing written
+    store.finish_run(run_id, "done", test={"accuracy": 0.9}, stopped_epoch=7, tested_epoch=5)
+    run = store.get_run(run_id)
+    assert (run["stopped_epoch"], run["tested_epoch"]) == (7, 5)
+
+
+# The runs table as schema version 1 first shipped, before stopped_epoch / tested_epoch.
+_OLD_RUNS = """CREATE TABLE runs (
+    run_id TEXT PRIMARY KEY, name TEXT, problem TEXT NOT NULL, schedule TEXT NOT NULL,
+    seed INTEGER NOT NULL, config TEXT NOT NULL, status TEXT NOT NULL, error TEXT,
+    epochs_done INTEGER NOT NULL DEFAULT 0, test TEXT, test_accuracy REAL, test_loss REAL,
+    test_f1 REAL, test_ece REAL, wall_time REAL, version TEXT, git_sha TEXT, hardware TEXT,
+    started_at TEXT, finished_at TEXT)"""
+
+
+def test_older_store_without_the_epoch_columns_still_opens(tmp_path: Path) -> None:
+    out = tmp_path / "old"
+    with Store(out) as new:
+        old_id = _start(new, seed=3)
+        new.finish_run(old_id, "done", test={"accuracy": 0.9})
+    conn = sqlite3.connect(out / "results.sqlite")
+    with conn:  # rebuild runs as an older package wrote it, keeping its row
+        conn.execute("ALTER TABLE runs RENAME TO runs_new")
+        conn.execute(_OLD_RUNS)
+        conn.execute("INSERT INTO runs SELECT run_id, name, problem, schedule, seed, config, "
+                     "status, error, epochs_done, test, test_accuracy, test_loss, test_f1, "
+                     "test_ece, wall_time, version, git_sha, hardware, started_at, finished_at "
+                     "FROM runs_new")  # fmt: skip
+        conn.execute("DROP TABLE runs_new")
+    conn.close()
+
+    def columns() -> list[str]:
+        with sqlite3.connect(out / "results.sqlite") as c:
+            return [row[1] for row in c.execute("PRAGMA table_info(runs)")]
+
+    with Store(out, create=False) as reader:  # a reader changes nothing, sees NULLs
+        old = reader.get_run(old_id)
+        assert old["status"] == "done" and old["test_accuracy"] == 0.9
+        assert (old["stopped_epoch"], old["tested_epoch"]) == (None, None)
+        rows = export_tables(reader, tmp_path / "tables")
+    assert "stopped_epoch" not in columns()
+    with rows[0].open(newline="") as handle:
+        exported = list(csv.DictReader(handle))
+    assert exported[0]["stopped_epoch"] == "" and exported[0]["tested_epoch"] == ""
+    with Store(out) as writer:  # a writer adds the columns; old rows keep NULL
+        assert tuple(columns()) == RUN_COLUMNS
+        assert writer.get_run(old_id)["stopped_epoch"] is None
+        new_id = _start(writer, seed=4)
+        writer.finish_run(new_id, "done", stopped_epoch=4, tested_epoch=2)
+        assert (
+            writer.get_run(new_id)["stopped_epoch"],
+            writer.get_run(new_id)["tested_epoch"],
+        ) == (4, 2)
+    Store(out).close()  # opening again finds nothing to add
+    assert tuple(columns()) == RUN_COLUMNS
 
 
 def test_resume_never_duplicates_and_finished_runs_refuse(store: Store) -> None:
@@ -283,7 +347,7 @@ def test_export_csv_and_parquet(store: Store, tmp_path: Path) -> None:
     run_id = _start(store)
     store.log_epoch(run_id, 1, {"train_loss": 0.5, "lr": 0.1, "grad_norm": 3.0})
     store.log_epoch(run_id, 2, {"train_loss": float("nan"), "phase": "cool"})
-    store.finish_run(run_id, "diverged", test={"accuracy": 0.5})
+    store.finish_run(run_id, "diverged", test={"accuracy": 0.5}, stopped_epoch=2)
     paths = export_tables(store, tmp_path / "tables")
     assert [path.name for path in paths] == [
         "runs.csv", "epochs.csv", "runs.parquet", "epochs.parquet",
@@ -292,6 +356,7 @@ def test_export_csv_and_parquet(store: Store, tmp_path: Path) -> None:
         runs = list(csv.DictReader(handle))
     assert len(runs) == 1 and runs[0]["run_id"] == run_id and runs[0]["status"] == "diverged"
     assert json.loads(runs[0]["config"]) == CONFIG and runs[0]["test_accuracy"] == "0.5"
+    assert runs[0]["stopped_epoch"] == "2" and runs[0]["tested_epoch"] == ""
     with paths[1].open(newline="") as handle:
         reader = csv.DictReader(handle)
         header, epochs = reader.fieldnames, list(reader)
@@ -306,7 +371,10 @@ def test_export_csv_and_parquet(store: Store, tmp_path: Path) -> None:
     table = pq.read_table(paths[3]).to_pylist()
     assert table[0]["grad_norm"] == 3.0 and table[1]["phase"] == "cool"
     assert table[1]["train_loss"] is None and table[0]["epoch"] == 1
-    assert pq.read_table(paths[2]).to_pylist()[0]["seed"] == 0
+    run_row = pq.read_table(paths[2]).to_pylist()[0]
+    assert (
+        run_row["seed"] == 0 and run_row["stopped_epoch"] == 2 and run_row["tested_epoch"] is None
+    )
     # Folder form opens the store read-side and gives the same CSV.
     again = export_tables(store.out_dir, tmp_path / "again")
     assert again[1].read_text() == paths[1].read_text()

@@ -282,3 +282,21 @@ def test_cnn_reaches_97_percent_on_mnist_in_one_epoch(shared_datasets):
     with torch.no_grad():
         accuracy = (model.eval()(x_val).argmax(1) == y_val).float().mean().item()
     assert accuracy > 0.97
+
+
+@pytest.mark.parametrize("name", list(TINY))
+def test_has_feature_dropout_matches_the_built_model(name):
+    # The config check refuses mc_* signals at dropout 0 only where no dropout with p > 0
+    # sits outside the head; it must agree with what build_model really makes.
+    from uncertainty_lr.models import has_feature_dropout
+    from uncertainty_lr.signals.estimators import DROPOUT_TYPES
+
+    variants = [{}] + ([{"encoder_dropout": 0.0}] if name == "transformer" else [])
+    for extra in variants:
+        torch.manual_seed(0)
+        model = build_model(name, num_classes=3, dropout=0.0, **{**TINY[name], **extra})
+        head = {id(m) for m in model.head.modules()}
+        active = [m for m in model.modules()
+                  if isinstance(m, DROPOUT_TYPES) and m.p > 0 and id(m) not in head]  # fmt: skip
+        options = {k: v for k, v in {**TINY[name], **extra}.items() if k in ("encoder_dropout",)}
+        assert has_feature_dropout(name, options) == bool(active), (name, extra)

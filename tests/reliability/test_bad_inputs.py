@@ -24,6 +24,7 @@ from uncertainty_lr.experiments.config import RunConfig, resolve
 from uncertainty_lr.experiments.schedules import make_schedule
 from uncertainty_lr.experiments.store import Store
 from uncertainty_lr.signals import BatchSignalTracker, entropy, expected_calibration_error
+from uncertainty_lr.signals.estimators import estimate_signal
 
 # (id, arguments after `run`, a fragment of the error line). {name} is a path from `paths`.
 CLI_CASES = [
@@ -51,6 +52,8 @@ CLI_CASES = [
     ("step_epochs 0", ["--schedule", "step:step_epochs=0"], "step_epochs of schedule 'step' must be a positive integer, got 0"),
     ("plateau metric", ["--schedule", "plateau:metric=val_vibes"], "metric of schedule 'plateau' must be one of val_loss"),
     ("unknown --signals", ["--signals", "mc_vibes"], "unknown signal 'mc_vibes'"),
+    ("ll signal, dropout 0", ["--schedule", "uncertainty:signal=ll_mutual_information", "--dropout", "0"], "signal 'll_mutual_information' needs dropout > 0: last-layer MC dropout samples only the head's dropout, so with dropout 0.0 every MC sample is the same"),
+    ("mc --signals, dropout 0", ["--signals", "entropy", "mc_variance", "--dropout", "0"], "signal 'mc_variance' needs dropout > 0: model 'mlp' has no other dropout"),
     ("missing data folder", ["--problem", "mnist_cnn", "--data-dir", "{missing}"], "data folder not found: {missing}/mnist"),
     ("string labels", ["--problem", "mnist_cnn", "--source", "{string_labels}"], "labels must be a ClassLabel or integers; column 'label' in data folder {string_labels} is Value('string')"),
     ("empty split", ["--problem", "mnist_cnn", "--source", "{empty_split}"], "split 'test' of data folder {empty_split} is empty"),
@@ -80,6 +83,7 @@ TOML_CASES = [
     ("path a number", "data_dir = 5", "data_dir must be a string, got 5"),
     ("out a number", "out = 5", "out in {config} must be a folder path (a string), got 5"),
     ("option out of range", "[schedule_options]\nthreshold = 2.0", "threshold must be a number in (0, 1), got 2.0"),
+    ("mc signal, dropout 0", 'dropout = 0\n[schedule_options]\nsignal = "mc_mutual_information"', "signal 'mc_mutual_information' needs dropout > 0: model 'mlp' has no other dropout, so with dropout 0 every"),
 ]  # fmt: skip
 
 # Other subcommands, against the existing folder or a missing one.
@@ -127,6 +131,9 @@ LIBRARY_CASES = [
     ("RunConfig epochs string", lambda p: resolve(RunConfig(epochs="ten")), "epochs must be a positive integer, got 'ten'"),
     ("RunConfig bool string", lambda p: resolve(RunConfig(bf16="yes")), "bf16 must be true or false, got 'yes'"),
     ("RunConfig options", lambda p: resolve(RunConfig(model_options="x")), "model_options must be a table of options (a dict), got 'x'"),
+    ("RunConfig ll_ on transformer, dropout 0", lambda p: resolve(RunConfig(problem="imdb_transformer", dropout=0.0, signals=("ll_variance",))), "signal 'll_variance' needs dropout > 0: last-layer MC dropout"),
+    ("RunConfig mc_, no encoder dropout", lambda p: resolve(RunConfig(problem="imdb_transformer", dropout=0.0, model_options={"encoder_dropout": 0.0}, signals=("mc_entropy",))), "signal 'mc_entropy' needs dropout > 0: model 'transformer' has no other dropout"),
+    ("estimator, dropout 0", lambda p: estimate_signal(torch.nn.Sequential(torch.nn.Dropout(0.0), torch.nn.Linear(2, 2)), torch.zeros(3, 2), "mc_mutual_information"), "model Sequential has no dropout layer with p > 0"),
 ]  # fmt: skip
 
 

@@ -158,3 +158,39 @@ def test_fault_point_does_nothing_without_the_variable(monkeypatch) -> None:
         assert faults._plan == {} and faults._counts == {}  # not even counted
     finally:
         faults.reset()
+
+
+# One run that early stopping ends well before its 20 epochs (about 5 with these settings).
+EARLY_SWEEP = ("--problem", "digits_mlp", "--schedule", "constant", "--seeds", "0",
+               "--epochs", "20", "--early-stopping", "2", "--lr", "0.03", "--train-size", "300",
+               "--batch-size", "32", "--threads", "1", "--quiet", "--no-report")  # fmt: skip
+
+
+def _stop_epochs(out: Path) -> tuple:
+    from uncertainty_lr.experiments.store import Store
+
+    with Store(out, create=False) as store:
+        (run,) = store.runs()
+        return run["status"], run["stopped_epoch"], run["tested_epoch"], run["test"]
+
+
+def test_sigkill_after_the_best_epoch_keeps_the_early_stopping_epochs(tmp_path, helpers) -> None:
+    counts_file = tmp_path / "counts.json"
+    ref = tmp_path / "reference"
+    result = helpers.cli("run", *EARLY_SWEEP, "--out", ref, cwd=tmp_path,
+                         env={COUNTS_ENV: str(counts_file)})  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    status, stopped, tested, test = _stop_epochs(ref)
+    assert status == "done" and tested is not None and tested + 1 < stopped < 20
+    batches = json.loads(counts_file.read_text())["epoch"] // stopped
+    # Mid-way through the epoch after the best one, and inside that epoch's checkpoint write:
+    # the resumed run must restore the best weights it saved before the kill.
+    for point, n in (("epoch", batches * tested + 2), ("checkpoint", tested + 1)):
+        out = tmp_path / f"{point}_{n}"
+        killed = helpers.cli("run", *EARLY_SWEEP, "--out", out, cwd=tmp_path,
+                             env={FAULT_ENV: f"{point}:{n}"})  # fmt: skip
+        assert killed.returncode == -signal.SIGKILL, (point, n, killed.stderr)
+        rerun = helpers.cli("run", *EARLY_SWEEP, "--out", out, cwd=tmp_path)
+        assert rerun.returncode == 0, rerun.stderr
+        assert _stop_epochs(out) == (status, stopped, tested, test), (point, n)
+        assert helpers.snapshot(out) == helpers.snapshot(ref)

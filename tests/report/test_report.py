@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import stats as sps
 
 from uncertainty_lr.experiments.store import Store
 from uncertainty_lr.report import load_study, summarise, write_report
@@ -143,7 +144,11 @@ def test_ab_table_flags_the_large_difference_and_not_the_zero_one(rich_report):
         big = by_key[(problem, "cosine", "test accuracy")]
         assert big[col] == "yes"
         assert float(big["mean_diff"]) == pytest.approx(0.05, abs=1e-9)
-        assert float(big["ci_low"]) > 0
+        # The reported interval is the paired t-interval, the one the t-test implies.
+        t_ci = sps.ttest_rel(TEST_ACC["uncertainty"], TEST_ACC["cosine"]).confidence_interval()
+        assert float(big["ci_low"]) == pytest.approx(t_ci.low) and t_ci.low > 0
+        assert float(big["ci_high"]) == pytest.approx(t_ci.high)
+        assert by_key[(problem, "cosine", "test ECE")]["ci_low"] == "no diff"
         zero = by_key[(problem, "constant", "test accuracy")]
         assert zero[col] == "no"
         assert float(zero["mean_diff"]) == pytest.approx(0.0, abs=1e-12)
@@ -197,6 +202,8 @@ def test_analysis_states_the_significant_result(rich_report):
         "test accuracy, test loss, test macro-F1 and epochs to target vs constant "
     ) in md
     assert "Holm p < 0.0001" in md
+    assert "mean diff A-B [95% t-interval]" in md and "(95% t-interval [+0.0" in md
+    assert "CI [" not in md
     assert "test ECE vs cosine (every paired difference is zero)" in md
     assert "uncertainty-lr sweep --seeds 4" in md  # the command, in the setup table
 

@@ -158,7 +158,7 @@ def test_mc_dropout_samples_a_transformer_encoder_layer():
 
 
 def test_mc_dropout_needs_a_dropout_layer_and_two_samples():
-    with pytest.raises(ValueError, match="model Linear has no dropout layer"):
+    with pytest.raises(ValueError, match="model Linear has no dropout layer with p > 0"):
         mc_dropout_probs(nn.Linear(4, 3), inputs())
     with pytest.raises(ValueError, match="samples must be an integer >= 2, got 1"):
         mc_dropout_probs(TinyNet(), inputs(), samples=1)
@@ -179,14 +179,16 @@ def test_last_layer_calls_features_once_per_batch_and_samples_differ(batch_size,
 
 
 def test_last_layer_features_are_computed_in_eval_mode():
-    # With p = 0 in the head, every sample must equal the eval-mode prediction; dropout
-    # left on in the body would make them differ.
-    model, x = TinyNet(head_dropout=0.0), inputs()
+    # Dropout left on in the body would make the features differ from the eval-mode ones.
+    model, x = TinyNet(), inputs()
     model.train()
-    probs = last_layer_mc_probs(model, x, samples=3, generator_seed=0)
-    expected = torch.softmax(predict_logits(model, x).double(), dim=-1)
-    for sample in probs:
-        torch.testing.assert_close(sample, expected)
+    seen = []
+    model.body.register_forward_hook(lambda module, args, out: seen.append(out.clone()))
+    last_layer_mc_probs(model, x, samples=3, generator_seed=0)
+    model.eval()
+    with torch.no_grad():
+        expected = model.body(x)
+    torch.testing.assert_close(seen[0], expected)
 
 
 def test_last_layer_leaves_batchnorm_buffers_and_modes_as_they_were():
@@ -207,6 +209,26 @@ def test_last_layer_needs_features_head_and_head_dropout():
     model.head = nn.Linear(16, 3)
     with pytest.raises(ValueError, match="the head of model TinyNet has no dropout layer"):
         last_layer_mc_probs(model, inputs())
+
+
+@pytest.mark.parametrize(
+    "signal", ["mc_entropy", "mc_mutual_information", "mc_variance", "ll_entropy",
+               "ll_mutual_information", "ll_variance"],
+)  # fmt: skip
+def test_dropout_zero_is_refused_not_a_silent_zero(signal):
+    # Dropout(p=0) modules are there but drop nothing: every MC sample is the same, so
+    # mutual information and variance would be exactly 0 and a schedule would only decay.
+    model = TinyNet(head_dropout=0.0)
+    model.body[3] = nn.Dropout(0.0)
+    with pytest.raises(ValueError, match="no dropout layer with p > 0") as caught:
+        estimate_signal(model, inputs(), signal, samples=3, generator_seed=0)
+    assert "\n" not in str(caught.value)
+    if signal.startswith("ll_"):  # last-layer MC dropout looks at the head only
+        body_only = TinyNet(head_dropout=0.0)
+        with pytest.raises(ValueError, match="the head of model TinyNet has no dropout layer"):
+            estimate_signal(body_only, inputs(), signal, samples=3, generator_seed=0)
+    else:  # full MC dropout samples wherever a dropout with p > 0 sits
+        assert estimate_signal(TinyNet(head_dropout=0.0), inputs(), signal, samples=3) > 0
 
 
 # ---------------------------------------------------------------- estimate_signal

@@ -26,6 +26,9 @@ def load_data(
     train_size: int | None = None,
     val_size: int | None = None,
     test_size: int | None = None,
+    max_train_size: int | None = None,
+    max_val_size: int | None = None,
+    max_test_size: int | None = None,
     image_column: str | None = None,
     text_column: str | None = None,
     label_column: str | None = None,
@@ -48,7 +51,12 @@ def load_data(
         val_fraction: share of train carved off as validation when the dataset has no
             validation split (default 0.1); ignored when it has one.
         train_size / val_size / test_size: keep only this many rows of that split
-            (a stratified, seeded subset); None keeps all.
+            (a stratified, seeded subset); None keeps all. A size above the rows the
+            split has is an error.
+        max_train_size / max_val_size / max_test_size: upper bounds instead: the same
+            subset when the split has more rows, the whole split when it has fewer (a
+            problem's CPU-sized defaults, which must not fail on a small dataset). Give
+            at most one of ``X_size`` and ``max_X_size`` per split.
         image_column / text_column / label_column: override the column guesses
             (the Image feature / the string column / the ClassLabel column).
         train_split / val_split / test_split: override the split names (defaults:
@@ -69,6 +77,17 @@ def load_data(
     if not isinstance(source, str) or not source:
         raise ValueError(f"source must be 'digits', a hub id or a folder path, got {source!r}")
     check_settings(seed, val_fraction, max_length, vocab_size)
+    sizes, bounded = {}, set()
+    for role, exact, bound in (("train", train_size, max_train_size),
+                               ("val", val_size, max_val_size),
+                               ("test", test_size, max_test_size)):  # fmt: skip
+        if exact is not None and bound is not None:
+            raise ValueError(
+                f"give {role}_size or max_{role}_size, not both; got {exact} and {bound}"
+            )
+        sizes[role] = exact if bound is None else bound
+        if bound is not None:
+            bounded.add(role)
     tokenizer = None if tokenizer is None else os.fspath(tokenizer)
     show = bool(progress) and sys.stderr.isatty()
     if source == "digits":
@@ -93,7 +112,8 @@ def load_data(
             source, folder, image_column, text_column, label_column, train_split, val_split,
             test_split, max_length, vocab_size, tokenizer, show,
         )  # fmt: skip
-    return carve(payload, seed, val_fraction, train_size, val_size, test_size)
+    return carve(payload, seed, val_fraction, sizes["train"], sizes["val"], sizes["test"],
+                 bounded=frozenset(bounded))  # fmt: skip
 
 
 def check_settings(seed: int, val_fraction: float, max_length: int, vocab_size: int) -> None:
@@ -232,8 +252,12 @@ def carve(
     train_size: int | None,
     val_size: int | None,
     test_size: int | None,
+    bounded: frozenset[str] = frozenset(),
 ) -> DataBundle:
     """Seed-dependent stage: carve missing test/val splits, subsample, build the bundle.
+
+    ``bounded`` names the roles ("train", "val", "test") whose size is an upper bound
+    (the whole split when it has fewer rows) rather than a count that must fit.
 
     Works on row indices into the decoded splits, so each tensor is indexed once and
     the indices themselves go into the bundle's fingerprint.
@@ -265,6 +289,12 @@ def carve(
         ("test", test_size, split.STREAM_TEST_SUBSET),
     ):
         origin, idx = rows[role]
+        if role in bounded and size is not None:
+            if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+                raise ValueError(
+                    f"max_{role}_size must be a positive integer or None, got {size!r}"
+                )
+            size = None if size >= len(idx) else size  # a bound the split does not reach
         split.check_size(size, f"{role}_size", len(idx), f"rows available in {role}")
         if size is not None:
             chosen, _ = split.stratified_split(

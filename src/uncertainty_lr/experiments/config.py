@@ -63,17 +63,23 @@ class RunConfig:
     bf16: bool = False
     channels_last: bool = False
     eval_batch_size: int = 1024
+    # Which of train_size / val_size / test_size ``resolve`` took from the problem's
+    # defaults: those are upper bounds ("at most 5,000"), cut to the rows a split has;
+    # a size set explicitly must fit or the run is refused. Set by ``resolve`` only.
+    default_sizes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["signals"] = list(self.signals)
+        d["default_sizes"] = list(self.default_sizes)
         return d
 
 
 FIELDS = {f.name for f in dataclasses.fields(RunConfig)}
 # Settings that describe where the data comes from or how the run is executed, not what
 # is trained: they do not enter the run id, so moving the data folder resumes the same runs.
-NOT_IN_RUN_ID = ("data_dir", "device", "eval_batch_size")
+NOT_IN_RUN_ID = ("data_dir", "device", "eval_batch_size", "default_sizes")
+SIZE_FIELDS = ("train_size", "val_size", "test_size")
 
 
 def _positive_int(name: str, value: Any) -> None:
@@ -101,11 +107,16 @@ def resolve(cfg: RunConfig) -> RunConfig:
     problem = get_problem(cfg.problem)
     merged = {**STUDY_PRESET, **problem.defaults}
     values = {}
+    # Resolving twice (the sweep, then train) must keep the first pass's bounds.
+    default_sizes = set(cfg.default_sizes or ())
     for f in dataclasses.fields(RunConfig):
         v = getattr(cfg, f.name)
         if v is None and f.name in merged:
             v = merged[f.name]
+            if f.name in SIZE_FIELDS and v is not None:
+                default_sizes.add(f.name)
         values[f.name] = v
+    values["default_sizes"] = tuple(n for n in SIZE_FIELDS if n in default_sizes)
     for name in ("schedule_options", "model_options"):  # a TOML file can hold anything here
         if values[name] is not None and not isinstance(values[name], dict):
             raise ValueError(f"{name} must be a table of options (a dict), got {values[name]!r}")
@@ -168,7 +179,36 @@ def validate(cfg: RunConfig) -> None:
         raise ValueError(
             f"schedule_options must be a table of options, got {cfg.schedule_options!r}"
         )
-    check_schedule(cfg.schedule, cfg.schedule_options)  # names, types and ranges; no torch
+    options = check_schedule(cfg.schedule, cfg.schedule_options)  # names, types, ranges; no torch
+    schedule_signals = (options["signal"],) if cfg.schedule == "uncertainty" else ()
+    _check_dropout_signals(cfg, (*cfg.signals, *schedule_signals))
+
+
+def _check_dropout_signals(cfg: RunConfig, signals: tuple[str, ...]) -> None:
+    """Refuse MC-dropout signals (mc_*, ll_*) that dropout = 0 would make exactly 0.
+
+    Through Dropout(p=0) every MC sample is the same, so mutual information and variance
+    are 0 and an uncertainty schedule reading them only ever lowers the LR. ll_* samples
+    the head alone (p = dropout); mc_* is allowed when the model has dropout elsewhere.
+    """
+    if cfg.dropout > 0:
+        return
+    from uncertainty_lr.models import has_feature_dropout
+
+    model = get_problem(cfg.problem).model
+    for signal in signals:
+        if signal.startswith("ll_") or (
+            signal.startswith("mc_") and not has_feature_dropout(model, cfg.model_options)
+        ):
+            why = (
+                "last-layer MC dropout samples only the head's dropout"
+                if signal.startswith("ll_")
+                else f"model {model!r} has no other dropout"
+            )
+            raise ValueError(
+                f"signal {signal!r} needs dropout > 0: {why}, so with dropout {cfg.dropout!r} "
+                "every MC sample is the same (mutual information and variance exactly 0)"
+            )
 
 
 def schedule_label(cfg: RunConfig | dict) -> str:
@@ -207,7 +247,8 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         data = tomllib.loads(p.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"config file {p} is not valid TOML: {e}") from None
-    allowed = (FIELDS - {"problem", "schedule", "seed"}) | {"problems", "schedules", "seeds", "out"}
+    allowed = FIELDS - {"problem", "schedule", "seed", "default_sizes"}
+    allowed |= {"problems", "schedules", "seeds", "out"}
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise ValueError(

@@ -140,7 +140,8 @@ def plan(configs: list[RunConfig], store) -> tuple[dict, list[RunConfig]]:
         if is_finished(row):
             history = [_clean(r) for r in store.epochs(run_id)]
             done[run_id] = RunResult(run_id, row["status"], row["config"], history,
-                                     row["test"] or {}, row["wall_time"] or 0.0, skipped=True)  # fmt: skip
+                                     row["test"] or {}, row["wall_time"] or 0.0, skipped=True,
+                                     stopped_epoch=row["stopped_epoch"], tested_epoch=row["tested_epoch"])  # fmt: skip
         else:
             pending.append(cfg)
     return done, pending

@@ -22,10 +22,11 @@ from uncertainty_lr.experiments.store import EPOCH_COLUMNS, Store, canonical_jso
 RUN_COLUMNS: tuple[str, ...] = (
     "run_id", "name", "problem", "schedule", "seed", "config", "status", "error",
     "epochs_done", "test", "test_accuracy", "test_loss", "test_f1", "test_ece", "wall_time",
-    "version", "git_sha", "hardware", "started_at", "finished_at",
+    "version", "git_sha", "hardware", "started_at", "finished_at", "stopped_epoch",
+    "tested_epoch",
 )  # fmt: skip
 _JSON_RUN_COLUMNS = ("config", "test", "hardware")
-_INT_RUN_COLUMNS = ("seed", "epochs_done")
+_INT_RUN_COLUMNS = ("seed", "epochs_done", "stopped_epoch", "tested_epoch")
 _REAL_RUN_COLUMNS = ("test_accuracy", "test_loss", "test_f1", "test_ece", "wall_time")
 
 

@@ -64,7 +64,8 @@ def record_result(store, cfg: RunConfig, payload: dict):
     for row in r["history"]:
         record = {k: v for k, v in row.items() if k != "epoch"}
         store.log_epoch(r["run_id"], row["epoch"], record)
-    store.finish_run(r["run_id"], r["status"], test=r["test"], wall_time=r["wall_time"])
+    store.finish_run(r["run_id"], r["status"], test=r["test"], wall_time=r["wall_time"],
+                     stopped_epoch=r["stopped_epoch"], tested_epoch=r["tested_epoch"])  # fmt: skip
     (Path(store.out_dir) / "checkpoints" / f"{r['run_id']}.pt").unlink(missing_ok=True)
     return RunResult(**r)
 

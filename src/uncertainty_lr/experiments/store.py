@@ -48,6 +48,10 @@ RUN_STATUSES = ("running", "done", "diverged", "failed")
 FINAL_STATUSES = ("done", "diverged", "failed")
 # Test metrics copied out of the `test` JSON into their own columns for easy SQL.
 TEST_COLUMNS = ("accuracy", "loss", "f1", "ece")
+# Columns added to `runs` since schema version 1 first shipped. An older store gets them
+# (NULL for its old runs) when opened for writing and reads them as NULL when opened
+# read-only; the version stays 1, as an older package reads the wider table unchanged.
+ADDED_RUN_COLUMNS = (("stopped_epoch", "INTEGER"), ("tested_epoch", "INTEGER"))
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
@@ -55,7 +59,7 @@ CREATE TABLE IF NOT EXISTS runs (
     seed INTEGER NOT NULL, config TEXT NOT NULL, status TEXT NOT NULL, error TEXT,
     epochs_done INTEGER NOT NULL DEFAULT 0, test TEXT, test_accuracy REAL, test_loss REAL,
     test_f1 REAL, test_ece REAL, wall_time REAL, version TEXT, git_sha TEXT, hardware TEXT,
-    started_at TEXT, finished_at TEXT
+    started_at TEXT, finished_at TEXT, stopped_epoch INTEGER, tested_epoch INTEGER
 );
 CREATE TABLE IF NOT EXISTS epochs (
     run_id TEXT NOT NULL, epoch INTEGER NOT NULL,
@@ -139,6 +143,20 @@ class Store:
                 f"results store {self.path} has schema version {version}; this uncertainty-lr "
                 f"reads version {SCHEMA_VERSION} only (use the package version that wrote it)"
             )
+        if create:
+            self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """ALTER an older store up to ``ADDED_RUN_COLUMNS``; checked again under the write
+        lock, since two processes may open the same old store at once."""
+        if self._missing_columns():
+            with self._write() as conn:
+                for name, kind in self._missing_columns():
+                    conn.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
+
+    def _missing_columns(self) -> list[tuple[str, str]]:
+        have = {row[1] for row in self._conn.execute("PRAGMA table_info(runs)")}
+        return [(name, kind) for name, kind in ADDED_RUN_COLUMNS if name not in have]
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -245,16 +263,26 @@ class Store:
         test: dict[str, float | None] | None = None,
         error: str | None = None,
         wall_time: float | None = None,
+        stopped_epoch: int | None = None,
+        tested_epoch: int | None = None,
     ) -> None:
         """Close a run with status 'done', 'diverged' or 'failed'.
 
         ``test`` maps metric names to numbers (non-finite -> NULL); 'accuracy', 'loss',
         'f1', 'ece' (or the same with a 'test_' prefix) also fill the test_* columns.
-        ``wall_time`` is in seconds.
+        ``wall_time`` is in seconds. ``stopped_epoch`` is the last epoch trained (1-based;
+        below the budget when early stopping ended the run) and ``tested_epoch`` the epoch
+        whose weights the test metrics come from (the best validation loss under early
+        stopping); None when unknown.
         """
         if status not in FINAL_STATUSES:
             raise ValueError(f"status must be one of {', '.join(FINAL_STATUSES)}, got {status!r}")
         check_number("wall_time", wall_time)
+        for what, value in (("stopped_epoch", stopped_epoch), ("tested_epoch", tested_epoch)):
+            if value is not None:
+                check_int(what, value)
+                if value < 0:
+                    raise ValueError(f"{what} must be >= 0 or None, got {value}")
         clean_test = None
         if test is not None:
             if not isinstance(test, dict):
@@ -273,11 +301,12 @@ class Store:
         with self._write() as conn:
             cursor = conn.execute(
                 "UPDATE runs SET status = ?, test = ?, test_accuracy = ?, test_loss = ?, "
-                "test_f1 = ?, test_ece = ?, error = ?, wall_time = ?, finished_at = ? "
-                "WHERE run_id = ?",
+                "test_f1 = ?, test_ece = ?, error = ?, wall_time = ?, finished_at = ?, "
+                "stopped_epoch = ?, tested_epoch = ? WHERE run_id = ?",
                 (status, None if clean_test is None else canonical_json(clean_test),
                  columns["accuracy"], columns["loss"], columns["f1"], columns["ece"], error,
-                 None if wall_time is None else finite_or_none(wall_time), _now(), run_id),
+                 None if wall_time is None else finite_or_none(wall_time), _now(),
+                 stopped_epoch, tested_epoch, run_id),
             )  # fmt: skip
             if cursor.rowcount == 0:
                 raise ValueError(f"unknown run_id {run_id!r}; call start_run first")
@@ -404,6 +433,8 @@ class Store:
 
 def _decode_run(row: sqlite3.Row) -> dict:
     item = dict(zip(row.keys(), tuple(row), strict=True))
+    for name, _ in ADDED_RUN_COLUMNS:  # an older store opened read-only lacks them
+        item.setdefault(name, None)
     for key in ("config", "test", "hardware"):
         if item[key] is not None:
             item[key] = json.loads(item[key])

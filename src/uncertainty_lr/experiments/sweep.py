@@ -82,7 +82,7 @@ def data_key(cfg: RunConfig) -> tuple:
     """Fields that decide a run's DataBundle: runs sharing one reuse the loaded data."""
     fields = ("problem", "seed", "val_fraction", "train_size", "val_size", "test_size", "max_length",
               "vocab_size", "pretrained", "data_dir", "source", "image_column", "text_column",
-              "label_column", "train_split", "val_split", "test_split")  # fmt: skip
+              "label_column", "train_split", "val_split", "test_split", "default_sizes")  # fmt: skip
     return tuple(getattr(cfg, f) for f in fields)
 
 

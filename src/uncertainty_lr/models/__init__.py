@@ -10,6 +10,7 @@ padded on the right with `pad_id`.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from torch import nn
@@ -34,6 +35,7 @@ __all__ = [
     "VGG16",
     "build_model",
     "classifier_head",
+    "has_feature_dropout",
 ]
 
 #: name -> one-line description.
@@ -121,3 +123,18 @@ def build_model(
             num_classes, vocab_size, max_length, pad_id, dropout=dropout, **options
         )
     return build_bert(num_classes, vocab_size, pad_id, max_length, dropout, **options)
+
+
+def has_feature_dropout(name: str, options: dict[str, Any]) -> bool:
+    """Whether `build_model(name, **options)` has dropout with p > 0 outside its head.
+
+    Full MC dropout samples every dropout module, last-layer MC dropout only the head's
+    (whose p is `dropout`). Here: the transformer's `encoder_dropout` (default 0.1) and
+    BERT's encoder (its own config's dropout, 0.1 in the stock checkpoints; the estimator
+    checks the built model). The other models have dropout in their head only.
+    """
+    if name == "transformer":
+        default = inspect.signature(TransformerClassifier).parameters["encoder_dropout"].default
+        p = options.get("encoder_dropout", default)
+        return not isinstance(p, int | float) or p > 0  # a bad value fails when the model is built
+    return name == "bert"

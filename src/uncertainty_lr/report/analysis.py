@@ -93,7 +93,7 @@ def _diff_text(c: Comparison) -> str:
     unit = " epochs" if c.metric.censored else ""
     text = f"{r.mean_diff:+.4g}{unit}"
     if r.ci_low is not None:
-        text += f" (95% CI [{r.ci_low:+.4g}, {r.ci_high:+.4g}])"
+        text += f" (95% t-interval [{r.ci_low:+.4g}, {r.ci_high:+.4g}])"
     if c.metric.censored and (r.n_censored_a or r.n_censored_b):
         text += ", with runs that never reached the target counted as budget + 1"
     return text

@@ -245,7 +245,7 @@ def _reasons(c: Comparison) -> dict[str, str]:
     zero = any("all paired differences are zero" in note for note in r.notes)
     var_word = "no diff" if zero else "zero var"
     return {
-        "ci": "n<2",
+        "ci": "n<2" if r.n < 2 else var_word,
         "t": "n<3" if r.n < 3 else var_word,
         "w": "no diff",
         "dz": "n<2" if r.n < 2 else var_word,
@@ -266,7 +266,7 @@ def _number_notes(texts: list[str], notes: list[str]) -> str:
 def ab_table(study: Study, summary: Summary) -> Table:
     """Uncertainty schedule vs each baseline, per problem and metric, paired by seed."""
     columns = ["problem", "uncertainty", "baseline", "metric", "n", "mean A", "mean B"]
-    columns += ["mean diff A-B [95% CI]", "t-test p", "Wilcoxon p", "Cohen's d_z"]
+    columns += ["mean diff A-B [95% t-interval]", "t-test p", "Wilcoxon p", "Cohen's d_z"]
     columns += ["P(A better)", "Holm p (t-test)", f"significant (Holm p < {ALPHA:g})", "notes"]
     csv_columns = columns[:7] + ["mean_diff", "ci_low", "ci_high"] + columns[8:-1] + ["notes"]
     rows, csv_rows, row_notes = [], [], []
@@ -295,7 +295,7 @@ def ab_table(study: Study, summary: Summary) -> Table:
         if r is not None and r.ci_low is not None:
             diff_ci = f"{shown['diff']} [{shown['ci_low']}, {shown['ci_high']}]"
         elif r is not None and r.mean_diff is not None:
-            diff_ci = f"{shown['diff']} [CI: {why['ci']}]"
+            diff_ci = f"{shown['diff']} [t-interval: {why['ci']}]"
         else:
             diff_ci = shown["diff"]
         verdict = ("yes" if c.significant else "no") if c.holm_p is not None else "untested"

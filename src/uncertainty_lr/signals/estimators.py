@@ -91,7 +91,12 @@ def _batches(
 
 
 def _dropout_modules(module: nn.Module) -> list[nn.Module]:
-    return [m for m in module.modules() if isinstance(m, DROPOUT_TYPES)]
+    """The dropout modules of ``module`` that drop anything (p > 0).
+
+    A Dropout(p=0) is the identity in train mode too: MC samples through it are identical,
+    and mutual information and variance come out exactly 0, a signal that looks valid.
+    """
+    return [m for m in module.modules() if isinstance(m, DROPOUT_TYPES) and m.p > 0]
 
 
 @contextlib.contextmanager
@@ -183,7 +188,8 @@ def mc_dropout_probs(
     sampled: only dropout modules are. With ``generator_seed`` the result is reproducible
     (for the same batch_size) and the global RNG state is left as it was; with None the
     global RNG is used and advanced. Returns float64 softmax probabilities on CPU. Raises
-    ValueError if the model has no dropout layer (the samples would all be identical).
+    ValueError if the model has no dropout layer with p > 0 (the samples would all be
+    identical, e.g. a model built with dropout=0).
     """
     _check_inputs(inputs, batch_size)
     _check_samples(samples)
@@ -191,7 +197,8 @@ def mc_dropout_probs(
     dropouts = _dropout_modules(model)
     if not dropouts:
         raise ValueError(
-            f"model {type(model).__name__} has no dropout layer; MC dropout needs one of "
+            f"model {type(model).__name__} has no dropout layer with p > 0 (MC samples would "
+            "be identical and the signal 0); MC dropout needs one of "
             + ", ".join(t.__name__ for t in DROPOUT_TYPES)
         )
     device = _model_device(model)
@@ -225,7 +232,7 @@ def last_layer_mc_probs(
     passes of ``model.head(features)`` with only the dropout layers inside ``model.head``
     in train mode. Much cheaper than full MC dropout for a deep feature extractor. Seeding
     as in ``mc_dropout_probs``. Raises ValueError if the model has no ``features()``
-    method and ``head`` module, or its head has no dropout layer.
+    method and ``head`` module, or its head has no dropout layer with p > 0.
     """
     _check_inputs(inputs, batch_size)
     _check_samples(samples)
@@ -239,8 +246,8 @@ def last_layer_mc_probs(
     dropouts = _dropout_modules(head)
     if not dropouts:
         raise ValueError(
-            f"the head of model {type(model).__name__} has no dropout layer; "
-            "last-layer MC dropout would be deterministic"
+            f"the head of model {type(model).__name__} has no dropout layer with p > 0; "
+            "last-layer MC dropout would be deterministic and its signal 0"
         )
     device = _model_device(model)
     per_batch, deterministic = [], []

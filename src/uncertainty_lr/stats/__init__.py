@@ -14,17 +14,16 @@ from uncertainty_lr.stats.convergence import (
 from uncertainty_lr.stats.paired import (
     WILCOXON_MIN_PAIRS_FOR_5_PERCENT,
     PairedComparison,
-    bootstrap_mean_ci,
     compare_censored,
     compare_paired,
     holm,
+    t_interval,
 )
 
 __all__ = [
     "DEFAULT_TARGET_FRACTION",
     "WILCOXON_MIN_PAIRS_FOR_5_PERCENT",
     "PairedComparison",
-    "bootstrap_mean_ci",
     "compare_censored",
     "compare_paired",
     "default_target",
@@ -37,4 +36,5 @@ __all__ = [
     "performance_ratios",
     "seconds_to_target",
     "summarise",
+    "t_interval",
 ]

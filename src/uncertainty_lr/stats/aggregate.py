@@ -62,7 +62,9 @@ def iqm_ci(
     ``scores``: shape (runs, tasks), or (runs,) for one task. Each bootstrap resample draws
     ``runs`` rows with replacement independently within every task column (rliable's
     stratified bootstrap), then takes the IQM of the whole resampled matrix. With fewer than
-    2 runs there is nothing to resample and ``low``, ``high`` are None.
+    2 runs there is nothing to resample and ``low``, ``high`` are None. Like any percentile
+    bootstrap it is too narrow with a handful of runs per task (rliable meant it for tens);
+    the paired A/B comparison uses the t-interval (``paired.t_interval``) instead.
     """
     arr = _finite_scores(scores, "scores")
     if arr.ndim == 1:
