@@ -16,6 +16,12 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 
+from uncertainty_lr.report.aggregates import (
+    algoperf_table,
+    divergence_table,
+    improvement_table,
+    iqm_table,
+)
 from uncertainty_lr.report.analysis import analysis_paragraphs
 from uncertainty_lr.report.html import (
     Block,
@@ -183,6 +189,10 @@ def write_report(
         final_metrics_table(study, summary),
         convergence_table(study, summary),
         ab_table(study, summary),
+        divergence_table(summary),
+        iqm_table(study, summary),
+        improvement_table(study, summary),
+        algoperf_table(summary),
     ]
     for table in tables:
         table.write_csv(out / f"{table.name}.csv")
