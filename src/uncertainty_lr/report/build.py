@@ -73,32 +73,28 @@ class FigureSpec:
 PROBLEM_FIGURES: list[FigureSpec] = [
     FigureSpec(
         "curves",
-        "Learning curves (validation loss, validation accuracy, learning rate, validation "
-        "entropy): look for where the uncertainty schedule's LR moves and whether its loss and "
-        "accuracy pull ahead of the baselines; line = mean of finished seeds, band = 95% "
-        "t-interval, dashed line ending in x = a diverged, failed or running run.",
+        "Learning curves: look for when the uncertainty schedule's LR moves and whether its "
+        "loss and accuracy pull ahead; band = 95% t-interval over seeds, dashed line ending in "
+        "x = a run that stopped (diverged, failed or running).",
         lambda study, ps, styles, path: plot_curves(study, ps, styles, path),
     ),
     FigureSpec(
         "epochs_to_target",
-        "Epochs to reach the target validation accuracy ({target}): lower is faster; hollow "
-        "markers at the top never reached it within the budget (diverged runs included, "
-        "counted as budget + 1).",
+        "Epochs to the target validation accuracy ({target}): lower is faster; hollow markers "
+        "at the top never reached it (diverged runs included).",
         lambda study, ps, styles, path: plot_epochs_to_target(ps, styles, path),
     ),
     FigureSpec(
         "test_accuracy",
-        "Final test accuracy of every finished seed: look for whether the uncertainty "
-        "schedule's seeds sit above or below the best baseline's.",
+        "Final test accuracy per finished seed: do the uncertainty schedule's seeds sit "
+        "above or below the best baseline's?",
         lambda study, ps, styles, path: plot_final_accuracy(study, ps, styles, path),
     ),
 ]
 
 PROFILE_CAPTION = (
-    "AlgoPerf performance profile: the fraction of problems on which a schedule reaches the "
-    "target within tau times the best schedule's median epochs; the higher and further left "
-    "a curve, the faster the schedule on more problems. The AlgoPerf score below is the "
-    "area under each curve for tau in [1, 4]."
+    "Performance profile: fraction of problems solved within tau x the fastest schedule's "
+    "median epochs; higher and further left is better (AlgoPerf score below = its area)."
 )
 
 #: Extra blocks for one problem's section: (study, summary, problem summary, figure folder)

@@ -218,9 +218,8 @@ def _cell(c: Comparison) -> tuple[str, str]:
     r = c.result
     if r is None or r.mean_diff is None:
         return "untested", "untested"
-    text = fmt(r.mean_diff) if c.metric.censored else f"{r.mean_diff:+.4f}"
-    if c.metric.censored and r.mean_diff > 0:
-        text = "+" + text
+    # Epochs differ by whole epochs averaged over a few seeds: two decimals say enough.
+    text = f"{r.mean_diff:+.2f}" if c.metric.censored else f"{r.mean_diff:+.4f}"
     if c.a_better is None:
         return text, "zero"
     if c.holm_p is None:
