@@ -147,3 +147,20 @@ def test_forced_divergence_of_a_real_run(tmp_path):
     assert ab["test accuracy"]["n"] == "3"
     assert float(ab["test accuracy"]["mean_diff"]) < 0  # every diverged seed is a loss or tie
     assert ab["epochs to target"]["n"] == "3"
+
+
+def test_a_baseline_that_diverges_is_not_ranked_on_its_survivors(tmp_path):
+    finals = {"uncertainty": (0.92,) * 5, "constant": (0.90,) * 5,
+              "cosine": (0.95, None, 0.95, None, 0.95)}  # fmt: skip
+    with Store(tmp_path) as store:
+        for schedule, values in finals.items():
+            for seed, value in zip(SEEDS, values, strict=True):
+                add_run(store, "p", schedule, seed, value or 0.0,
+                        "diverged" if value is None else "done")  # fmt: skip
+    out = write_report(tmp_path, target=0.85)
+    md = (out / "report.md").read_text()
+    # cosine's survivors average 0.95, but with its 2 diverged seeds at 0.90 it is 0.93
+    assert "Among the 2 baselines, cosine has the highest mean test accuracy (0.9300)" in md
+    (verdict,) = read_csv(out / "verdict.csv")
+    assert verdict["best schedule (mean test acc)"] == "cosine (0.9300)"
+    assert verdict["its rank"] == "2 of 3"
