@@ -109,7 +109,9 @@ def rich_report(tmp_path_factory) -> Path:
 def test_writes_every_file(rich_report):
     assert rich_report.name == "report"
     for name in ("report.md", "report.html", "setup.csv", "final_metrics.csv",
-                 "convergence.csv", "ab_tests.csv", "eval_summaries.txt"):  # fmt: skip
+                 "convergence.csv", "ab_tests.csv", "eval_summaries.txt", "verdict.csv",
+                 "divergence.csv", "iqm.csv", "probability_of_improvement.csv",
+                 "algoperf_score.csv"):  # fmt: skip
         assert (rich_report / name).stat().st_size > 0, name
     figures = sorted(p.name for p in (rich_report / "figures").glob("*.png"))
     for problem in ("mnist_mlp", "cifar10_mlp"):
