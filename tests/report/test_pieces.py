@@ -68,3 +68,34 @@ def test_styles_are_stable_and_distinct():
     assert len({colour for colour, _ in styles.values()}) == 12
     assert styles["s0"][0] == "#0072B2"  # Okabe-Ito first
     assert wrap("warmup_cosine_with_long_name", 10).count("\n") == 2
+
+
+def test_anchors_follow_github_and_details_fold_markdown(tmp_path: Path):
+    from uncertainty_lr.report.html import Contents, Details, anchor
+
+    assert anchor("Problem: mnist_cnn") == "problem-mnist_cnn"
+    assert anchor("A/B matrix") == "ab-matrix"
+    heading = Heading("Problem: p<b>")
+    md = render_markdown([Contents([heading]), Details("Setup", [Paragraph("inside")])], tmp_path)
+    assert "- [Problem: p&lt;b>](#problem-pb)" in md
+    assert "<details><summary>Setup</summary>\n\ninside" in md and md.rstrip().endswith(
+        "</details>"
+    )
+    page = render_html([heading, Details("<s>", [Paragraph("<x>")])], "t")
+    assert '<h2 id="problem-pb">Problem: p&lt;b&gt;</h2>' in page
+    assert "<details><summary>&lt;s&gt;</summary>" in page and "<p>&lt;x&gt;</p>" in page
+
+
+def test_matrix_cells_carry_colour_mark_and_escaping(tmp_path: Path):
+    from uncertainty_lr.report.verdict import Matrix
+
+    m = Matrix("m", ["arm"], ["acc", "loss"], [["<a>"]], [["+0.05", "-0.01"]],
+               [["better-sig", "worse"]], "legend")  # fmt: skip
+    page = render_html([m], "t")
+    assert (
+        '<td class="cell better-sig sig" style="background:#0072B2;color:#ffffff">+0.05 \u25b2'
+        in page
+    )
+    assert 'class="cell worse" style="background:#f8d7c2' in page and "&lt;a&gt;" in page
+    md = render_markdown([m], tmp_path)
+    assert "| &lt;a> | **+0.05 \u25b2** | -0.01 \u25bd |" in md

@@ -134,3 +134,20 @@ def test_performance_profile_rejects_bad_times(times, message):
 def test_performance_profile_rejects_non_finite_tau(tau):
     with pytest.raises(ValueError, match="taus must be finite"):
         performance_profile(TIMES, [1.0, tau])
+
+
+def test_algoperf_score_is_the_normalised_area_under_the_profile():
+    from uncertainty_lr.stats import algoperf_score
+
+    times = {"a": [10.0, 20.0, math.inf], "b": [20.0, 10.0, 30.0], "c": [50.0, 60.0, 30.0]}
+    scores = algoperf_score(times)
+    # ratios a: 1, 2, inf -> (3 + 2 + 0) / 3 / 3; b: 2, 1, 1 -> (2 + 3 + 3) / 9;
+    # c: 5, 6, 1 -> (0 + 0 + 3) / 9
+    assert scores == pytest.approx({"a": 5 / 9, "b": 8 / 9, "c": 3 / 9})
+    taus = np.linspace(1.0, 4.0, 300001)
+    for name, rho in performance_profile(times, taus).items():
+        area = float(np.sum((rho[1:] + rho[:-1]) / 2 * np.diff(taus))) / 3.0
+        assert scores[name] == pytest.approx(area, abs=1e-4)
+    assert algoperf_score({"only": [3.0]}) == {"only": 1.0}
+    with pytest.raises(ValueError, match="tau_max must be > 1, got 1"):
+        algoperf_score(times, tau_max=1.0)

@@ -18,6 +18,7 @@ from uncertainty_lr.report.summary import (
     Comparison,
     ProblemSummary,
     Summary,
+    accuracy_by_seed,
     best_val_accuracy,
 )
 from uncertainty_lr.report.tables import fmt, fmt_p
@@ -67,8 +68,11 @@ def overview(study: Study, summary: Summary) -> str:
     ]
     if counts["diverged"] + counts["failed"] + counts["running"]:
         text.append(
-            "Diverged, failed and running runs are plotted up to where they stopped but left "
-            "out of the averages and of every paired test (each is named below)."
+            "Diverged, failed and running runs are plotted up to where they stopped and left "
+            "out of the averages; a diverged run still counts in the paired tests of test "
+            "accuracy (with the problem's lowest finished test accuracy) and of epochs to "
+            "target (as never reaching it), so a schedule that blows up is not judged on its "
+            "survivors alone (each such run is named below)."
         )
     text.extend(note[0].upper() + note[1:] + "." for note in study.notes + summary.notes)
     if summary.n_tests:
@@ -105,7 +109,8 @@ def _best_baseline(study: Study, ps: ProblemSummary) -> str:
         return "There is no baseline schedule to compare with."
     means = {}
     for arm in ps.baseline_arms:
-        values = seed_vector(study, ps.problem, arm, ps.seeds, lambda r: r.test["test_accuracy"])
+        # The verdict's numbers: diverged runs count with the problem's lowest test accuracy.
+        values = accuracy_by_seed(study, ps, arm)
         if np.isfinite(values).any():
             means[arm] = float(np.nanmean(values))
     what = "mean test accuracy"
@@ -183,7 +188,7 @@ def _censoring(ps: ProblemSummary) -> list[str]:
         times = [t for t in ps.epochs_to_target.get(arm, {}).values() if not math.isnan(t)]
         never = sum(1 for t in times if math.isinf(t))
         if never:
-            out.append(f"{never} of {len(times)} finished {arm} runs")
+            out.append(f"{never} of {len(times)} finished or diverged {arm} runs")
     if not out:
         return []
     budget = f"{ps.budget:g}" if ps.budget is not None else "n/a"
@@ -222,7 +227,10 @@ def problem_paragraph(study: Study, summary: Summary, ps: ProblemSummary) -> str
     text.extend(_censoring(ps))
     stopped = _stopped_runs(study, ps.problem)
     if stopped:
-        text.append("; ".join(stopped) + "; they are excluded from the paired tests.")
+        text.append(
+            "; ".join(stopped) + "; failed and running runs are excluded from the paired "
+            "tests, diverged ones count as described above."
+        )
     text.extend(note[0].upper() + note[1:] + "." for note in ps.notes)
     return " ".join(text)
 

@@ -12,15 +12,24 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from uncertainty_lr.report.aggregates import (
+    algoperf_table,
+    divergence_table,
+    improvement_table,
+    iqm_table,
+)
 from uncertainty_lr.report.analysis import analysis_paragraphs
 from uncertainty_lr.report.html import (
     Block,
     Bullets,
     Code,
+    Contents,
+    Details,
     Heading,
     Image,
     Paragraph,
@@ -35,26 +44,63 @@ from uncertainty_lr.report.plots import (
     plot_final_accuracy,
     plot_performance_profile,
 )
-from uncertainty_lr.report.summary import Summary, summarise
+from uncertainty_lr.report.summary import ProblemSummary, Summary, summarise
 from uncertainty_lr.report.tables import (
-    Table,
     ab_table,
     convergence_table,
     eval_summary_lines,
     final_metrics_table,
     setup_table,
 )
+from uncertainty_lr.report.verdict import ab_matrix, problem_sentences, verdict_table
 
-CAPTIONS = {
-    "curves": "Validation loss, validation accuracy, learning rate and normalised validation "
-    "entropy per epoch; line = mean of finished seeds, band = 95% t-interval, dashed line "
-    "ending in x = a diverged, failed or running run.",
-    "test_accuracy": "Final test accuracy of every finished seed per schedule.",
-    "epochs_to_target": "Epochs to reach the target validation accuracy ({target}). Hollow "
-    "markers: never reached within the budget (counted as budget + 1).",
-    "profile": "AlgoPerf performance profile: the fraction of problems on which a schedule "
-    "reaches the target within tau times the best schedule's median epochs.",
-}
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """One per-problem figure of the report, drawn in list order under the problem's heading.
+
+    ``draw(study, ps, styles, path)`` writes a PNG to ``path`` and returns it (None = nothing
+    to draw); ``caption`` is one line saying what to look for (``{target}`` is filled in).
+    Further figures (an LR-sensitivity plot, say) are added by appending to
+    ``PROBLEM_FIGURES`` or through ``write_report(extra_sections=...)``.
+    """
+
+    kind: str
+    caption: str
+    draw: Callable[..., Path | None]
+
+
+PROBLEM_FIGURES: list[FigureSpec] = [
+    FigureSpec(
+        "curves",
+        "Learning curves: look for when the uncertainty schedule's LR moves and whether its "
+        "loss and accuracy pull ahead; band = 95% t-interval over seeds, dashed line ending in "
+        "x = a run that stopped (diverged, failed or running).",
+        lambda study, ps, styles, path: plot_curves(study, ps, styles, path),
+    ),
+    FigureSpec(
+        "epochs_to_target",
+        "Epochs to the target validation accuracy ({target}): lower is faster; hollow markers "
+        "at the top never reached it (diverged runs included).",
+        lambda study, ps, styles, path: plot_epochs_to_target(ps, styles, path),
+    ),
+    FigureSpec(
+        "test_accuracy",
+        "Final test accuracy per finished seed: do the uncertainty schedule's seeds sit "
+        "above or below the best baseline's?",
+        lambda study, ps, styles, path: plot_final_accuracy(study, ps, styles, path),
+    ),
+]
+
+PROFILE_CAPTION = (
+    "Performance profile: fraction of problems solved within tau x the fastest schedule's "
+    "median epochs; higher and further left is better (AlgoPerf score below = its area)."
+)
+
+#: Extra blocks for one problem's section: (study, summary, problem summary, figure folder)
+#: -> blocks (headings level 3 or deeper, tables, images). A tuning table or an
+#: LR-sensitivity figure goes in this way.
+SectionHook = Callable[[Study, Summary, ProblemSummary, Path], list]
 
 
 def _check_target(target: object) -> None:
@@ -93,8 +139,16 @@ def _slug(text: str, taken: set[str]) -> str:
     return slug
 
 
-def _figures(study: Study, summary: Summary, fig_dir: Path) -> tuple[list[Block], list[str]]:
-    """Draw every figure; a figure that fails is replaced by a note, never a crash."""
+def _sections(
+    study: Study,
+    summary: Summary,
+    fig_dir: Path,
+    extra_sections: Sequence[SectionHook],
+) -> tuple[list[Block], list[str]]:
+    """A section per problem (sentences, figures, extras), then one across problems.
+
+    A figure that fails is replaced by a note, never a crash.
+    """
     blocks: list[Block] = []
     notes: list[str] = []
     styles = arm_styles(study.arms())
@@ -109,30 +163,27 @@ def _figures(study: Study, summary: Summary, fig_dir: Path) -> tuple[list[Block]
 
     for ps in summary.problems.values():
         slug = _slug(ps.problem, taken)
-        blocks.append(Heading(f"Figures: {ps.problem}", 3))
-        drawn = {
-            "curves": draw(f"{ps.problem} curves", plot_curves, study, ps, styles,
-                           fig_dir / f"curves_{slug}.png"),
-            "test_accuracy": draw(f"{ps.problem} test accuracy", plot_final_accuracy, study, ps,
-                                  styles, fig_dir / f"test_accuracy_{slug}.png"),
-            "epochs_to_target": draw(f"{ps.problem} epochs to target", plot_epochs_to_target, ps,
-                                     styles, fig_dir / f"epochs_to_target_{slug}.png"),
-        }  # fmt: skip
-        for kind, path in drawn.items():
+        blocks.append(Heading(f"Problem: {ps.problem}"))
+        for spec in PROBLEM_FIGURES:
+            path = draw(f"{ps.problem} {spec.kind.replace('_', ' ')}", spec.draw, study, ps,
+                        styles, fig_dir / f"{spec.kind}_{slug}.png")  # fmt: skip
             if path is not None:
-                caption = CAPTIONS[kind].format(target=ps.target_note)
-                blocks.append(Image(path, f"{ps.problem}: {kind.replace('_', ' ')}", caption))
+                caption = spec.caption.format(target=ps.target_note)
+                blocks.append(Image(path, f"{ps.problem}: {spec.kind.replace('_', ' ')}", caption))
         if ps.target is None:
             notes.append(f"{ps.problem}: no epochs-to-target figure ({ps.target_note})")
+        for hook in extra_sections:
+            blocks += draw(f"{ps.problem} extra section", hook, study, summary, ps, fig_dir) or []
     if len(summary.problems) > 1:
+        blocks.append(Heading("Across problems"))
         result = draw("performance profile", plot_performance_profile, summary, styles,
                       fig_dir / "performance_profile.png")  # fmt: skip
         if result is not None:
             path, profile_notes = result
             notes.extend(profile_notes)
             if path:
-                blocks.append(Heading("Across problems", 3))
-                blocks.append(Image(path, "performance profile", CAPTIONS["profile"]))
+                blocks.append(Image(path, "performance profile", PROFILE_CAPTION))
+        blocks.append(algoperf_table(summary))
     else:
         notes.append("performance profile not drawn: it needs more than one problem")
     return blocks, notes
@@ -147,6 +198,7 @@ def write_report(
     uncertainty_schedule: str = "uncertainty",
     command: str | None = None,
     schedules: list[str] | None = None,
+    extra_sections: Sequence[SectionHook] = (),
 ) -> Path:
     """Write the full report of the store in ``store_dir``; return the output folder.
 
@@ -159,6 +211,12 @@ def write_report(
     shown in the setup table. Raises ``ValueError`` for a missing store or bad arguments;
     otherwise writes what it can and says in the report what it could not compute.
     ``schedules``: report only runs with these schedule labels (default: every run).
+    ``extra_sections``: hooks that add blocks to the end of each problem's section.
+
+    Order of the report: verdict table and a sentence or two per problem; a section per
+    problem with its figures; across problems (performance profile, AlgoPerf score); the
+    A/B matrix; rliable aggregates and divergence rates; then folded: the full A/B table,
+    final metrics, convergence, the written analysis, evaluation summaries and the setup.
     """
     _check_arguments(target, target_fraction, uncertainty_schedule, command)
     study = load_study(store_dir)
@@ -178,41 +236,64 @@ def write_report(
         target=target,
         target_fraction=target_fraction,
     )
-    tables: list[Table] = [
+    verdict = verdict_table(study, summary)
+    ab = ab_table(study, summary)
+    final, convergence = final_metrics_table(study, summary), convergence_table(study, summary)
+    divergence, iqm = divergence_table(summary), iqm_table(study, summary)
+    improvement, score, setup = (
+        improvement_table(study, summary),
+        algoperf_table(summary),
         setup_table(study, command),
-        final_metrics_table(study, summary),
-        convergence_table(study, summary),
-        ab_table(study, summary),
-    ]
-    for table in tables:
+    )
+    for table in (verdict, setup, final, convergence, ab, divergence, iqm, improvement, score):
         table.write_csv(out / f"{table.name}.csv")
     eval_lines = eval_summary_lines(study)
     (out / "eval_summaries.txt").write_text(
         "\n".join(eval_lines) + ("\n" if eval_lines else ""), encoding="utf-8"
     )
-    figure_blocks, figure_notes = _figures(study, summary, fig_dir)
+    section_blocks, figure_notes = _sections(study, summary, fig_dir, extra_sections)
+    if len(summary.problems) <= 1:
+        section_blocks.append(score)  # no profile section: the score stays with the tables
 
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    paragraphs = analysis_paragraphs(study, summary)
+    body: list[Block] = [
+        Heading("Verdict"),
+        verdict,
+        *(Paragraph(problem_sentences(study, summary, ps)) for ps in summary.problems.values()),
+        *section_blocks,
+    ]  # fmt: skip
+    if figure_notes:
+        body += [Paragraph("Figures not drawn or incomplete:"), Bullets(figure_notes)]
+    body += [
+        Heading("A/B matrix"),
+        ab_matrix(summary),
+        Details("Full A/B table with footnotes (also ab_tests.csv)", [ab]),
+        Heading("Aggregates and divergence"),
+        iqm,
+        improvement,
+        divergence,
+        Heading("Details"),
+        Details("Final metrics per schedule (final_metrics.csv)", [final]),
+        Details("Convergence speed (convergence.csv)", [convergence]),
+        Details("Written analysis", [Paragraph(text) for text in paragraphs]),
+        Details("Evaluation summaries (eval_summaries.txt)", [
+            Paragraph(
+                "One line per run in the Hugging Face Trainer form: test metrics when the run "
+                "has them, else the last epoch's validation metrics; eval_runtime is the last "
+                "epoch's evaluation time in seconds."
+            ),
+            Code(eval_lines or ["(no runs)"]),
+        ]),
+        Heading("Setup"),
+        Details("Data sizes, optimiser, hardware, versions, command (setup.csv)", [setup]),
+    ]  # fmt: skip
+    headings = [b for b in body if isinstance(b, Heading)]
     blocks: list[Block] = [
         Heading("Uncertainty-LR study report", 1),
         Paragraph(f"Store: {Path(store_dir).resolve()}. Generated {now}."),
-        Heading("Analysis"),
-        *(Paragraph(text) for text in analysis_paragraphs(study, summary)),
-        Heading("Tables"),
-        *tables,
-        Heading("Figures"),
-        *figure_blocks,
-    ]
-    if figure_notes:
-        blocks += [Paragraph("Figures not drawn or incomplete:"), Bullets(figure_notes)]
-    blocks += [
-        Heading("Evaluation summaries"),
-        Paragraph(
-            "One line per run in the Hugging Face Trainer form (also in eval_summaries.txt): "
-            "test metrics when the run has them, else the last epoch's validation metrics; "
-            "eval_runtime is the last epoch's evaluation time in seconds."
-        ),
-        Code(eval_lines or ["(no runs)"]),
+        Contents(headings),
+        *body,
     ]
     (out / "report.md").write_text(render_markdown(blocks, out), encoding="utf-8")
     (out / "report.html").write_text(

@@ -1,5 +1,6 @@
 """Render the report's blocks as Markdown (images by relative path) and as one
-self-contained HTML page (images embedded as base64 data URIs, tables as <table>).
+self-contained HTML page (images embedded as base64 data URIs, tables as <table>, folded
+sections as <details>, no script, font or stylesheet from outside).
 
 Every piece of text that came from a user (run, problem and schedule names, the command,
 config values) passes through ``html.escape`` before it reaches HTML, so a schedule
@@ -16,12 +17,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from uncertainty_lr.report.tables import Table
+from uncertainty_lr.report.verdict import Matrix
+
+
+def anchor(text: str) -> str:
+    """GitHub's heading anchor: lowercase, punctuation dropped, spaces to '-'; used as the
+    HTML id too, so one table of contents works in report.html and on GitHub."""
+    return re.sub(r"[^\w\- ]", "", text.strip().lower()).replace(" ", "-")
 
 
 @dataclass
 class Heading:
     text: str
     level: int = 2
+
+    @property
+    def anchor(self) -> str:
+        return anchor(self.text)
 
 
 @dataclass
@@ -50,7 +62,41 @@ class Image:
     caption: str = ""
 
 
-Block = Heading | Paragraph | Bullets | Code | Image | Table
+@dataclass
+class Contents:
+    """A table of contents: links to ``headings`` (level 2 bold, level 3 after them)."""
+
+    headings: list[Heading]
+
+
+@dataclass
+class Details:
+    """A folded section: ``summary`` is shown, ``blocks`` open on a click."""
+
+    summary: str
+    blocks: list
+
+
+Block = Heading | Paragraph | Bullets | Code | Image | Table | Matrix | Contents | Details
+
+#: Matrix cell colours (Okabe-Ito blue / vermillion, full and light): colour-blind safe,
+#: and the triangles and bold text carry the same meaning without colour.
+CELL_STYLE = {
+    "better-sig": ("#0072B2", "#ffffff", "\u25b2"),
+    "better": ("#cfe3f3", "#1a1a1a", "\u25b3"),
+    "worse-sig": ("#D55E00", "#ffffff", "\u25bc"),
+    "worse": ("#f8d7c2", "#1a1a1a", "\u25bd"),
+    "zero": ("#eeeeee", "#1a1a1a", ""),
+    "untested": ("#ffffff", "#777777", ""),
+}
+CELL_MEANING = {
+    "better-sig": "A better, significant",
+    "better": "A better, not significant",
+    "worse-sig": "A worse, significant",
+    "worse": "A worse, not significant",
+    "zero": "no difference",
+    "untested": "untested",
+}
 
 CSS = """
 body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em;
@@ -65,6 +111,14 @@ figure { margin: 1em 0; }
 img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption, .notes { font-size: 0.85em; color: #555; }
 pre { background: #f6f6f6; padding: 0.6em; overflow-x: auto; font-size: 0.8em; }
+nav.toc { font-size: 0.9em; margin: 0.3em 0 1em; }
+nav.toc a { margin-right: 0.2em; }
+nav.toc a.top { font-weight: 700; }
+details { margin: 0.6em 0; border: 1px solid #ddd; border-radius: 4px; padding: 0.3em 0.8em; }
+summary { cursor: pointer; font-weight: 600; }
+table.matrix td.cell { text-align: right; font-variant-numeric: tabular-nums; }
+table.matrix td.sig { font-weight: 700; }
+.legend span { display: inline-block; padding: 1px 6px; margin-right: 4px; border: 1px solid #ccc; }
 """
 
 
@@ -94,12 +148,41 @@ def _md_table(table: Table) -> list[str]:
     return lines
 
 
+def _md_matrix(m: Matrix) -> list[str]:
+    lines = [f"**{md_text(m.title)}**", ""]
+    if not m.labels:
+        return [*lines, "_(no comparison)_"]
+    lines.append("| " + " | ".join(md_cell(c) for c in m.label_columns + m.metrics) + " |")
+    lines.append("|" + "---|" * len(m.label_columns) + "--:|" * len(m.metrics))
+    for label, cells, kinds in zip(m.labels, m.cells, m.kinds, strict=True):
+        shown = []
+        for text, kind in zip(cells, kinds, strict=True):
+            mark = CELL_STYLE[kind][2]
+            cell = f"{md_cell(text)} {mark}".strip()
+            shown.append(f"**{cell}**" if kind.endswith("-sig") else cell)
+        lines.append("| " + " | ".join([*(md_cell(x) for x in label), *shown]) + " |")
+    key = "; ".join(f"{CELL_STYLE[k][2]} {CELL_MEANING[k]}" for k in CELL_STYLE if CELL_STYLE[k][2])
+    return [*lines, "", f"{key} (significant cells in bold). {md_text(m.legend)}"]
+
+
 def render_markdown(blocks: list[Block], out_dir: Path) -> str:
     """Markdown text of ``blocks``; image paths are made relative to ``out_dir``."""
     lines: list[str] = []
     for block in blocks:
         if isinstance(block, Heading):
             lines.append("#" * block.level + " " + md_text(block.text))
+        elif isinstance(block, Contents):
+            lines.extend(
+                ("" if h.level <= 2 else "  ") + f"- [{md_cell(h.text)}](#{h.anchor})"
+                for h in block.headings
+            )
+        elif isinstance(block, Details):
+            # GitHub renders Markdown inside <details> when blank lines surround it.
+            lines.extend([f"<details><summary>{html.escape(block.summary)}</summary>", ""])
+            lines.append(render_markdown(block.blocks, out_dir))
+            lines.append("</details>")
+        elif isinstance(block, Matrix):
+            lines.extend(_md_matrix(block))
         elif isinstance(block, Paragraph):
             lines.append(md_text(block.text))
         elif isinstance(block, Bullets):
@@ -150,13 +233,65 @@ def _data_uri(path: Path) -> str:
     return f"data:image/png;base64,{data}"
 
 
+def _html_matrix(m: Matrix) -> str:
+    parts = [f"<h4>{_e(m.title)}</h4>"]
+    if not m.labels:
+        return parts[0] + "<p><em>(no comparison)</em></p>"
+    head = "".join(f"<th>{_e(c)}</th>" for c in m.label_columns + m.metrics)
+    rows = []
+    for label, cells, kinds in zip(m.labels, m.cells, m.kinds, strict=True):
+        tds = [f"<td>{_e(x)}</td>" for x in label]
+        for text, kind in zip(cells, kinds, strict=True):
+            bg, fg, mark = CELL_STYLE[kind]
+            sig = " sig" if kind.endswith("-sig") else ""
+            tds.append(
+                f'<td class="cell {kind}{sig}" style="background:{bg};color:{fg}">'
+                f"{_e(text)} {mark}</td>"
+            )
+        rows.append("<tr>" + "".join(tds) + "</tr>")
+    swatches = "".join(
+        f'<span style="background:{bg};color:{fg}">{mark or "&nbsp;"} {CELL_MEANING[kind]}</span>'
+        for kind, (bg, fg, mark) in CELL_STYLE.items()
+    )
+    parts.append(
+        f'<div class="scroll"><table class="matrix"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
+    parts.append(f'<p class="legend notes">{swatches}<br>{_e(m.legend)}</p>')
+    return "\n".join(parts)
+
+
 def render_html(blocks: list[Block], title: str) -> str:
     """One self-contained HTML page of ``blocks``: no external file, script or font."""
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{_e(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
+        + _html_body(blocks)
+        + "\n</body>\n</html>\n"
+    )
+
+
+def _html_body(blocks: list[Block]) -> str:
     body: list[str] = []
     for block in blocks:
         if isinstance(block, Heading):
             level = min(max(block.level, 1), 6)
-            body.append(f"<h{level}>{_e(block.text)}</h{level}>")
+            body.append(f'<h{level} id="{_e(block.anchor)}">{_e(block.text)}</h{level}>')
+        elif isinstance(block, Contents):
+            links = " &middot; ".join(
+                (f'<a href="#{_e(h.anchor)}">{_e(h.text)}</a>' if h.level > 2
+                 else f'<a class="top" href="#{_e(h.anchor)}">{_e(h.text)}</a>')
+                for h in block.headings
+            )  # fmt: skip
+            body.append(f'<nav class="toc">Contents: {links}</nav>')
+        elif isinstance(block, Details):
+            body.append(
+                f"<details><summary>{_e(block.summary)}</summary>\n"
+                f"{_html_body(block.blocks)}\n</details>"
+            )
+        elif isinstance(block, Matrix):
+            body.append(_html_matrix(block))
         elif isinstance(block, Paragraph):
             body.append(f"<p>{_e(block.text)}</p>")
         elif isinstance(block, Bullets):
@@ -171,10 +306,4 @@ def render_html(blocks: list[Block], title: str) -> str:
             )
         elif isinstance(block, Table):
             body.append(_html_table(block))
-    return (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{_e(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
-        + "\n".join(body)
-        + "\n</body>\n</html>\n"
-    )
+    return "\n".join(body)

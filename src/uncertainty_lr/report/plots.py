@@ -8,7 +8,6 @@ tab10 for a 9th arm onwards.
 
 from __future__ import annotations
 
-import math
 import textwrap
 import warnings
 from pathlib import Path
@@ -25,6 +24,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 from scipy import stats as sps
 
+from uncertainty_lr.report.aggregates import profile_times
 from uncertainty_lr.report.load import RunData, Study
 from uncertainty_lr.report.summary import ProblemSummary, Summary
 from uncertainty_lr.stats import performance_profile
@@ -352,35 +352,6 @@ def plot_epochs_to_target(
         )
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=9)
     return _save(fig, path)
-
-
-def profile_times(summary: Summary) -> tuple[dict[str, list[float]], list[str], list[str]]:
-    """Median epochs to target per arm and problem, for the performance profile.
-
-    Returns (arm -> times over problems, the problems used, notes). Only problems with a
-    target and arms present in all of them are used; a median that is censored is inf.
-    """
-    notes: list[str] = []
-    problems = [p for p, ps in summary.problems.items() if ps.target is not None]
-    if len(problems) < len(summary.problems):
-        notes.append("problems without a target are left out of the performance profile")
-    arms_of = [summary.problems[p].arms for p in problems]
-    common = [arm for arm in arms_of[0] if all(arm in arms for arms in arms_of)] if arms_of else []
-    left_out = sorted({a for p in problems for a in summary.problems[p].arms} - set(common))
-    if left_out:
-        notes.append(f"not run on every problem, so not in the profile: {', '.join(left_out)}")
-    times: dict[str, list[float]] = {}
-    for arm in common:
-        row = []
-        for problem in problems:
-            values = [
-                v
-                for v in summary.problems[problem].epochs_to_target[arm].values()
-                if not math.isnan(v)
-            ]
-            row.append(float(np.median(values)) if values else math.inf)
-        times[arm] = row
-    return times, problems, notes
 
 
 def plot_performance_profile(

@@ -16,10 +16,12 @@ import numpy as np
 from uncertainty_lr.report.load import RunData, Study, seed_vector
 from uncertainty_lr.stats import (
     DEFAULT_TARGET_FRACTION,
+    DivergenceTest,
     PairedComparison,
     compare_censored,
     compare_paired,
     default_target,
+    divergence_test,
     epochs_to_target,
     holm,
     seconds_to_target,
@@ -50,8 +52,15 @@ AB_METRICS: tuple[Metric, ...] = (
 
 @dataclass
 class ProblemSummary:
-    """Per-problem numbers. Time dicts map arm -> seed -> value, only for 'done' runs;
-    ``math.inf`` means the run never reached the target within its budget."""
+    """Per-problem numbers. Time dicts map arm -> seed -> value for 'done' and 'diverged'
+    runs; ``math.inf`` means the run never reached the target within its budget, and a
+    diverged run always counts as never reaching it (its model is unusable at the end).
+
+    ``diverged_accuracy`` is the test accuracy a diverged run enters the paired accuracy
+    comparison with: the lowest test accuracy of any finished run of the problem (None when
+    no finished run has one). ``divergence`` maps arm -> (diverged runs, finished or
+    diverged runs).
+    """
 
     problem: str
     arms: list[str]
@@ -64,6 +73,8 @@ class ProblemSummary:
     epochs_to_target: dict[str, dict[int, float]] = field(default_factory=dict)
     seconds_to_target: dict[str, dict[int, float]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    diverged_accuracy: float | None = None
+    divergence: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -71,7 +82,8 @@ class Comparison:
     """Uncertainty arm ``arm_a`` vs baseline ``arm_b`` on one metric of one problem.
 
     ``result`` is None only when the statistics refused the input (``reason`` says why);
-    ``holm_p`` is the Holm-adjusted paired t-test p over every comparison in the report.
+    ``holm_p`` is the Holm-adjusted paired t-test p over every comparison in the report;
+    ``notes`` says what the report decided before the test (diverged runs let in).
     """
 
     problem: str
@@ -81,6 +93,7 @@ class Comparison:
     result: PairedComparison | None
     reason: str = ""
     holm_p: float | None = None
+    notes: list[str] = field(default_factory=list)
 
     @property
     def significant(self) -> bool:
@@ -95,6 +108,16 @@ class Comparison:
 
 
 @dataclass
+class DivergenceComparison:
+    """Divergence rate of uncertainty arm ``arm_a`` vs baseline ``arm_b`` on one problem."""
+
+    problem: str
+    arm_a: str
+    arm_b: str
+    test: DivergenceTest
+
+
+@dataclass
 class Summary:
     """Everything numeric the report shows. ``notes`` are store-wide remarks."""
 
@@ -102,6 +125,7 @@ class Summary:
     problems: dict[str, ProblemSummary]
     comparisons: list[Comparison]
     notes: list[str] = field(default_factory=list)
+    divergence: list[DivergenceComparison] = field(default_factory=list)
 
     @property
     def n_tests(self) -> int:
@@ -171,9 +195,30 @@ def _target_for(
 def _times(
     study: Study, problem: str, arm: str, target: float | None, fn: Callable[[RunData], float]
 ) -> dict[int, float]:
+    """seed -> time to target of finished runs; a diverged run never reached it (inf)."""
     if target is None:
         return {}
-    return {run.seed: fn(run) for run in study.runs_of(problem, arm, status="done")}
+    return {
+        run.seed: math.inf if run.status == "diverged" else fn(run)
+        for run in study.runs_of(problem, arm)
+        if run.status in ("done", "diverged")
+    }
+
+
+def accuracy_by_seed(study: Study, ps: ProblemSummary, arm: str) -> np.ndarray:
+    """Final test accuracy of ``arm`` per seed of ``ps.seeds``, shape (seeds,).
+
+    Finished runs give their test accuracy; a diverged run gives ``ps.diverged_accuracy``
+    (the problem's lowest finished test accuracy), so a schedule that blows up is not
+    judged on its survivors alone; failed, running and missing runs are NaN.
+    """
+    values = seed_vector(study, ps.problem, arm, ps.seeds, lambda run: run.test["test_accuracy"])
+    if ps.diverged_accuracy is not None:
+        diverged = {run.seed for run in study.runs_of(ps.problem, arm, status="diverged")}
+        for i, seed in enumerate(ps.seeds):
+            if seed in diverged:
+                values[i] = ps.diverged_accuracy
+    return values
 
 
 def _seconds(run: RunData, target: float) -> float:
@@ -223,7 +268,12 @@ def summarise_problem(
             f"finished runs had different epoch budgets ({', '.join(f'{b:g}' for b in budgets)});"
             f" time-to-target comparisons use the largest, {budgets[-1]:g}"
         )
+    finished = [run.test["test_accuracy"] for run in done]
+    finished = [value for value in finished if value is not None]
+    summary.diverged_accuracy = min(finished) if finished else None
     for arm in arms:
+        counts = study.status_counts(problem, arm)
+        summary.divergence[arm] = (counts["diverged"], counts["done"] + counts["diverged"])
         summary.epochs_to_target[arm] = _times(
             study,
             problem,
@@ -252,11 +302,31 @@ def _compare(
             result = compare_censored(a, b, ps.budget)
         except ValueError as error:
             return Comparison(ps.problem, arm_a, arm_b, metric, None, reason=str(error))
-        return Comparison(ps.problem, arm_a, arm_b, metric, result)
-    a = seed_vector(study, ps.problem, arm_a, seeds, lambda run: run.test[metric.key])
-    b = seed_vector(study, ps.problem, arm_b, seeds, lambda run: run.test[metric.key])
+        notes = _diverged_note(ps, arm_a, arm_b, "never reached the target")
+        return Comparison(ps.problem, arm_a, arm_b, metric, result, notes=notes)
+    notes = []
+    if metric.key == "test_accuracy":
+        a = accuracy_by_seed(study, ps, arm_a)
+        b = accuracy_by_seed(study, ps, arm_b)
+        if ps.diverged_accuracy is not None:
+            notes = _diverged_note(
+                ps, arm_a, arm_b,
+                f"enter with test accuracy {ps.diverged_accuracy:.4g}, the lowest of any "
+                "finished run on this problem",
+            )  # fmt: skip
+    else:
+        a = seed_vector(study, ps.problem, arm_a, seeds, lambda run: run.test[metric.key])
+        b = seed_vector(study, ps.problem, arm_b, seeds, lambda run: run.test[metric.key])
     result = compare_paired(a, b, higher_is_better=metric.higher_is_better)
-    return Comparison(ps.problem, arm_a, arm_b, metric, result)
+    return Comparison(ps.problem, arm_a, arm_b, metric, result, notes=notes)
+
+
+def _diverged_note(ps: ProblemSummary, arm_a: str, arm_b: str, how: str) -> list[str]:
+    """'diverged runs (A: 2, B: 0) count as ...' when either arm has a diverged run."""
+    n_a, n_b = ps.divergence[arm_a][0], ps.divergence[arm_b][0]
+    if not n_a and not n_b:
+        return []
+    return [f"diverged runs (A: {n_a}, B: {n_b}) {how}"]
 
 
 def summarise(
@@ -282,6 +352,14 @@ def summarise(
     adjusted = holm([c.result.t_p if c.result is not None else None for c in comparisons])
     for comparison, p in zip(comparisons, adjusted, strict=True):
         comparison.holm_p = p
+    divergence = [
+        DivergenceComparison(
+            ps.problem, arm_a, arm_b, divergence_test(*ps.divergence[arm_a], *ps.divergence[arm_b])
+        )
+        for ps in problems.values()
+        for arm_a in ps.uncertainty_arms
+        for arm_b in ps.baseline_arms
+    ]
     notes: list[str] = []
     if not study.runs:
         notes.append("the store holds no runs")
@@ -291,4 +369,4 @@ def summarise(
             f"no run uses the schedule {uncertainty_schedule!r} (schedules in the store: "
             f"{schedules}), so no A/B comparison was made"
         )
-    return Summary(uncertainty_schedule, problems, comparisons, notes)
+    return Summary(uncertainty_schedule, problems, comparisons, notes, divergence)

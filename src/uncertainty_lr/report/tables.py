@@ -216,8 +216,8 @@ def convergence_table(study: Study, summary: Summary) -> Table:
             if epochs and any(math.isnan(t) for t in seconds):
                 notes.append(f"{ps.problem} / {arm}: some runs logged no wall time")
     notes.append(
-        "finished runs only; 'not reached' = the median run never reached the target within "
-        "the budget (censored)"
+        "finished and diverged runs; a diverged run counts as never reaching the target; "
+        "'not reached' = the median run never reached the target within the budget (censored)"
     )
     csv_columns = (
         columns[:4]
@@ -267,7 +267,7 @@ def ab_table(study: Study, summary: Summary) -> Table:
     """Uncertainty schedule vs each baseline, per problem and metric, paired by seed."""
     columns = ["problem", "uncertainty", "baseline", "metric", "n", "mean A", "mean B"]
     columns += ["mean diff A-B [95% t-interval]", "t-test p", "Wilcoxon p", "Cohen's d_z"]
-    columns += ["P(A better)", "Holm p (t-test)", f"significant (Holm p < {ALPHA:g})", "notes"]
+    columns += ["win rate", "Holm p (t-test)", f"significant (Holm p < {ALPHA:g})", "notes"]
     csv_columns = columns[:7] + ["mean_diff", "ci_low", "ci_high"] + columns[8:-1] + ["notes"]
     rows, csv_rows, row_notes = [], [], []
     for c in summary.comparisons:
@@ -299,7 +299,7 @@ def ab_table(study: Study, summary: Summary) -> Table:
         else:
             diff_ci = shown["diff"]
         verdict = ("yes" if c.significant else "no") if c.holm_p is not None else "untested"
-        texts = list(r.notes) if r is not None else [c.reason]
+        texts = (list(r.notes) if r is not None else [c.reason]) + c.notes
         refs = _number_notes(texts, row_notes)
         lead = [c.problem, c.arm_a, c.arm_b, c.metric.label, str(r.n) if r is not None else "0"]
         stat_keys = ("t", "w", "dz", "pi", "holm")
@@ -323,10 +323,15 @@ def ab_table(study: Study, summary: Summary) -> Table:
     notes.insert(
         0,
         holm_text
-        + "A = uncertainty schedule, B = baseline, differences are A - B per seed; P(A better) "
-        "counts ties as 1/2. Only finished (done) runs are paired: diverged, failed and "
-        "running runs are excluded. Epochs to target: runs that never reached it count as "
-        "budget + 1.",
+        + "A = uncertainty schedule, B = baseline, differences are A - B per seed; win rate = "
+        "the fraction of paired seeds on which A is better, ties counting 1/2 (not rliable's "
+        "probability of improvement, which compares every run with every run). Finished runs "
+        "are paired; a diverged run enters the test-accuracy comparison with the lowest test "
+        "accuracy of any finished run on its problem (a loss against every finished seed but "
+        "the worst, and a tie with that) and the epochs-to-target comparison as never "
+        "reaching the target; it is left out of loss, macro-F1 and ECE, which it has none of. "
+        "Failed and running runs are excluded. Epochs to target: runs that never reached it "
+        "count as budget + 1.",
     )
     if not summary.comparisons:
         notes.insert(0, "no comparison: " + ("; ".join(summary.notes) or _why_no_ab(summary)))

@@ -138,3 +138,28 @@ def performance_profile(
         raise ValueError(f"taus must be finite, got {tau[~np.isfinite(tau)][0]}")
     ratios = performance_ratios(times)
     return {name: np.mean(r[None, :] <= tau[:, None], axis=1) for name, r in ratios.items()}
+
+
+#: AlgoPerf integrates the performance profile up to this ratio: a schedule that needs more
+#: than 4x the best schedule's time on a problem gets no credit for it.
+ALGOPERF_TAU_MAX = 4.0
+
+
+def algoperf_score(
+    times: Mapping[str, Sequence[float] | np.ndarray], tau_max: float = ALGOPERF_TAU_MAX
+) -> dict[str, float]:
+    """AlgoPerf benchmark score: area under each profile for tau in [1, tau_max], / (tau_max - 1).
+
+    ``times`` as in ``performance_ratios``. The profile is a step function, so the area is
+    exact: a problem with ratio r <= tau_max adds (tau_max - r) / (tau_max - 1) / problems,
+    one never solved (or solved only beyond tau_max) adds 0. 1 = fastest on every problem;
+    0 = never within tau_max of the fastest. ``tau_max`` > 1, default 4 (AlgoPerf's).
+    """
+    tau_max = check_finite_number(tau_max, "tau_max")
+    if tau_max <= 1:
+        raise ValueError(f"tau_max must be > 1, got {tau_max:g}")
+    scores = {}
+    for name, r in performance_ratios(times).items():
+        credit = np.where(r <= tau_max, (tau_max - np.minimum(r, tau_max)) / (tau_max - 1), 0.0)
+        scores[name] = float(np.mean(credit))
+    return scores
