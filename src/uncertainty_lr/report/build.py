@@ -44,6 +44,7 @@ from uncertainty_lr.report.tables import (
     final_metrics_table,
     setup_table,
 )
+from uncertainty_lr.report.tuning import retitle_main, split_rulesets, tuning_blocks
 
 CAPTIONS = {
     "curves": "Validation loss, validation accuracy, learning rate and normalised validation "
@@ -169,6 +170,8 @@ def write_report(
                 f"no runs with schedule(s) {', '.join(unknown)}; the store has: {', '.join(study.arms())}"
             )
         study.runs = [run for run in study.runs if run.schedule in schedules]
+    rulesets = split_rulesets(study)  # tuning runs and the second ruleset: report/tuning.py
+    study = rulesets.main
     out = Path(store_dir) / "report" if out_dir is None else Path(out_dir)
     fig_dir = out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
@@ -184,6 +187,7 @@ def write_report(
         convergence_table(study, summary),
         ab_table(study, summary),
     ]
+    retitle_main(tables, rulesets)
     for table in tables:
         table.write_csv(out / f"{table.name}.csv")
     eval_lines = eval_summary_lines(study)
@@ -191,6 +195,10 @@ def write_report(
         "\n".join(eval_lines) + ("\n" if eval_lines else ""), encoding="utf-8"
     )
     figure_blocks, figure_notes = _figures(study, summary, fig_dir)
+    tuning, tuning_notes = tuning_blocks(rulesets, summary, Path(store_dir), out,
+                                         uncertainty_schedule=uncertainty_schedule, target=target,
+                                         target_fraction=target_fraction)  # fmt: skip
+    figure_notes += tuning_notes
 
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     blocks: list[Block] = [
@@ -205,6 +213,7 @@ def write_report(
     ]
     if figure_notes:
         blocks += [Paragraph("Figures not drawn or incomplete:"), Bullets(figure_notes)]
+    blocks += tuning
     blocks += [
         Heading("Evaluation summaries"),
         Paragraph(
