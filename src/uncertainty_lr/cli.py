@@ -253,9 +253,17 @@ def cmd_tune(args, argv) -> int:
         with Store(out, create=False) as store:
             runs = store.runs()
     print(f"tuning: {estimate_text(configs, runs)}", flush=True)
-    run_sweep(configs, out, progress=not args.quiet, workers=args.workers,
-              threads_per_worker=args.threads_per_worker, executor=args.executor,
-              address=args.address)  # fmt: skip
+    try:
+        run_sweep(configs, out, progress=not args.quiet, workers=args.workers,
+                  threads_per_worker=args.threads_per_worker, executor=args.executor,
+                  address=args.address)  # fmt: skip
+    finally:
+        from uncertainty_lr import distributed
+
+        rank = distributed.rank()
+        distributed.teardown()
+    if rank != 0:
+        return 0  # under torchrun: rank 0 picks, stores and prints the choices
     with Store(out) as store:
         choices = pick_lr(tuning_records(store), select)
         save_choices(store, choices.values())
