@@ -196,12 +196,11 @@ def _comparison_configs(args, problems, schedules, seeds, base, out):
         return apply_tuned(configs, load_choices(store))
 
 
-def cmd_run(args, argv) -> int:
+def _sweep(configs, out: Path, args):
+    """run_sweep with the command's execution and logging flags -> (results, rank)."""
+    from uncertainty_lr import distributed
     from uncertainty_lr.experiments.sweep import run_sweep
 
-    _set_threads(args)
-    problems, schedules, seeds, base, out = _grid_from_args(args)
-    configs = _comparison_configs(args, problems, schedules, seeds, base, out)
     hooks = []
     if args.tensorboard or args.mlflow:
         from uncertainty_lr.integrations.tracking import make_loggers
@@ -214,10 +213,16 @@ def cmd_run(args, argv) -> int:
     finally:
         for hook in hooks:
             hook.close()
-        from uncertainty_lr import distributed
-
         rank = distributed.rank()
         distributed.teardown()
+    return results, rank
+
+
+def cmd_run(args, argv) -> int:
+    _set_threads(args)
+    problems, schedules, seeds, base, out = _grid_from_args(args)
+    configs = _comparison_configs(args, problems, schedules, seeds, base, out)
+    results, rank = _sweep(configs, out, args)
     if rank != 0:
         return 0  # under torchrun: rank 0 prints the summary and writes the report
     _finish(out, results, args.no_report, command="uncertainty-lr " + shlex.join(argv))
@@ -227,7 +232,6 @@ def cmd_run(args, argv) -> int:
 def cmd_tune(args, argv) -> int:
     """Train the LR grid on the tuning seeds, pick each arm's LR, store and print the choices."""
     from uncertainty_lr.experiments.store import Store
-    from uncertainty_lr.experiments.sweep import run_sweep
     from uncertainty_lr.experiments.tuning import (
         DEFAULT_TUNING_SEEDS,
         check_disjoint,
@@ -253,23 +257,13 @@ def cmd_tune(args, argv) -> int:
         with Store(out, create=False) as store:
             runs = store.runs()
     print(f"tuning: {estimate_text(configs, runs)}", flush=True)
-    try:
-        run_sweep(configs, out, progress=not args.quiet, workers=args.workers,
-                  threads_per_worker=args.threads_per_worker, executor=args.executor,
-                  address=args.address)  # fmt: skip
-    finally:
-        from uncertainty_lr import distributed
-
-        rank = distributed.rank()
-        distributed.teardown()
+    _, rank = _sweep(configs, out, args)
     if rank != 0:
         return 0  # under torchrun: rank 0 picks, stores and prints the choices
     with Store(out) as store:
         choices = pick_lr(tuning_records(store), select)
         save_choices(store, choices.values())
-    print(
-        f"tuned LRs (by {select} validation accuracy, mean of seeds {', '.join(map(str, seeds))}):"
-    )
+    print(f"tuned LRs (by {select} validation accuracy, mean over the arm's tuning seeds):")
     for choice in choices.values():
         lr = "none: no LR finished every seed" if choice.lr is None else f"{choice.lr:g}"
         print(f"  {choice.problem:<16} {choice.schedule:<32} {lr}")

@@ -191,3 +191,11 @@ def test_sensitivity_figure_renders_in_headless_chromium(report, tmp_path):
     decoded = result.stdout.split('<div id="probe">decoded=')[-1].split("</div>")[0].split(",")
     assert "p:_LR_sensitivity" in decoded
     assert "<table" in result.stdout and "tuning: validation accuracy per schedule" in result.stdout
+
+
+def test_store_with_only_tuning_runs_reports_the_tuning(tmp_path):
+    out = write_report(tuned_store(tmp_path, given=False, tuned=False))
+    md = (out / "report.md").read_text()
+    assert "No comparison runs yet, only tuning runs" in md
+    assert len(read_csv(out / "tuning.csv")) == 2
+    assert read_csv(out / "final_metrics.csv") == []

@@ -197,7 +197,11 @@ def tuning_blocks(parts: Rulesets, main_summary: Summary, store_dir: Path, out: 
     if not parts.tuning.runs and parts.tuned is None and parts.main_ruleset == "given":
         return [], []  # a store without tuning: the report stays as it was
     blocks: list[Block] = [Heading("Learning-rate tuning and rulesets")]
-    blocks.append(Paragraph(f"The sections above show the {RULESET_TEXT[parts.main_ruleset]}."))
+    if parts.main.runs:
+        blocks.append(Paragraph(f"The sections above show the {RULESET_TEXT[parts.main_ruleset]}."))  # fmt: skip
+    else:
+        blocks.append(Paragraph("No comparison runs yet, only tuning runs: `uncertainty-lr run "
+                                "--tuned` trains each schedule at its tuned LR."))  # fmt: skip
     notes: list[str] = []
     stored = stored_choices(store_dir)
     choices = report_choices(parts.tuning, stored)
