@@ -1,4 +1,4 @@
-"""The ``uncertainty-lr`` command: run, demo, report, export, list.
+"""The ``uncertainty-lr`` command: run, tune, demo, report, export, list.
 
 Bad input is one line on stderr naming the value and what is allowed, exit code 2, and
 nothing written.
@@ -91,7 +91,18 @@ def build_parser() -> Parser:
         description="Uncertainty-driven LR schedules, tested against baselines.",
     )
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
-    _run_flags(sub.add_parser("run", help="train a grid of problems x schedules x seeds"))
+    run = sub.add_parser("run", help="train a grid of problems x schedules x seeds")
+    _run_flags(run)
+    run.add_argument("--tuned", action="store_true", default=None,
+                     help="each arm at the LR `tune` chose and stored in --out (external tuning)")  # fmt: skip
+    tune = sub.add_parser(
+        "tune", help="choose each arm's LR on validation: a grid of LRs x tuning seeds"
+    )
+    _run_flags(tune)
+    tune.add_argument("--lrs", nargs="+", type=float,
+                      help="LR grid (default: the problem's lr x 0.3, 1, 3, 10)")  # fmt: skip
+    tune.add_argument("--select", choices=["final", "best"],
+                      help="score of a tuning run: final (default) or best validation accuracy")  # fmt: skip
     demo = sub.add_parser(
         "demo", help="digits, every schedule, 3 seeds (about two minutes on 2 cores)"
     )
@@ -152,17 +163,48 @@ def _grid_from_args(args) -> tuple[list[str], list[str], list[int], RunConfig, P
     return list(problems), list(schedules), list(seeds), base, out
 
 
-def cmd_run(args, argv) -> int:
-    from uncertainty_lr.experiments.sweep import expand_grid, run_sweep
-
+def _set_threads(args) -> None:
     if args.threads is not None:
         if args.threads < 1:
             raise UsageError(f"--threads must be a positive integer, got {args.threads}")
         import torch
 
         torch.set_num_threads(args.threads)
-    problems, schedules, seeds, base, out = _grid_from_args(args)
+
+
+def _store_seeds(out: Path) -> dict[str, set[int]]:
+    """lr_source -> seeds of the runs already in ``out``'s store (empty without a store)."""
+    from uncertainty_lr.experiments.store import DB_NAME, Store
+    from uncertainty_lr.experiments.tuning import seeds_by_source
+
+    if not (out / DB_NAME).is_file():
+        return {}
+    with Store(out, create=False) as store:
+        return seeds_by_source(store)
+
+
+def _comparison_configs(args, problems, schedules, seeds, base, out):
+    """The run grid; with --tuned (or `tuned = true`) each arm at its stored tuned LR."""
+    from uncertainty_lr.experiments.store import DB_NAME, Store
+    from uncertainty_lr.experiments.sweep import expand_grid
+    from uncertainty_lr.experiments.tuning import apply_tuned, check_disjoint, load_choices
+
+    check_disjoint(_store_seeds(out).get("tuning", ()), seeds)
     configs = expand_grid(problems, schedules, seeds, base)
+    file = load_toml(args.config) if args.config else {}
+    if not (args.tuned or file.get("tuned")):
+        return configs
+    if not (out / DB_NAME).is_file():
+        raise ValueError(f"no results store in {out}; run `uncertainty-lr tune --out {out}` first")
+    with Store(out, create=False) as store:
+        return apply_tuned(configs, load_choices(store))
+
+
+def _sweep(configs, out: Path, args):
+    """run_sweep with the command's execution and logging flags -> (results, rank)."""
+    from uncertainty_lr import distributed
+    from uncertainty_lr.experiments.sweep import run_sweep
+
     hooks = []
     if args.tensorboard or args.mlflow:
         from uncertainty_lr.integrations.tracking import make_loggers
@@ -175,13 +217,65 @@ def cmd_run(args, argv) -> int:
     finally:
         for hook in hooks:
             hook.close()
-        from uncertainty_lr import distributed
-
         rank = distributed.rank()
         distributed.teardown()
+    return results, rank
+
+
+def cmd_run(args, argv) -> int:
+    _set_threads(args)
+    problems, schedules, seeds, base, out = _grid_from_args(args)
+    configs = _comparison_configs(args, problems, schedules, seeds, base, out)
+    results, rank = _sweep(configs, out, args)
     if rank != 0:
         return 0  # under torchrun: rank 0 prints the summary and writes the report
     _finish(out, results, args.no_report, command="uncertainty-lr " + shlex.join(argv))
+    return 0
+
+
+def cmd_tune(args, argv) -> int:
+    """Train the LR grid on the tuning seeds, pick each arm's LR, store and print the choices."""
+    from uncertainty_lr.experiments.store import Store
+    from uncertainty_lr.experiments.tuning import (
+        DEFAULT_TUNING_SEEDS,
+        check_disjoint,
+        check_select,
+        estimate_text,
+        pick_lr,
+        save_choices,
+        tuning_grid,
+        tuning_records,
+    )
+
+    _set_threads(args)
+    file = load_toml(args.config) if args.config else {}
+    if args.seeds is None:  # --seeds of `tune` are tuning seeds; a shared TOML keeps both
+        args.seeds = list(file.get("tune_seeds", DEFAULT_TUNING_SEEDS))
+    problems, schedules, seeds, base, out = _grid_from_args(args)
+    select = check_select(args.select or file.get("select", "final"))
+    stored = _store_seeds(out)
+    check_disjoint(seeds, set(file.get("seeds", ())) | stored.get("given", set()) | stored.get("tuned", set()))  # fmt: skip
+    configs = tuning_grid(problems, schedules, seeds, base, args.lrs or file.get("lrs"))
+    runs = []
+    if stored:
+        with Store(out, create=False) as store:
+            runs = store.runs()
+    print(f"tuning: {estimate_text(configs, runs)}", flush=True)
+    _, rank = _sweep(configs, out, args)
+    if rank != 0:
+        return 0  # under torchrun: rank 0 picks, stores and prints the choices
+    with Store(out) as store:
+        choices = pick_lr(tuning_records(store), select)
+        save_choices(store, choices.values())
+    print(f"tuned LRs (by {select} validation accuracy, mean over the arm's tuning seeds):")
+    for choice in choices.values():
+        lr = "none: no LR finished every seed" if choice.lr is None else f"{choice.lr:g}"
+        print(f"  {choice.problem:<16} {choice.schedule:<32} {lr}")
+    print(f"\nresults: {out / 'results.sqlite'}")
+    if not args.no_report:
+        from uncertainty_lr.report import write_report
+
+        print(f"report: {write_report(out, command='uncertainty-lr ' + shlex.join(argv))}")
     return 0
 
 
@@ -260,6 +354,8 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if args.command == "run":
             return cmd_run(args, argv)
+        if args.command == "tune":
+            return cmd_tune(args, argv)
         if args.command == "demo":
             return cmd_demo(args, argv)
         if args.command == "report":

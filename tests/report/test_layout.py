@@ -75,11 +75,11 @@ def test_verdict_rows_follow_the_ab_table(report):
     assert p["best baseline (mean test acc)"].startswith("constant (")
     row = ab[("p", "constant", "test accuracy")]
     interval = f"{float(row['mean_diff']):+.4f} [{float(row['ci_low']):+.4f}, {float(row['ci_high']):+.4f}]"
-    assert p["difference to best baseline [95% interval]"] == interval
+    assert p["difference to best baseline [95% t-interval]"] == interval
     assert row["significant (Holm p < 0.05)"] == "yes"
     assert q["its rank"] == "2 of 3" and q["verdict"] == "worse"
     across = verdict["all problems"]
-    assert across["difference to best baseline [95% interval]"].startswith("P(X > Y) = ")
+    assert across["difference to best baseline [95% t-interval]"].startswith("P(X > Y) = ")
     md = (report / "report.md").read_text()
     assert "p: uncertainty has the highest mean test accuracy; uncertainty ranks 1 of 3, " in md
     assert re.search(r"q: constant has the highest mean test accuracy; uncertainty ranks 2 of 3, "

@@ -20,6 +20,10 @@ from uncertainty_lr.problems import STUDY_PRESET, get_problem
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+# Where a run's lr came from, which decides its ruleset in the report: "given" = the
+# configured lr (self-tuning ruleset), "tuning" = a point of an LR tuning grid,
+# "tuned" = the lr its arm's tuning chose (external-tuning ruleset).
+LR_SOURCES = ("given", "tuning", "tuned")
 
 
 @dataclass
@@ -27,6 +31,7 @@ class RunConfig:
     """Everything one training run needs. None = the problem's (then the study plan's) default.
 
     Units: lr in optimizer units; epochs, sizes and patience are counts; val_fraction in (0, 1).
+    ``lr_source`` (default "given") is one of ``LR_SOURCES``; the tuning commands set it.
     """
 
     problem: str = "digits_mlp"
@@ -67,6 +72,7 @@ class RunConfig:
     # defaults: those are upper bounds ("at most 5,000"), cut to the rows a split has;
     # a size set explicitly must fit or the run is refused. Set by ``resolve`` only.
     default_sizes: tuple[str, ...] = ()
+    lr_source: str = "given"
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -155,6 +161,8 @@ def validate(cfg: RunConfig) -> None:
         raise ValueError(f"val_fraction must be a number in (0, 1), got {vf!r}")
     if cfg.optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {cfg.optimizer!r}")
+    if cfg.lr_source not in LR_SOURCES:
+        raise ValueError(f"lr_source must be one of {', '.join(LR_SOURCES)}; got {cfg.lr_source!r}")
     if cfg.device not in DEVICES:
         raise ValueError(f"device must be one of {', '.join(DEVICES)}; got {cfg.device!r}")
     if (
@@ -231,6 +239,8 @@ def run_key(cfg: RunConfig) -> dict[str, Any]:
     d = cfg.to_dict()
     for k in NOT_IN_RUN_ID:
         d.pop(k)
+    if d["lr_source"] == "given":  # runs stored before tuning existed keep their ids
+        d.pop("lr_source")
     return d
 
 
@@ -239,6 +249,9 @@ def load_toml(path: str | Path) -> dict[str, Any]:
 
     Top-level keys are RunConfig fields plus the sweep keys ``problems``, ``schedules``,
     ``seeds`` (lists), ``out``; a ``[schedule_options]`` table is passed to the schedule.
+    Tuning keys: ``lrs`` (list of numbers), ``tune_seeds`` (list), ``select``
+    ("final" / "best") for ``tune``, and ``tuned`` (true: ``run`` uses the tuned LRs).
+    ``lr_source`` is set by those commands, never by a file.
     """
     p = Path(path)
     if not p.is_file():
@@ -247,15 +260,15 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         data = tomllib.loads(p.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"config file {p} is not valid TOML: {e}") from None
-    allowed = FIELDS - {"problem", "schedule", "seed", "default_sizes"}
-    allowed |= {"problems", "schedules", "seeds", "out"}
+    allowed = FIELDS - {"problem", "schedule", "seed", "default_sizes", "lr_source"}
+    allowed |= {"problems", "schedules", "seeds", "out", "lrs", "tune_seeds", "select", "tuned"}
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise ValueError(
             f"unknown key(s) in {p}: {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}"
         )
     for key, kind, what in (("problems", str, "names"), ("schedules", str, "names"),
-                            ("seeds", int, "integers")):  # fmt: skip
+                            ("seeds", int, "integers"), ("tune_seeds", int, "integers")):  # fmt: skip
         value = data.get(key)
         if value is not None and (
             not isinstance(value, list)
@@ -265,7 +278,9 @@ def load_toml(path: str | Path) -> dict[str, Any]:
             raise ValueError(f"{key} in {p} must be a non-empty list of {what}, got {value!r}")
     kinds = {"schedule_options": (dict, "table of options"), "model_options": (dict, "table of options"),
              "signals": (list, "list of signal names"), "out": (str, "folder path (a string)")}  # fmt: skip
-    for key, (kind, what) in kinds.items():
+    tuning = {"lrs": (list, "list of numbers"), "select": (str, "string: final or best"),
+              "tuned": (bool, "boolean (true or false)")}  # fmt: skip
+    for key, (kind, what) in {**kinds, **tuning}.items():
         if key in data and not isinstance(data[key], kind):
             raise ValueError(f"{key} in {p} must be a {what}, got {data[key]!r}")
     return data

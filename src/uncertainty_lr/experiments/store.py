@@ -329,6 +329,21 @@ class Store:
             raise ValueError(f"status must be one of {', '.join(RUN_STATUSES)}, got {status!r}")
         return [_decode_run(row) for row in rows]
 
+    # ----- meta -----------------------------------------------------------------
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Store ``value`` (text, e.g. JSON) under ``key`` in the meta table, replacing it."""
+        check_name("meta key", key)
+        if key == "schema_version" or not isinstance(value, str):
+            raise ValueError(f"meta {key!r} must be a text value other than schema_version")
+        with self._write() as conn:
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def meta(self, prefix: str = "") -> dict[str, str]:
+        """Meta entries whose key starts with ``prefix`` (all when empty), sorted by key."""
+        rows = self._conn.execute("SELECT key, value FROM meta ORDER BY key").fetchall()
+        return {row["key"]: row["value"] for row in rows if row["key"].startswith(prefix)}
+
     # ----- epochs ---------------------------------------------------------------
 
     def log_epoch(self, run_id: str, epoch: int, record: dict[str, float | None]) -> None:

@@ -53,6 +53,7 @@ from uncertainty_lr.report.tables import (
     setup_table,
 )
 from uncertainty_lr.report.verdict import ab_matrix, problem_sentences, verdict_table
+from uncertainty_lr.report.tuning import retitle_main, split_rulesets, tuning_blocks
 
 
 @dataclass(frozen=True)
@@ -227,6 +228,8 @@ def write_report(
                 f"no runs with schedule(s) {', '.join(unknown)}; the store has: {', '.join(study.arms())}"
             )
         study.runs = [run for run in study.runs if run.schedule in schedules]
+    rulesets = split_rulesets(study)  # tuning runs and the second ruleset: report/tuning.py
+    study = rulesets.main
     out = Path(store_dir) / "report" if out_dir is None else Path(out_dir)
     fig_dir = out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
@@ -245,6 +248,7 @@ def write_report(
         algoperf_table(summary),
         setup_table(study, command),
     )
+    retitle_main([ab], rulesets)
     for table in (verdict, setup, final, convergence, ab, divergence, iqm, improvement, score):
         table.write_csv(out / f"{table.name}.csv")
     eval_lines = eval_summary_lines(study)
@@ -254,6 +258,10 @@ def write_report(
     section_blocks, figure_notes = _sections(study, summary, fig_dir, extra_sections)
     if len(summary.problems) <= 1:
         section_blocks.append(score)  # no profile section: the score stays with the tables
+    tuning, tuning_notes = tuning_blocks(rulesets, summary, Path(store_dir), out,
+                                         uncertainty_schedule=uncertainty_schedule, target=target,
+                                         target_fraction=target_fraction)  # fmt: skip
+    figure_notes += tuning_notes
 
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     paragraphs = analysis_paragraphs(study, summary)
@@ -273,6 +281,7 @@ def write_report(
         iqm,
         improvement,
         divergence,
+        *tuning,
         Heading("Details"),
         Details("Final metrics per schedule (final_metrics.csv)", [final]),
         Details("Convergence speed (convergence.csv)", [convergence]),

@@ -230,9 +230,13 @@ def load_study(store_dir: str | Path) -> Study:
         )
 
     notes: list[str] = []
-    latest: dict[tuple[str, str, int], RunData] = {}
+    latest: dict[tuple, RunData] = {}
     for run in runs:  # store order = order started, so the last one wins
-        latest[(run.problem, run.arm, run.seed)] = run
+        # a tuning grid runs one arm and seed at several LRs, and the tuned ruleset reruns
+        # the comparison seeds: neither repeats a run of another ruleset or LR
+        source = run.config.get("lr_source") or "given"
+        lr = run.config.get("lr") if source == "tuning" else None
+        latest[(run.problem, run.arm, run.seed, source, lr)] = run
     if len(latest) < len(runs):
         dropped = len(runs) - len(latest)
         notes.append(

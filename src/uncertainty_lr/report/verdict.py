@@ -148,7 +148,7 @@ def verdict_table(study: Study, summary: Summary) -> Table:
     rows += across_rows(study, summary)
     columns = ["problem", "uncertainty schedule", "best schedule (mean test acc)",
                "its rank", "best baseline (mean test acc)",
-               "difference to best baseline [95% interval]", "verdict"]  # fmt: skip
+               "difference to best baseline [95% t-interval]", "verdict"]  # fmt: skip
     notes = [
         "primary metric: final test accuracy; difference = uncertainty - best baseline, mean "
         "over paired seeds with the interval of the A/B table; verdict: better / worse = "
