@@ -52,8 +52,8 @@ from uncertainty_lr.report.tables import (
     final_metrics_table,
     setup_table,
 )
-from uncertainty_lr.report.verdict import ab_matrix, problem_sentences, verdict_table
 from uncertainty_lr.report.tuning import retitle_main, split_rulesets, tuning_blocks
+from uncertainty_lr.report.verdict import ab_matrix, problem_sentences, verdict_table
 
 
 @dataclass(frozen=True)
