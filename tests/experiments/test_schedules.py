@@ -69,10 +69,13 @@ ADAPTIVE = {
     "uncertainty": {"threshold": 0.1},
     "uncertainty:proportional": {"mode": "proportional", "smoothing": 0.5, "cooldown": 1},
     "uncertainty:train_entropy": {"signal": "train_entropy", "every": "step"},
+    "uncertainty:anneal": {"mode": "anneal", "patience": 1},
 }
-ARMS = [(name, {}) for name in SCHEDULES] + [
-    (key.split(":")[0], options) for key, options in ADAPTIVE.items()
-]
+ARMS = (
+    [(name, {}) for name in SCHEDULES]
+    + [("uncertainty", {"envelope": "linear"})]
+    + [(key.split(":")[0], options) for key, options in ADAPTIVE.items()]
+)
 
 
 @pytest.mark.parametrize("name, options", ARMS)
@@ -174,3 +177,28 @@ def test_bad_epochs(epochs):
     opt = torch.optim.Adam(model.parameters())
     with pytest.raises(ValueError, match=f"epochs must be a positive integer, got {epochs}"):
         make_schedule("cosine", opt, epochs=epochs, steps_per_epoch=3)
+
+
+def test_envelope_times_modulation_is_linear_to_zero_times_the_uncertainty_factor():
+    # The per-step envelope (1 - k / total) and the per-epoch uncertainty factor multiply.
+    _, _, _, s = build("uncertainty", envelope="linear", threshold=0.5, step_size=0.5)
+    total, lrs, factor, by_hand = EPOCHS * STEPS, [], 1.0, []
+    for epoch in range(EPOCHS):
+        for _ in range(STEPS):
+            s.optimizer.step()
+            s.after_batch()
+        u = 0.9 if epoch % 2 == 0 else 0.1
+        s.after_epoch({"val_entropy": u})
+        factor *= 1.5 if u > 0.5 else 0.5
+        lrs.append(s.get_last_lr()[0])
+        by_hand.append(1e-2 * (1 - (epoch + 1) * STEPS / total) * factor)
+    assert lrs == pytest.approx(by_hand, rel=1e-9, abs=1e-15)
+    assert lrs[-1] == 0.0
+
+
+def test_anneal_mode_runs_in_the_loop_and_resumes():
+    _, _, _, s = build("uncertainty", mode="anneal", patience=1)
+    for u in [0.9, 0.5, 0.5, 0.5]:
+        s.after_epoch({"val_entropy": u})
+    assert s.scheduler.policy.decay_start == 3
+    assert s.get_last_lr()[0] < 1e-2

@@ -145,7 +145,7 @@ def test_restore_mid_run_continues_exactly(signals, mode, reference, data):
         ({"threshold": 0.0}, "threshold must be a number in (0, 1), got 0.0"),
         ({"threshold": 1.5}, "threshold must be a number in (0, 1), got 1.5"),
         ({"step_size": 1.0}, "step_size must be a number in (0, 1), got 1.0"),
-        ({"mode": "wild"}, "mode must be one of threshold, band, proportional; got 'wild'"),
+        ({"mode": "wild"}, "mode must be one of threshold, band, proportional, anneal; got 'wild'"),
         ({"reference": "x"}, "reference must be one of absolute, initial, running_min; got 'x'"),
         (
             {"min_lr": 1.0, "max_lr": 0.1},
@@ -202,3 +202,30 @@ def test_advance_composes_with_an_outside_change_and_restart_ignores_it():
     assert p.steps == 1 and p.pending is None
     p.observe(0.0)
     assert p.restart() == pytest.approx([0.99, 0.495])  # own track: 1.1 x 0.9
+
+
+def test_anneal_holds_while_the_signal_improves_then_decays_linearly():
+    # 0.8 -> 0.6 -> 0.5: new lows; 0.49 and 0.5 are within 5 % of 0.5: two stalls at
+    # decision 5 -> decay over ceil(0.5 x 5) = 3 decisions: 2/3, 1/3, 0 (floored at min_lr).
+    p = UncertaintyPolicy([1.0], mode="anneal", patience=2, tolerance=0.05, decay_ratio=0.5)
+    lrs = [p.step(u)[0] for u in [0.8, 0.6, 0.5, 0.49, 0.5, 0.1, 0.1, 0.1, 0.1]]
+    assert lrs == pytest.approx([1, 1, 1, 1, 2 / 3, 1 / 3, 1e-3, 1e-3, 1e-3], rel=1e-12)
+    assert p.annealed and p.decay_start == 5 and p.decay_steps == 3
+
+
+def test_anneal_never_decays_while_the_signal_keeps_falling():
+    p = UncertaintyPolicy([0.1], mode="anneal", patience=1, tolerance=0.1)
+    lrs = [p.step(0.9 * 0.8**k)[0] for k in range(12)]
+    assert lrs == [0.1] * 12 and not p.annealed
+
+
+def test_anneal_resumes_exactly():
+    signals = [0.7, 0.5, 0.5, 0.45, 0.46, 0.3, 0.3, 0.3]
+    whole = UncertaintyPolicy([1e-3], mode="anneal", smoothing=0.3)
+    expected = [whole.step(u) for u in signals]
+    first = UncertaintyPolicy([1e-3], mode="anneal", smoothing=0.3)
+    got = [first.step(u) for u in signals[:4]]
+    second = UncertaintyPolicy([1e-3])
+    second.load_state_dict(first.state_dict())
+    got += [second.step(u) for u in signals[4:]]
+    assert got == expected and second.mode == "anneal" and second.annealed == whole.annealed

@@ -24,7 +24,7 @@ def test_defaults_are_filled_in():
         ("step", {"gamma": -1}, "gamma of schedule 'step' must be a number in (0, 1], got -1"),
         ("step", {"step_epochs": 1.5}, "step_epochs of schedule 'step' must be a positive integer, got 1.5"),
         ("plateau", {"metric": "val_accuracy"}, "metric of schedule 'plateau' must be one of val_loss"),
-        ("uncertainty", {"mode": "sideways"}, "mode must be one of threshold, band, proportional; got 'sideways'"),
+        ("uncertainty", {"mode": "sideways"}, "mode must be one of threshold, band, proportional, anneal; got 'sideways'"),
         ("uncertainty", {"threshold": True}, "threshold must be a number in (0, 1), got True"),
         ("uncertainty", {"signal": "vibes"}, "signal must be one of confidence, entropy"),
         ("uncertainty", {"every": "step"}, "every='step' needs a train_* signal"),

@@ -110,6 +110,7 @@ class UncertaintySchedule(TorchSchedule):
     """
 
     def __init__(self, optimizer, scheduler, signal: str, every: str, tracker_momentum: float):
+        scheduler, self.envelope = scheduler if isinstance(scheduler, tuple) else (scheduler, None)
         super().__init__("uncertainty", optimizer, scheduler, every)
         self.signal = signal
         self.tracker = None
@@ -123,6 +124,8 @@ class UncertaintySchedule(TorchSchedule):
             self.val_signals = (signal,)
 
     def after_batch(self, logits=None) -> None:
+        if self.envelope is not None:
+            self.envelope.step()
         if self.tracker is None or logits is None:
             return
         value = self.tracker.update(logits)
@@ -147,6 +150,8 @@ class UncertaintySchedule(TorchSchedule):
         state = {"scheduler": self.scheduler.state_dict(), "last_signal": self.last_signal}
         if self.tracker is not None:
             state["tracker"] = self.tracker.state_dict()
+        if self.envelope is not None:
+            state["envelope"] = self.envelope.state_dict()
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -154,6 +159,8 @@ class UncertaintySchedule(TorchSchedule):
         self.last_signal = state.get("last_signal")
         if self.tracker is not None:
             self.tracker.load_state_dict(state["tracker"])
+        if self.envelope is not None:
+            self.envelope.load_state_dict(state["envelope"])
 
 
 def make_schedule(

@@ -37,8 +37,9 @@ def build_scheduler(
     ``epochs`` and ``steps_per_epoch`` size the budget-aware schedules. The scheduler is
     None for ``constant``; for ``schedule_free`` it is the schedule-free optimizer that
     replaces ``optimizer`` (same params, LRs, betas / momentum and regularisation); for
-    ``uncertainty`` an ``UncertaintyLR`` (the harness-only options signal, every and
-    tracker_momentum stay in the returned options).
+    ``uncertainty`` an ``UncertaintyLR`` (the harness-only options signal, every,
+    tracker_momentum and envelope stay in the returned options), or with
+    ``envelope="linear"`` the pair (UncertaintyLR, a per-step LinearLR to zero).
     """
     o = check_schedule(name, options)
     epochs = _check_positive_int("epochs", epochs)
@@ -85,5 +86,13 @@ def build_scheduler(
         return s, o
     if name == "schedule_free":
         return schedule_free_twin(optimizer, round(total * o["warmup_fraction"])), o
-    policy = {k: v for k, v in o.items() if k not in ("signal", "every", "tracker_momentum")}
-    return UncertaintyLR(optimizer, **policy), o
+    policy = {k: v for k, v in o.items() if k not in HARNESS_OPTIONS}
+    scheduler = UncertaintyLR(optimizer, **policy)
+    if o["envelope"] == "linear":  # chainable: the LR becomes envelope x uncertainty factor
+        envelope = torch_sched.LinearLR(optimizer, 1.0, 0.0, total_iters=total)
+        return (scheduler, envelope), o
+    return scheduler, o
+
+
+#: Options of the harness's uncertainty arm that are not UncertaintyLR's own.
+HARNESS_OPTIONS = ("signal", "every", "tracker_momentum", "envelope")

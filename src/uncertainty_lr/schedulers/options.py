@@ -111,7 +111,7 @@ class UncertaintyOptions:
     threshold: float = _field(Option(0.05, low=0.0, high=1.0, closed="()"))
     step_size: float = _field(Option(0.1, low=0.0, high=1.0, closed="()"))
     mode: str = _field(
-        Option("threshold", kind="choice", choices=("threshold", "band", "proportional"))
+        Option("threshold", kind="choice", choices=("threshold", "band", "proportional", "anneal"))
     )
     min_lr: Any = _field(Option(None, kind="lrs"))
     max_lr: Any = _field(Option(None, kind="lrs"))
@@ -124,6 +124,12 @@ class UncertaintyOptions:
     reference_steps: int = _field(Option(1, kind="int", low=1))
     band_width: float = _field(Option(0.5, low=0.0, high=1.0, closed="()"))
     warmup_start_factor: float = _field(Option(0.1, low=0.0, high=1.0, closed="(]"))
+    # mode="anneal" (budget-free cooldown): hold the LR while the signal keeps improving by
+    # more than `tolerance` (relative); after `patience` decisions without that, decay
+    # linearly to min_lr over decay_ratio x the decisions taken so far.
+    patience: int = _field(Option(2, kind="int", low=1))
+    tolerance: float = _field(Option(0.05, low=0.0, high=1.0, closed="[)"))
+    decay_ratio: float = _field(Option(0.5, low=0.0, high=10.0, closed="(]"))
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

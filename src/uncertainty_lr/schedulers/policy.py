@@ -79,6 +79,11 @@ class UncertaintyPolicy:
       - ``threshold``: lr <- lr * (1 + h) if s > t else lr * (1 - h)   (the study plan's rule)
       - ``band``: lr <- lr * (1 + h) if s > t(1 + w); lr * (1 - h) if s < t(1 - w); else hold
       - ``proportional``: lr = base_lr * M ** tanh(ln(s / t)), M = max_lr / base_lr per group
+      - ``anneal`` (budget-free cooldown): lr = base_lr while s keeps setting new lows, each
+        at least ``tolerance`` (relative) below the best so far; after ``patience``
+        decisions without one, a linear decay to min_lr starts, lasting
+        D = ceil(decay_ratio x decisions so far): lr = base_lr x (1 - j / D) at the j-th
+        decision of the decay. ``annealed`` is True once it has ended (training can stop).
     Every LR is then clamped to [min_lr, max_lr] of its group.
 
     References (u = the smoothed signal):
@@ -142,6 +147,12 @@ class UncertaintyPolicy:
         self.lrs = [
             self._clamp(i, lr * self._warmup_factor(0)) for i, lr in enumerate(self.base_lrs)
         ]
+        # mode="anneal": the best judged signal so far, decisions since it improved, and the
+        # decay (its first decision and its length) once it started.
+        self.best: float | None = None
+        self.stall = 0
+        self.decay_start: int | None = None
+        self.decay_steps = 0
         # For writers that compose with other schedules (see advance()): the signal waiting
         # for the next decision, and the policy LRs as of the last write.
         self.pending: float | None = None
@@ -202,7 +213,31 @@ class UncertaintyPolicy:
             u, self.pending = self.pending, None
             self.step(u)
 
+    @property
+    def annealed(self) -> bool:
+        """True once an ``anneal`` decay has run its course (the LR is at min_lr)."""
+        return (
+            self.decay_start is not None and self.steps - self.decay_start + 1 >= self.decay_steps
+        )
+
+    def _anneal_factor(self, s: float) -> float:
+        if self.decay_start is None:
+            if self.best is None or s < self.best * (1.0 - self.tolerance):
+                self.best, self.stall = s, 0
+            else:
+                self.stall += 1
+            if self.stall < self.patience:
+                return 1.0
+            # The stall is the cue: decay over a length set by the time taken to get here.
+            self.decay_start = self.steps
+            self.decay_steps = max(1, math.ceil(self.decay_ratio * self.steps))
+        j = self.steps - self.decay_start + 1
+        return max(0.0, 1.0 - j / self.decay_steps)
+
     def _rule(self, s: float) -> list[float]:
+        if self.mode == "anneal":
+            factor = self._anneal_factor(s)
+            return [base * factor for base in self.base_lrs]
         t, h = self.threshold, self.step_size
         if self.mode == "proportional":
             return [
@@ -246,10 +281,11 @@ class UncertaintyPolicy:
 
     # -- state --------------------------------------------------------------------------
     _STATE = ("steps", "ema", "ref_sum", "ref_count", "running_min", "cooldown_left", "last_signal",
-              "pending")  # fmt: skip
+              "pending", "best", "stall", "decay_start", "decay_steps")  # fmt: skip
     _CONFIG = (
         "base_lrs", "threshold", "step_size", "mode", "min_lrs", "max_lrs", "smoothing",
         "cooldown", "warmup", "reference", "reference_steps", "band_width", "warmup_start_factor",
+        "patience", "tolerance", "decay_ratio",
     )  # fmt: skip
 
     def state_dict(self) -> dict:

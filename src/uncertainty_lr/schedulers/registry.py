@@ -87,6 +87,9 @@ SCHEDULES: dict[str, ScheduleSpec] = {
         {"signal": Option("entropy", kind="choice", choices=UNCERTAINTY_SIGNALS),
          "every": Option("epoch", kind="choice", choices=("epoch", "step")),
          "tracker_momentum": Option(0.9, closed="[)", **_FRACTION),
+         # envelope x modulation: a per-step linear-to-zero envelope (budget-aware) times
+         # the uncertainty factor, composed the way ChainedScheduler composes them.
+         "envelope": Option("none", kind="choice", choices=("none", "linear")),
          **UncertaintyOptions.table()},
         every="metric",
     ),
@@ -115,6 +118,13 @@ def check_schedule(name: str, options: Mapping[str, Any] | None = None) -> dict[
         UncertaintyOptions(**policy)  # one place for cross-option rules, too
         _check_bounds(resolved.get("min_lr"), resolved.get("max_lr"))
     return resolved
+
+
+def needs_budget(name: str, options: Mapping[str, Any] | None = None) -> bool:
+    """Whether the arm must be told the number of epochs (its schedule reads ``epochs``)."""
+    if name == "uncertainty":
+        return check_schedule(name, options)["envelope"] != "none"
+    return SCHEDULES[name].budget
 
 
 def _check_bounds(min_lr: Any, max_lr: Any) -> None:

@@ -142,6 +142,11 @@ class UncertaintyLR(LRScheduler):
         return list(self.policy.lrs)
 
     @property
+    def annealed(self) -> bool:
+        """With ``mode="anneal"``: True once the decay has ended, so training can stop."""
+        return self.policy.annealed
+
+    @property
     def last_signal(self) -> float | None:
         """The signal the last decision judged (after smoothing and reference)."""
         return self.policy.last_signal
