@@ -1,17 +1,20 @@
 """Phase 1 of the study: pick the uncertainty schedule's default from VALIDATION metrics only.
 
 Reads a results store holding the uncertainty variants (docs/study/select.toml) and prints,
-per variant, the mean over seeds of the final validation accuracy and loss on each
-problem, then the mean rank across problems (rank 1 = highest final validation accuracy
-on that problem; tied variants share the mean of their ranks). The winner is the variant with the best mean rank; ties go to the
-higher mean accuracy. Test metrics are never read.
+per variant, the mean over seeds of the validation accuracy and loss on each problem at the
+end of the run (or, with ``--budgets``, after each of those epochs: a budget-free variant
+answers every shorter budget from one long run), then the mean rank across problems and
+budgets (rank 1 = highest validation accuracy; tied variants share the mean of their
+ranks). The winner is the variant with the best mean rank; ties go to the higher mean
+accuracy. Test metrics are never read.
 
     python benchmarks/study_select.py runs/study
+    python benchmarks/study_select.py runs/anneal --budgets 6 12
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
 from collections import defaultdict
 
 import numpy as np
@@ -20,18 +23,24 @@ from scipy.stats import rankdata
 from uncertainty_lr.experiments.store import Store
 
 
-def main(out_dir: str) -> None:
+def main(out_dir: str, budgets: list[int] | None = None) -> None:
     store = Store(out_dir, create=False)
-    final = defaultdict(lambda: defaultdict(list))  # problem -> variant -> [(acc, loss)]
-    last_epoch = defaultdict(dict)
+    # (problem, budget) -> variant -> [(acc, loss)]; budget None = the run's last epoch
+    final = defaultdict(lambda: defaultdict(list))
+    by_epoch = defaultdict(dict)
     for row in store.epochs():
-        last_epoch[row["run_id"]][row["epoch"]] = row
+        by_epoch[row["run_id"]][row["epoch"]] = row
     for run in store.runs(status="done"):
         if not run["schedule"].startswith("uncertainty"):
             continue
-        rows = last_epoch[run["run_id"]]
-        last = rows[max(rows)]
-        final[run["problem"]][run["schedule"]].append((last["val_accuracy"], last["val_loss"]))
+        rows = by_epoch[run["run_id"]]
+        for budget in budgets or [None]:
+            epoch = max(rows) if budget is None else budget
+            if epoch not in rows:
+                raise SystemExit(f"{run['run_id']} has no epoch {epoch}: run it that long")
+            key = run["problem"] if budget is None else f"{run['problem']} @{budget}"
+            row = rows[epoch]
+            final[key][run["schedule"]].append((row["val_accuracy"], row["val_loss"]))
     problems = sorted(final)
     variants = sorted({v for p in problems for v in final[p]})
     ranks = defaultdict(list)
@@ -63,4 +72,8 @@ def main(out_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "runs/study")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("store", nargs="?", default="runs/study")
+    parser.add_argument("--budgets", type=int, nargs="+", help="epochs at which to judge")
+    args = parser.parse_args()
+    main(args.store, args.budgets)
