@@ -387,3 +387,11 @@ def test_store_and_export_do_not_import_torch() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_exists_is_false_for_a_file_whose_schema_was_never_committed(tmp_path):
+    # A kill inside the first transaction leaves an empty SQLite file behind.
+    sqlite3.connect(tmp_path / "results.sqlite").close()
+    assert not Store.exists(tmp_path) and not Store.exists(tmp_path / "missing")
+    Store(tmp_path).close()  # create=True finishes the job
+    assert Store.exists(tmp_path)

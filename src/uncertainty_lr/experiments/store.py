@@ -116,6 +116,24 @@ class Store:
             self._conn.close()
             raise
 
+    @staticmethod
+    def exists(out_dir: str | Path) -> bool:
+        """Whether ``out_dir`` holds a results store with its schema. A database file left
+        by a process killed while creating the schema holds none: there is nothing to
+        read yet, and opening it with ``create=True`` finishes the job."""
+        path = Path(out_dir) / DB_NAME
+        if not path.is_file():
+            return False
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+                return bool(
+                    conn.execute(
+                        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+                    ).fetchone()
+                )
+        except sqlite3.DatabaseError:
+            return False
+
     def _open(self, create: bool) -> None:
         conn = self._conn
         conn.row_factory = sqlite3.Row
