@@ -13,6 +13,7 @@ import torch
 from torch.optim import lr_scheduler as torch_sched
 
 from uncertainty_lr.schedulers.greedy import make_greedy
+from uncertainty_lr.schedulers.piecewise import WarmupStableDecayLR, wsd_steps
 from uncertainty_lr.schedulers.registry import check_schedule
 from uncertainty_lr.schedulers.schedule_free import schedule_free_twin
 from uncertainty_lr.schedulers.uncertainty import UncertaintyLR
@@ -74,6 +75,13 @@ def build_scheduler(
             milestones=[warm],
         )
         return s, o
+    if name in ("linear", "wsd"):
+        if name == "linear":
+            warmup = min(round(total * o["warmup_fraction"]), total - 1)
+            decay = total - warmup
+        else:
+            warmup, decay = wsd_steps(total, o["warmup_fraction"], o["decay_fraction"])
+        return WarmupStableDecayLR(optimizer, total=total, warmup=warmup, decay=decay), o
     if name == "greedy":
         s = make_greedy(
             optimizer,

@@ -55,6 +55,18 @@ SCHEDULES: dict[str, ScheduleSpec] = {
         "cosine annealing from the LR to eta_min (0) over all steps",
         {"eta_min": Option(0.0, low=0.0, closed="[)")}, every="step", budget=True,
     ),
+    "linear": ScheduleSpec(
+        "linear decay from the LR to 0 over all steps, after an optional linear warmup over "
+        "warmup_fraction (0) of steps",
+        {"warmup_fraction": Option(0.0, closed="[)", **_FRACTION)}, every="step", budget=True,
+    ),
+    "wsd": ScheduleSpec(
+        "warmup-stable-decay: linear warmup over warmup_fraction (5 %) of steps, the LR, then "
+        "linear decay to 0 over the last decay_fraction (20 %) of steps",
+        {"warmup_fraction": Option(0.05, closed="[)", **_FRACTION),
+         "decay_fraction": Option(0.2, closed="(]", **_FRACTION)},
+        every="step", budget=True,
+    ),
     "plateau": ScheduleSpec(
         "ReduceLROnPlateau on val_loss: factor 0.2, patience 3, min_lr 1e-6 (the study plan)",
         {"factor": Option(0.2, closed="()", **_FRACTION), "patience": Option(3, kind="int", low=0),
@@ -114,6 +126,11 @@ def check_schedule(name: str, options: Mapping[str, Any] | None = None) -> dict[
         policy = {k: resolved[k] for k in UncertaintyOptions.table()}
         UncertaintyOptions(**policy)  # one place for cross-option rules, too
         _check_bounds(resolved.get("min_lr"), resolved.get("max_lr"))
+    if name == "wsd" and resolved["warmup_fraction"] + resolved["decay_fraction"] > 1:
+        raise ValueError(
+            "warmup_fraction + decay_fraction of schedule 'wsd' must be <= 1, got "
+            f"{resolved['warmup_fraction']:g} + {resolved['decay_fraction']:g}"
+        )
     return resolved
 
 
