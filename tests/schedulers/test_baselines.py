@@ -21,7 +21,7 @@ def test_each_name_builds_what_its_spec_says(name):
     every = SCHEDULES[name].every
     if name == "constant":
         assert scheduler is None
-    elif name == "schedule_free":
+    elif name in ("schedule_free", "prodigy"):
         assert isinstance(scheduler, torch.optim.Optimizer)
     elif name == "uncertainty":
         assert isinstance(scheduler, UncertaintyLR) and options["signal"] == "entropy"

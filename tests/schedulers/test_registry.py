@@ -57,8 +57,9 @@ def test_budget_aware_arms_are_marked():
         "warmup_cosine",
         "linear",
         "wsd",
-        "schedule_free",
     }
+    free = {"constant", "plateau", "greedy", "schedule_free", "prodigy", "uncertainty"}
+    assert set(SCHEDULES) - budget == free
 
 
 def test_optimizer_description_names_the_decay_each_arm_ran_with():
