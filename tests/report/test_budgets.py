@@ -105,3 +105,11 @@ def test_bad_budgets_are_refused_in_one_line(bad):
     with pytest.raises(ValueError, match=r"^budgets must"):
         check_budgets(bad)
     assert check_budgets([12, 6, 12]) == [6, 12]
+
+
+def test_setup_table_says_which_arms_are_told_the_budget():
+    from uncertainty_lr.report.tables import setup_table
+
+    table = setup_table(study(run("cosine", 2), run("uncertainty", 2), run("wsd", 2)))
+    row = next(r for r in table.rows if r[0].startswith("budget-aware"))
+    assert row[1] == "aware: cosine, wsd; free: uncertainty"
