@@ -113,3 +113,14 @@ def test_setup_table_says_which_arms_are_told_the_budget():
     table = setup_table(study(run("cosine", 2), run("uncertainty", 2), run("wsd", 2)))
     row = next(r for r in table.rows if r[0].startswith("budget-aware"))
     assert row[1] == "aware: cosine, wsd; free: uncertainty"
+
+
+def test_early_stopping_before_the_budget_is_the_run_itself_after_it_is_left_out():
+    stopped = run("constant", 3)  # stopped early after 3 of its 6 epochs
+    stopped = dataclasses.replace(stopped, config={"epochs": 6, "early_stopping": 2})
+    view, _ = truncate(stopped, 4)
+    assert view.test == stopped.test and view.epochs.tolist() == [1, 2, 3]
+    assert view.config["epochs"] == 4
+    long = dataclasses.replace(run("constant", 6), config={"epochs": 6, "early_stopping": 2})
+    view, why = truncate(long, 4)
+    assert view is None and "early stopping tests its best epoch" in why

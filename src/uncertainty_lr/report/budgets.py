@@ -55,7 +55,9 @@ def truncate(run: RunData, budget: int) -> tuple[RunData | None, str | None]:
     """``run`` (of a budget-free arm) as if it had been given ``budget`` epochs.
 
     Returns (run at the budget, None), or (None, why) when it cannot stand in: it was
-    given fewer epochs, or it is finished at the budget but logged no test metrics there.
+    given fewer epochs, it is finished at the budget but logged no test metrics there, or
+    it ran on past the budget under early stopping (whose test is of its best epoch). A
+    run that early stopping ended before the budget is its own budget-B run.
     Curves keep epochs 1..budget; test metrics are the ``test_*`` values at that epoch;
     status is 'done' when epoch ``budget`` was trained with a finite validation loss, else
     the run's own (a run that diverged at or before the budget is diverged at it).
@@ -65,6 +67,16 @@ def truncate(run: RunData, budget: int) -> tuple[RunData | None, str | None]:
         return None, f"{run.label}: given {given} epochs, fewer than the budget {budget}"
     if given == budget:
         return run, None
+    logged = int(run.epochs.max()) if run.epochs.size else 0
+    if run.status == "done" and logged < budget:
+        # stopped early before the budget: a budget-B run would have stopped the same way
+        return dataclasses.replace(run, config={**run.config, "epochs": budget,
+                                                "truncated_from": given}), None  # fmt: skip
+    if run.config.get("early_stopping"):
+        return None, (
+            f"{run.label}: early stopping tests its best epoch, which a cut at epoch "
+            f"{budget} cannot reproduce (run budget-free arms without early stopping)"
+        )
     keep = run.epochs <= budget
     epochs = run.epochs[keep]
     curves = {key: values[keep] for key, values in run.curves.items()}
