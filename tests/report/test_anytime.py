@@ -103,3 +103,29 @@ def test_bad_budgets_exit_2_and_write_nothing(store, capsys):
     assert "budgets must be positive integers (epochs), got 0" in err
     assert "got -4" in err
     assert listing() == before
+
+
+def test_goal_table_checks_the_default_against_the_best_budget_aware_arm(store):
+    from scipy import stats as sps
+
+    assert main(["report", str(store), "--budgets", "2", "4"]) == 0
+    runs = Store(store, create=False).runs()
+    goal = {row["budget"]: row for row in _csv(store / "report" / "anytime_goal.csv")}
+    assert set(goal) == {"2", "4"}
+    # at 4 epochs every arm's run is its own: the uncertainty and the budget-aware runs
+    acc = {}
+    for r in runs:
+        if r["config"]["epochs"] == 4:
+            acc.setdefault(r["schedule"], {})[r["seed"]] = r["test"]["test_accuracy"]
+    best = max(("cosine", "linear"), key=lambda arm: np.mean(list(acc[arm].values())))
+    row = goal["4"]
+    assert row["best_budget_aware"] == best
+    a = [acc["uncertainty"][s] for s in (0, 1, 2)]
+    b = [acc[best][s] for s in (0, 1, 2)]
+    ci = sps.ttest_rel(a, b).confidence_interval(0.95)
+    assert float(row["ci_low"]) == pytest.approx(ci.low) and float(row["ci_high"]) == pytest.approx(
+        ci.high
+    )
+    assert row["within_noise_or_better"] == ("yes" if ci.high >= 0 else "no")
+    score = _csv(store / "report" / "anytime_goal_score.csv")
+    assert [r["budget (epochs)"] for r in score] == ["2", "4"]

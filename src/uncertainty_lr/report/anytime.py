@@ -7,7 +7,12 @@ tests of one budget are one Holm family, named before the study is run: the budg
 separate questions (does the default hold up when the run is this long?), so a budget's
 p-values are not corrected for the tests at other budgets.
 
-Files (besides report.md / report.html): ``anytime_summary.csv``, ``anytime_algoperf.csv``,
+The report opens with the study's two questions per budget (``goal_tables``): is the
+uncertainty arm within noise of or better than the best budget-aware arm, and does it beat
+every other budget-free arm on the AlgoPerf score.
+
+Files (besides report.md / report.html): ``anytime_goal.csv``, ``anytime_goal_score.csv``,
+``anytime_summary.csv``, ``anytime_algoperf.csv``,
 and per budget ``verdict_<B>ep.csv``, ``final_metrics_<B>ep.csv``, ``ab_tests_<B>ep.csv``,
 ``algoperf_score_<B>ep.csv``, ``figures/performance_profile_<B>ep.png``.
 """
@@ -18,8 +23,16 @@ import dataclasses
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
+
 from uncertainty_lr.report.aggregates import algoperf_table, profile_times
-from uncertainty_lr.report.budgets import BUDGET_FREE, at_budget, budget_kind, check_budgets
+from uncertainty_lr.report.budgets import (
+    BUDGET_AWARE,
+    BUDGET_FREE,
+    at_budget,
+    budget_kind,
+    check_budgets,
+)
 from uncertainty_lr.report.html import (
     Block,
     Contents,
@@ -70,6 +83,7 @@ def _scores(summary: Summary) -> dict[str, float]:
 def summary_tables(views: dict[int, tuple[Study, Summary]]) -> tuple[Table, Table]:
     """(arm x budget -> test accuracy mean ± std, arm x budget -> AlgoPerf score)."""
     budgets = list(views)
+    studies = [study for study, _ in views.values()]
     arms: dict[tuple[str, str], None] = {}
     for study, _ in views.values():
         for problem in study.problems():
@@ -78,14 +92,14 @@ def summary_tables(views: dict[int, tuple[Study, Summary]]) -> tuple[Table, Tabl
     csv_columns = ["problem", "schedule", "kind"]
     csv_columns += [f"{stat}_{b}" for b in budgets for stat in ("mean", "std", "n")]
     rows, csv_rows = [], []
-    for problem, arm in sorted(arms, key=lambda key: (key[0], budget_kind(key[1].split(":")[0]))):
-        kind = _kind_of(views, problem, arm)
+    for problem, arm in sorted(arms, key=lambda key: (key[0], _kind_of(studies, *key))):
+        kind = _kind_of(studies, problem, arm)
         row, csv_row = [problem, arm, kind], [problem, arm, kind]
         for study, _ in views.values():
             seeds = study.seeds(problem)
             acc = seed_vector(study, problem, arm, seeds, lambda r: r.test["test_accuracy"])
             mean, std = mean_std(acc)
-            n = int((acc == acc).sum())
+            n = int(np.isfinite(acc).sum())
             text = NA if mean is None else fmt(mean) + ("" if std is None else f" ± {fmt(std)}")
             row.append(text if mean is None else f"{text} (n={n})")
             csv_row += [raw(mean), raw(std), str(n)]
@@ -110,8 +124,66 @@ def summary_tables(views: dict[int, tuple[Study, Summary]]) -> tuple[Table, Tabl
     return accuracy, algoperf
 
 
-def _kind_of(views, problem: str, arm: str) -> str:
-    for study, _ in views.values():
+def goal_tables(views: dict[int, tuple[Study, Summary]]) -> tuple[Table, Table]:
+    """The questions the anytime study asks, per budget.
+
+    (1) Is the uncertainty arm, never told the budget, within noise of or better than the
+    best budget-aware arm given the true budget: is the upper end of the paired 95%
+    t-interval of the test-accuracy difference (uncertainty - that arm) >= 0? The best
+    budget-aware arm is the one with the highest mean test accuracy over the paired seeds.
+    (2) Does it beat every other budget-free arm on the AlgoPerf score at that budget?
+    """
+    rows, csv_rows, score_rows = [], [], []
+    for budget, (study, summary) in views.items():
+        best: dict[tuple[str, str], object] = {}
+        for c in summary.comparisons:
+            if c.metric.key != "test_accuracy" or c.result is None or c.result.mean_b is None:
+                continue
+            if _kind_of([study], c.problem, c.arm_b) != BUDGET_AWARE:
+                continue
+            key = (c.problem, c.arm_a)
+            if key not in best or c.result.mean_b > best[key].result.mean_b:
+                best[key] = c
+        for (problem, arm), c in best.items():
+            r = c.result
+            holds = r.ci_high is not None and r.ci_high >= 0
+            interval = NA if r.ci_low is None else f"[{r.ci_low:+.4f}, {r.ci_high:+.4f}]"
+            verdict = "yes" if holds else ("no" if r.ci_high is not None else NA)
+            diff = NA if r.mean_diff is None else f"{r.mean_diff:+.4f}"
+            rows.append([str(budget), problem, arm, f"{c.arm_b} ({fmt(r.mean_b)})",
+                         f"{diff} {interval}", verdict])  # fmt: skip
+            csv_rows.append([str(budget), problem, arm, c.arm_b, raw(r.mean_b), raw(r.mean_diff),
+                             raw(r.ci_low), raw(r.ci_high), verdict])  # fmt: skip
+        scores = _scores(summary)
+        free = {run.arm for run in study.runs if budget_kind(run.base_schedule) == BUDGET_FREE}
+        tested = {c.arm_a for c in summary.comparisons}  # the uncertainty arm(s)
+        for arm in sorted(a for a in scores if a in tested):
+            others = {a: v for a, v in scores.items() if a in free and a not in tested}
+            top = max(others, key=others.get) if others else None
+            beats = NA if top is None else ("yes" if scores[arm] > others[top] else "no")
+            score_rows.append([str(budget), arm, f"{scores[arm]:.3f}",
+                               NA if top is None else f"{top} ({others[top]:.3f})", beats])  # fmt: skip
+    accuracy = Table(
+        "anytime_goal", "Never told the budget vs the best budget-aware arm",
+        ["budget (epochs)", "problem", "uncertainty schedule", "best budget-aware (mean test acc)",
+         "difference [95% t-interval]", "within noise or better"], rows,
+        ["difference = uncertainty - best budget-aware arm in test accuracy over paired seeds; "
+         "within noise or better = the interval's upper end is >= 0"],
+        ["budget", "problem", "uncertainty", "best_budget_aware", "best_mean", "mean_diff",
+         "ci_low", "ci_high", "within_noise_or_better"], csv_rows,
+    )  # fmt: skip
+    score = Table(
+        "anytime_goal_score", "AlgoPerf score vs the other budget-free arms",
+        ["budget (epochs)", "uncertainty schedule", "its AlgoPerf score",
+         "best other budget-free arm", "beats every budget-free arm"], score_rows,
+        ["scores as in the AlgoPerf score per budget table"],
+    )  # fmt: skip
+    return accuracy, score
+
+
+def _kind_of(studies: list[Study], problem: str, arm: str) -> str:
+    """Whether ``arm`` of ``problem`` is budget-aware or budget-free (n/a: no run)."""
+    for study in studies:
         for run in study.runs_of(problem, arm):
             return budget_kind(run.base_schedule)
     return NA
@@ -165,7 +237,8 @@ def write_budget_report(
         if view.notes:
             sections.append(Details(f"Runs left out at {budget} epochs", [Paragraph(n) for n in view.notes]))  # fmt: skip
     accuracy, algoperf = summary_tables(views)
-    for table in (accuracy, algoperf):
+    goal, goal_score = goal_tables(views)
+    for table in (accuracy, algoperf, goal, goal_score):
         table.write_csv(out / f"{table.name}.csv")
     free = sorted({r.arm for r in study.runs if budget_kind(r.base_schedule) == BUDGET_FREE})
     body: list[Block] = [
@@ -175,6 +248,8 @@ def write_budget_report(
             f"Budgets: {', '.join(map(str, budgets))} epochs. Budget-free arms: "
             f"{', '.join(free) or 'none'}."
         ),  # fmt: skip
+        goal,
+        goal_score,
         accuracy,
         algoperf,
         *sections,
