@@ -125,6 +125,11 @@ def build_parser() -> Parser:
     rep.add_argument(
         "--schedules", nargs="+", help="report only these schedule labels (default: all)"
     )
+    rep.add_argument(
+        "--budgets", nargs="+", type=int, metavar="EPOCHS",
+        help="anytime report: per budget (epochs) the verdict, final-metrics and A/B tables, "
+        "profile and AlgoPerf score; budget-free arms are cut from their longest run",
+    )  # fmt: skip
     exp = sub.add_parser(
         "export", help="write runs.csv and epochs.csv (and parquet) of a results folder"
     )
@@ -308,7 +313,7 @@ def cmd_report(args, argv) -> int:
 
     command = "uncertainty-lr " + shlex.join(argv)
     print(write_report(Path(args.dir), target=args.target, uncertainty_schedule=args.uncertainty,
-                       command=command, schedules=args.schedules))  # fmt: skip
+                       command=command, schedules=args.schedules, budgets=args.budgets))  # fmt: skip
     return 0
 
 

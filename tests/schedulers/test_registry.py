@@ -50,7 +50,16 @@ def test_validation_imports_no_torch():
 
 def test_budget_aware_arms_are_marked():
     budget = {name for name, spec in SCHEDULES.items() if spec.budget}
-    assert budget == {"step", "cosine", "onecycle", "warmup_cosine", "schedule_free"}
+    assert budget == {
+        "step",
+        "cosine",
+        "onecycle",
+        "warmup_cosine",
+        "linear",
+        "wsd",
+    }
+    free = {"constant", "plateau", "greedy", "schedule_free", "prodigy", "uncertainty"}
+    assert set(SCHEDULES) - budget == free
 
 
 def test_optimizer_description_names_the_decay_each_arm_ran_with():

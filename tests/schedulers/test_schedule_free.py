@@ -81,3 +81,19 @@ def test_run_records_the_optimizer_each_arm_ran_with():
     assert sf.config["optimizer_used"].startswith("SGDScheduleFree in place of SGD")
     cos = train(config=RunConfig(schedule="cosine", **base))
     assert cos.config["optimizer_used"] == "Adam, L2 weight decay 0.0001"
+
+
+def test_warmup_is_counted_in_epochs_not_a_fraction_of_the_budget():
+    from uncertainty_lr.schedulers.baselines import build_scheduler
+    from uncertainty_lr.schedulers.registry import SCHEDULES
+
+    warmups = set()
+    for epochs in (1, 6, 18):
+        opt = torch.optim.Adam(_params(), lr=0.01)
+        sf, _ = build_scheduler("schedule_free", opt, epochs=epochs, steps_per_epoch=20)
+        warmups.add(sf.param_groups[0]["warmup_steps"])
+    assert warmups == {6}  # round(0.3 x 20), whatever the number of epochs
+    opt = torch.optim.Adam(_params(), lr=0.01)
+    sf, _ = build_scheduler("schedule_free", opt, epochs=6, steps_per_epoch=20, warmup_epochs=1)
+    assert sf.param_groups[0]["warmup_steps"] == 20
+    assert not SCHEDULES["schedule_free"].budget

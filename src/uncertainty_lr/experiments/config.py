@@ -139,7 +139,12 @@ def resolve(cfg: RunConfig) -> RunConfig:
 
 def validate(cfg: RunConfig) -> None:
     """Raise ValueError naming the first bad value and what is allowed."""
-    from uncertainty_lr.schedulers.registry import SCHEDULES, UNCERTAINTY_SIGNALS, check_schedule
+    from uncertainty_lr.schedulers.registry import (
+        SCHEDULES,
+        UNCERTAINTY_SIGNALS,
+        check_optimizer,
+        check_schedule,
+    )
 
     if cfg.schedule not in SCHEDULES:
         raise ValueError(f"unknown schedule {cfg.schedule!r}; known: {', '.join(SCHEDULES)}")
@@ -161,6 +166,7 @@ def validate(cfg: RunConfig) -> None:
         raise ValueError(f"val_fraction must be a number in (0, 1), got {vf!r}")
     if cfg.optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {cfg.optimizer!r}")
+    check_optimizer(cfg.schedule, cfg.optimizer)
     if cfg.lr_source not in LR_SOURCES:
         raise ValueError(f"lr_source must be one of {', '.join(LR_SOURCES)}; got {cfg.lr_source!r}")
     if cfg.device not in DEVICES:

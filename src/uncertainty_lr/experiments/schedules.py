@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from uncertainty_lr.schedulers.baselines import build_scheduler
+from uncertainty_lr.schedulers.prodigy import effective_lrs
 from uncertainty_lr.schedulers.registry import SCHEDULES
 from uncertainty_lr.schedulers.uncertainty import mean_over_ranks
 
@@ -102,6 +103,16 @@ class ScheduleFree(Schedule):
         return [float(g.get("scheduled_lr", 0.0) or g["lr"]) for g in self.optimizer.param_groups]
 
 
+class Prodigy(Schedule):
+    """Prodigy in place of the optimizer. The LR it reports is the effective step size
+    ``d x lr`` of each group after the step (``lr`` is Prodigy's multiplier, 1.0)."""
+
+    name = "prodigy"
+
+    def get_last_lr(self) -> list[float]:
+        return effective_lrs(self.optimizer)
+
+
 class UncertaintySchedule(TorchSchedule):
     """UncertaintyLR fed from a validation signal or from the training logits.
 
@@ -171,7 +182,7 @@ def make_schedule(
     ``epochs`` and ``steps_per_epoch`` size the fixed schedules; ``options`` are the
     schedule's own (an unknown one is an error listing the allowed ones). For
     ``schedule_free`` the schedule's ``optimizer`` is the schedule-free twin of the given
-    one (same params, LRs and regularisation).
+    one (same params, LRs and regularisation), for ``prodigy`` a Prodigy optimizer.
     """
     scheduler, o = build_scheduler(
         name, optimizer, epochs=epochs, steps_per_epoch=steps_per_epoch, **options
@@ -180,6 +191,8 @@ def make_schedule(
         return Schedule(optimizer)
     if name == "schedule_free":
         return ScheduleFree(scheduler)
+    if name == "prodigy":
+        return Prodigy(scheduler)
     if name == "uncertainty":
         return UncertaintySchedule(
             optimizer, scheduler, o["signal"], o["every"], o["tracker_momentum"]

@@ -24,6 +24,8 @@ from uncertainty_lr.report.aggregates import (
     iqm_table,
 )
 from uncertainty_lr.report.analysis import analysis_paragraphs
+from uncertainty_lr.report.anytime import write_budget_report
+from uncertainty_lr.report.budgets import check_budgets
 from uncertainty_lr.report.html import (
     Block,
     Bullets,
@@ -200,6 +202,7 @@ def write_report(
     command: str | None = None,
     schedules: list[str] | None = None,
     extra_sections: Sequence[SectionHook] = (),
+    budgets: Sequence[int] | None = None,
 ) -> Path:
     """Write the full report of the store in ``store_dir``; return the output folder.
 
@@ -213,6 +216,8 @@ def write_report(
     otherwise writes what it can and says in the report what it could not compute.
     ``schedules``: report only runs with these schedule labels (default: every run).
     ``extra_sections``: hooks that add blocks to the end of each problem's section.
+    ``budgets``: epoch budgets for the anytime report instead (``report/anytime.py``): per
+    budget the verdict, final metrics, A/B tables, profile and AlgoPerf score.
 
     Order of the report: verdict table and a sentence or two per problem; a section per
     problem with its figures; across problems (performance profile, AlgoPerf score); the
@@ -220,7 +225,9 @@ def write_report(
     final metrics, convergence, the written analysis, evaluation summaries and the setup.
     """
     _check_arguments(target, target_fraction, uncertainty_schedule, command)
-    study = load_study(store_dir)
+    if budgets is not None:
+        budgets = check_budgets(budgets)
+    study = load_study(store_dir, by_budget=budgets is not None)
     if schedules is not None:
         unknown = sorted(set(schedules) - set(study.arms()))
         if unknown:
@@ -231,6 +238,9 @@ def write_report(
     rulesets = split_rulesets(study)  # tuning runs and the second ruleset: report/tuning.py
     study = rulesets.main
     out = Path(store_dir) / "report" if out_dir is None else Path(out_dir)
+    if budgets is not None:
+        return write_budget_report(study, out, budgets, uncertainty_schedule=uncertainty_schedule,
+                                   target=target, target_fraction=target_fraction, command=command)  # fmt: skip
     fig_dir = out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
     summary = summarise(

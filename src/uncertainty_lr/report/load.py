@@ -174,11 +174,13 @@ def _test_metrics(row: dict[str, Any], epochs: np.ndarray, curves: dict[str, np.
     return test, test_json
 
 
-def load_study(store_dir: str | Path) -> Study:
+def load_study(store_dir: str | Path, *, by_budget: bool = False) -> Study:
     """Read ``store_dir/results.sqlite`` into a ``Study``.
 
     Raises ``ValueError`` when there is no store there. Runs of the same problem, arm and
-    seed (a rerun with another config) are reduced to the latest one, with a note.
+    seed (a rerun with another config) are reduced to the latest one, with a note. With
+    ``by_budget`` runs with different config ``epochs`` are kept side by side (the anytime
+    comparison, ``report.budgets.at_budget``, picks one per budget).
     """
     store_dir = Path(store_dir)
     with Store(store_dir, create=False) as store:
@@ -236,7 +238,8 @@ def load_study(store_dir: str | Path) -> Study:
         # the comparison seeds: neither repeats a run of another ruleset or LR
         source = run.config.get("lr_source") or "given"
         lr = run.config.get("lr") if source == "tuning" else None
-        latest[(run.problem, run.arm, run.seed, source, lr)] = run
+        epochs = run.config.get("epochs") if by_budget else None
+        latest[(run.problem, run.arm, run.seed, source, lr, epochs)] = run
     if len(latest) < len(runs):
         dropped = len(runs) - len(latest)
         notes.append(

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from uncertainty_lr.report.budgets import BUDGET_AWARE, BUDGET_FREE, run_kind
 from uncertainty_lr.report.load import STATUS_ORDER, RunData, Study, seed_vector
 from uncertainty_lr.report.summary import ALPHA, Comparison, Summary
 from uncertainty_lr.stats import mean_std
@@ -94,6 +95,17 @@ def _hardware(run: RunData) -> str | None:
     return "; ".join(f"{key}: {hw[key]}" for key in sorted(hw)) if hw else None
 
 
+def _budget_kinds(study: Study, problem: str) -> str:
+    """'aware: cosine, linear; free: constant, uncertainty' for the arms of ``problem``."""
+    kinds: dict[str, list[str]] = {BUDGET_AWARE: [], BUDGET_FREE: []}
+    for arm in study.arms(problem):
+        run = study.runs_of(problem, arm)[0]
+        kinds[run_kind(run)].append(arm)
+    return "; ".join(
+        f"{kind.removeprefix('budget-')}: {', '.join(arms)}" for kind, arms in kinds.items() if arms
+    )
+
+
 def setup_table(study: Study, command: str | None = None) -> Table:
     """What was run: one column per problem, one row per item (sizes, model, seeds, ...)."""
     problems = study.problems()
@@ -112,10 +124,12 @@ def setup_table(study: Study, command: str | None = None) -> Table:
     for label, getter in items:
         rows.append([label] + [_unique([getter(r) for r in study.runs_of(p)]) for p in problems])
     rows.insert(4, ["schedules"] + [", ".join(study.arms(p)) for p in problems])
-    rows.insert(5, ["seeds"] + [", ".join(map(str, study.seeds(p))) for p in problems])
+    rows.insert(5, ["budget-aware (told the epochs) / budget-free"]
+                + [_budget_kinds(study, p) for p in problems])  # fmt: skip
+    rows.insert(6, ["seeds"] + [", ".join(map(str, study.seeds(p))) for p in problems])
     counts = [study.status_counts(p) for p in problems]
     rows.insert(
-        6,
+        7,
         ["runs (done / diverged / failed / running)"]
         + [" / ".join(str(c[s]) for s in STATUS_ORDER) for c in counts],
     )

@@ -13,6 +13,8 @@ import torch
 from torch.optim import lr_scheduler as torch_sched
 
 from uncertainty_lr.schedulers.greedy import make_greedy
+from uncertainty_lr.schedulers.piecewise import WarmupStableDecayLR, wsd_steps
+from uncertainty_lr.schedulers.prodigy import prodigy_twin
 from uncertainty_lr.schedulers.registry import check_schedule
 from uncertainty_lr.schedulers.schedule_free import schedule_free_twin
 from uncertainty_lr.schedulers.uncertainty import UncertaintyLR
@@ -34,9 +36,11 @@ def build_scheduler(
 ) -> tuple[Any, dict[str, Any]]:
     """(scheduler, resolved options) for schedule ``name`` around ``optimizer``.
 
-    ``epochs`` and ``steps_per_epoch`` size the budget-aware schedules. The scheduler is
+    ``epochs`` and ``steps_per_epoch`` size the budget-aware schedules; a budget-free one
+    (``SCHEDULES[name].budget`` false) never reads ``epochs``. The scheduler is
     None for ``constant``; for ``schedule_free`` it is the schedule-free optimizer that
-    replaces ``optimizer`` (same params, LRs, betas / momentum and regularisation); for
+    replaces ``optimizer`` (same params, LRs, betas / momentum and regularisation), for
+    ``prodigy`` the Prodigy optimizer that does (same params, betas, regularisation); for
     ``uncertainty`` an ``UncertaintyLR`` (the harness-only options signal, every,
     tracker_momentum and envelope stay in the returned options), or with
     ``envelope="linear"`` the pair (UncertaintyLR, a per-step LinearLR to zero).
@@ -75,6 +79,13 @@ def build_scheduler(
             milestones=[warm],
         )
         return s, o
+    if name in ("linear", "wsd"):
+        if name == "linear":
+            warmup = min(round(total * o["warmup_fraction"]), total - 1)
+            decay = total - warmup
+        else:
+            warmup, decay = wsd_steps(total, o["warmup_fraction"], o["decay_fraction"])
+        return WarmupStableDecayLR(optimizer, total=total, warmup=warmup, decay=decay), o
     if name == "greedy":
         s = make_greedy(
             optimizer,
@@ -85,7 +96,9 @@ def build_scheduler(
         )
         return s, o
     if name == "schedule_free":
-        return schedule_free_twin(optimizer, round(total * o["warmup_fraction"])), o
+        return schedule_free_twin(optimizer, round(steps_per_epoch * o["warmup_epochs"])), o
+    if name == "prodigy":
+        return prodigy_twin(optimizer), o
     policy = {k: v for k, v in o.items() if k not in HARNESS_OPTIONS}
     scheduler = UncertaintyLR(optimizer, **policy)
     if o["envelope"] == "linear":  # chainable: the LR becomes envelope x uncertainty factor
