@@ -1,6 +1,9 @@
 """Last-layer Laplace: the K-FAC posterior against a dense reference and laplace-torch, seeding."""
 
+import math
+
 import pytest
+import scipy.optimize
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -8,9 +11,11 @@ from torch import nn
 from uncertainty_lr.signals import functions
 from uncertainty_lr.signals.estimators import estimate_signal, predict_logits
 from uncertainty_lr.signals.laplace import (
+    PRIOR_PRECISION_RANGE,
     fit_head_posterior,
     last_layer_laplace_probs,
     linear_head,
+    tune_prior_precision,
 )
 
 
@@ -92,6 +97,63 @@ def test_posterior_predictive_equals_laplace_torch():
     torch.testing.assert_close(posterior.logit_covariance(features(model, test)), ref_cov.detach())
 
 
+def dense_log_evidence(head, fit, delta):
+    """(P/2) log delta - (delta/2) ||MAP||^2 - (1/2) log det(K-FAC GGN + delta I), densely."""
+    posterior = fit_head_posterior(head, fit, prior_precision=1.0)
+    factor_a = fit.T @ fit / fit.shape[0]
+    factor_b = posterior.vec_b @ torch.diag(posterior.eig_b) @ posterior.vec_b.T
+    weight, bias = head.weight.detach().double(), head.bias.detach().double()
+    count = weight.numel() + bias.numel()
+    log_det = torch.logdet(torch.kron(factor_b, factor_a) + delta * torch.eye(weight.numel()))
+    log_det = log_det + torch.logdet(factor_b + delta * torch.eye(3))
+    norm = weight.pow(2).sum() + bias.pow(2).sum()
+    return (0.5 * count * math.log(delta) - 0.5 * delta * norm - 0.5 * log_det).item()
+
+
+def test_log_evidence_equals_the_dense_formula():
+    model = TinyNet()
+    fit, head = features(model, data(20)), linear_head(model)
+    posterior = fit_head_posterior(head, fit, prior_precision=1.0)
+    for delta in (1e-3, 0.7, 30.0):
+        assert posterior.log_evidence(delta) == pytest.approx(dense_log_evidence(head, fit, delta))
+
+
+def test_log_evidence_differences_equal_laplace_torch():
+    laplace = pytest.importorskip("laplace")
+    model = TinyNet().double().eval()
+    x, y = data(20).double(), torch.randint(0, 3, (20,), generator=torch.Generator().manual_seed(3))
+    reference = laplace.Laplace(
+        model, "classification", subset_of_weights="last_layer", hessian_structure="kron"
+    )
+    reference.fit(torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=20))
+    posterior = fit_head_posterior(linear_head(model), features(model, x), prior_precision=1.0)
+
+    def theirs(delta):  # log p(D | MAP) is the same for every delta and cancels
+        return reference.log_marginal_likelihood(torch.tensor(delta, dtype=torch.float64)).item()
+
+    for delta in (0.01, 3.0, 200.0):
+        assert posterior.log_evidence(delta) - posterior.log_evidence(1.0) == pytest.approx(
+            theirs(delta) - theirs(1.0), rel=1e-9
+        )
+
+
+def test_marglik_prior_precision_is_the_maximiser_scipy_finds():
+    model = TinyNet()
+    fit = features(model, data(40))
+    posterior = fit_head_posterior(linear_head(model), fit, data_size=400, prior_precision=1.0)
+    low, high = (math.log10(bound) for bound in PRIOR_PRECISION_RANGE)
+    found = scipy.optimize.minimize_scalar(
+        lambda e: -posterior.log_evidence(10.0**e), bounds=(low, high), method="bounded",
+        options={"xatol": 1e-10},
+    )  # fmt: skip
+    tuned = tune_prior_precision(posterior)
+    assert math.log10(tuned) == pytest.approx(found.x, abs=1e-5)
+    assert PRIOR_PRECISION_RANGE[0] < tuned < PRIOR_PRECISION_RANGE[1]
+    assert fit_head_posterior(
+        linear_head(model), fit, data_size=400
+    ).prior_precision == pytest.approx(tuned, rel=1e-12)  # the default tunes it
+
+
 def test_head_without_bias_has_no_bias_variance():
     model = TinyNet(bias=False)
     fit, test = features(model, data(20)), features(model, data(5, seed=2))
@@ -109,8 +171,9 @@ def test_more_training_data_means_a_tighter_posterior():
     model = TinyNet()
     fit, test = features(model, data(20)), features(model, data(5, seed=2))
     head = linear_head(model)
-    small = fit_head_posterior(head, fit, data_size=20).logit_moments(test)[1]
-    large = fit_head_posterior(head, fit, data_size=20_000).logit_moments(test)[1]
+    small = fit_head_posterior(head, fit, data_size=20, prior_precision=1.0)
+    large = fit_head_posterior(head, fit, data_size=20_000, prior_precision=1.0)
+    small, large = small.logit_moments(test)[1], large.logit_moments(test)[1]
     # eigenvalues ascend; the first direction of B is all-ones (softmax ignores a shift of
     # every logit), where the data say nothing and the prior alone sets the variance
     torch.testing.assert_close(large[:, 0], small[:, 0])
@@ -208,8 +271,11 @@ def test_refuses_what_it_cannot_fit():
     with pytest.raises(ValueError, match="samples must be an integer >= 2, got 1"):
         last_layer_laplace_probs(model, x, x, samples=1)
     head, fit = linear_head(model), features(model, x)
-    with pytest.raises(ValueError, match="prior_precision must be a number > 0, got 0"):
-        fit_head_posterior(head, fit, prior_precision=0)
+    for bad in (0, -1.0, "mackay", True):
+        with pytest.raises(
+            ValueError, match=f"prior_precision must be a number > 0 or 'marglik', got {bad!r}"
+        ):
+            fit_head_posterior(head, fit, prior_precision=bad)
     with pytest.raises(ValueError, match="data_size must be an integer >= 5"):
         fit_head_posterior(head, fit, data_size=3)
     with pytest.raises(ValueError, match=r"features must be \(n, 6\)"):

@@ -21,14 +21,22 @@ so T samples cost T draws of C normals per example, and the fit costs one eigend
 of a D x D and a C x C matrix. The fit uses at most ``fit_size`` training examples (a seeded
 subset) and scales B by N / n to stand for all N of them.
 
-Prior precision: fixed, ``prior_precision = 1.0`` by default (laplace-torch's default), not
-tuned by marginal likelihood each epoch: a per-epoch tuned prior would move the signal for
-reasons of its own between epochs, and the schedule should see changes of the model only.
-With N in the thousands the GGN term dominates the prior anyway.
+Prior precision: tuned each evaluation by maximising the Laplace marginal likelihood over
+delta (``prior_precision="marglik"``, the default; a number fixes it instead). The scale of
+the features differs by model (BatchNorm-ed CNN features, mean-pooled LSTM states), so no
+fixed delta means the same everywhere; with laplace-torch's default delta = 1 the digits
+MLP's predictive was prior-dominated (mutual information 0.15 against 0.03 for last-layer
+MC dropout, and a mean prediction less sure than the point prediction), while the tuned
+delta (25-50 there) gives a predictive close to the point prediction. The marginal
+likelihood's delta-dependent part needs only the eigenvalues above and the MAP's norm
+(no labels, no extra pass): a grid of 81 values over [1e-4, 1e4] then 40 golden-section
+steps, about 160 sums over (D + 1) x C terms.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass
 
 import torch
@@ -48,8 +56,11 @@ from uncertainty_lr.signals.estimators import (
 
 #: Default number of training examples the head's posterior is fitted on.
 LAPLACE_FIT_SIZE = 1024
-#: Default prior precision delta of the head's weights and bias (isotropic Gaussian prior).
-LAPLACE_PRIOR_PRECISION = 1.0
+#: Default prior precision delta of the head's weights and bias (isotropic Gaussian prior):
+#: tuned by marginal likelihood; a number fixes it.
+LAPLACE_PRIOR_PRECISION = "marglik"
+#: The range the tuned prior precision is searched in (bounds included).
+PRIOR_PRECISION_RANGE = (1e-4, 1e4)
 
 
 @dataclass(frozen=True)
@@ -83,6 +94,21 @@ class HeadPosterior:
         if self.has_bias:
             variance = variance + 1.0 / (self.eig_b.clamp_min(0.0) + delta)
         return mean, variance
+
+    def log_evidence(self, delta: float) -> float:
+        """The delta-dependent part of the Laplace log marginal likelihood (nats).
+
+        log p(D | delta) = log p(D | MAP) + (P / 2) log delta - (delta / 2) ||MAP||^2
+        - (1 / 2) log det(GGN + delta I); the first term does not depend on delta and is
+        left out. P counts the weights and (if any) the biases.
+        """
+        eig_a, eig_b = self.eig_a.clamp_min(0.0), self.eig_b.clamp_min(0.0)
+        count, norm = self.weight.numel(), self.weight.pow(2).sum()
+        log_det = torch.log(eig_a[:, None] * eig_b[None, :] + delta).sum()
+        if self.has_bias:
+            count, norm = count + self.bias.numel(), norm + self.bias.pow(2).sum()
+            log_det = log_det + torch.log(eig_b + delta).sum()
+        return (0.5 * count * math.log(delta) - 0.5 * delta * norm - 0.5 * log_det).item()
 
     def logit_covariance(self, features: torch.Tensor) -> torch.Tensor:
         """features (N, D) -> covariance of the logits (N, C, C), float64."""
@@ -128,22 +154,51 @@ def linear_head(model: nn.Module) -> nn.Linear:
     return last
 
 
+def tune_prior_precision(posterior: HeadPosterior) -> float:
+    """The delta in PRIOR_PRECISION_RANGE that maximises ``posterior.log_evidence``.
+
+    Deterministic: the best of 81 log-spaced values (10 per decade), then 40 golden-section
+    steps in log delta between its neighbours.
+    """
+    low, high = (math.log10(bound) for bound in PRIOR_PRECISION_RANGE)
+    grid = [low + (high - low) * k / 80 for k in range(81)]
+
+    def evidence(log_delta: float) -> float:
+        return posterior.log_evidence(10.0**log_delta)
+
+    best = max(range(81), key=lambda k: evidence(grid[k]))
+    left, right = grid[max(best - 1, 0)], grid[min(best + 1, 80)]
+    ratio = (math.sqrt(5.0) - 1.0) / 2.0
+    for _ in range(40):
+        a, b = right - ratio * (right - left), left + ratio * (right - left)
+        if evidence(a) >= evidence(b):
+            right = b
+        else:
+            left = a
+    return 10.0 ** ((left + right) / 2)
+
+
 def fit_head_posterior(
     head: nn.Linear,
     features: torch.Tensor,
     *,
     data_size: int | None = None,
-    prior_precision: float = LAPLACE_PRIOR_PRECISION,
+    prior_precision: float | str = LAPLACE_PRIOR_PRECISION,
 ) -> HeadPosterior:
     """K-FAC last-layer Laplace of ``head`` from fit features (n, D), computed in float64.
 
     ``data_size`` N (default n) is the number of training examples the n fit rows stand
-    for: B is scaled by N / n. ``prior_precision`` delta > 0 (default 1.0).
+    for: B is scaled by N / n. ``prior_precision``: a number delta > 0, or "marglik"
+    (default) to tune it with ``tune_prior_precision``.
     """
-    if isinstance(prior_precision, bool) or not isinstance(prior_precision, int | float):
-        raise ValueError(f"prior_precision must be a number > 0, got {prior_precision!r}")
-    if not prior_precision > 0:
-        raise ValueError(f"prior_precision must be a number > 0, got {prior_precision!r}")
+    if prior_precision != "marglik" and (
+        isinstance(prior_precision, bool)
+        or not isinstance(prior_precision, int | float)
+        or not prior_precision > 0
+    ):
+        raise ValueError(
+            f"prior_precision must be a number > 0 or 'marglik', got {prior_precision!r}"
+        )
     if features.dim() != 2 or features.shape[0] < 1 or features.shape[1] != head.in_features:
         raise ValueError(
             f"features must be (n, {head.in_features}) with n >= 1, got {tuple(features.shape)}"
@@ -164,9 +219,13 @@ def fit_head_posterior(
     factor_a = f.T @ f / n
     eig_a, vec_a = torch.linalg.eigh(factor_a)
     eig_b, vec_b = torch.linalg.eigh(factor_b)
-    return HeadPosterior(
-        weight, bias, eig_a, vec_a, eig_b, vec_b, float(prior_precision), head.bias is not None
+    fixed = 1.0 if prior_precision == "marglik" else float(prior_precision)
+    posterior = HeadPosterior(
+        weight, bias, eig_a, vec_a, eig_b, vec_b, fixed, head.bias is not None
     )
+    if prior_precision == "marglik":
+        posterior = dataclasses.replace(posterior, prior_precision=tune_prior_precision(posterior))
+    return posterior
 
 
 def last_layer_laplace_probs(
@@ -178,14 +237,15 @@ def last_layer_laplace_probs(
     transform: Transform | None = None,
     generator_seed: int | None = None,
     fit_size: int = LAPLACE_FIT_SIZE,
-    prior_precision: float = LAPLACE_PRIOR_PRECISION,
+    prior_precision: float | str = LAPLACE_PRIOR_PRECISION,
     return_logits: bool = False,
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Last-layer Laplace: inputs (N, ...) -> probabilities (T, N, C), float64 on CPU.
 
     Fits the head's posterior (``fit_head_posterior``) on the eval-mode features of at most
     ``fit_size`` rows of ``fit_inputs`` (the training inputs; a seeded random subset when
-    there are more, standing for all of them), then draws T = ``samples`` logits per input
+    there are more, standing for all of them; prior precision tuned by marginal likelihood
+    unless ``prior_precision`` is a number), then draws T = ``samples`` logits per input
     from the Gaussian predictive of the head. One eval-mode feature pass per input batch.
     With ``generator_seed`` the subset and the draws come from a private generator (the
     global RNG is neither read nor advanced), so the same seed gives the same result for
