@@ -266,6 +266,10 @@ def test_refuses_what_it_cannot_fit():
     with pytest.raises(ValueError, match="needs model.head to be an nn.Linear"):
         last_layer_laplace_probs(deep, x, x)
     model = TinyNet()
+    with pytest.raises(ValueError, match=r"fit_inputs must be .* got Tensor of shape \(0, 4\)"):
+        last_layer_laplace_probs(model, x, torch.zeros(0, 4))
+    with pytest.raises(ValueError, match="fit_inputs must be .* got list of shape None"):
+        last_layer_laplace_probs(model, x, [[0.0] * 4])
     with pytest.raises(ValueError, match="fit_size must be an integer >= 1, got 0"):
         last_layer_laplace_probs(model, x, x, fit_size=0)
     with pytest.raises(ValueError, match="samples must be an integer >= 2, got 1"):

@@ -18,7 +18,10 @@ of one example with features f is Gaussian (exact, the head is linear in W and b
     v_j  = sum_i (q_A,i . f)^2 / (alpha_i beta_j + delta) + 1 / (beta_j + delta),
 
 so T samples cost T draws of C normals per example, and the fit costs one eigendecomposition
-of a D x D and a C x C matrix. The fit uses at most ``fit_size`` training examples (a seeded
+of a D x D and a C x C matrix. Drawing logits per example from this Gaussian gives each
+example the distribution that drawing the head's weights from the posterior would (the
+head is linear); entropy and mutual information are per example, so the signal's
+expectation is the same. The fit uses at most ``fit_size`` training examples (a seeded
 subset) and scales B by N / n to stand for all N of them.
 
 Prior precision: tuned each evaluation by maximising the Laplace marginal likelihood over
@@ -254,7 +257,12 @@ def last_layer_laplace_probs(
     ValueError for a model whose head is not linear (see ``linear_head``).
     """
     _check_inputs(inputs, batch_size)
-    _check_inputs(fit_inputs, batch_size)
+    if not isinstance(fit_inputs, torch.Tensor) or fit_inputs.dim() < 1 or len(fit_inputs) < 1:
+        shape = tuple(fit_inputs.shape) if isinstance(fit_inputs, torch.Tensor) else None
+        raise ValueError(
+            "fit_inputs must be one torch.Tensor of training inputs with at least one row, "
+            f"got {type(fit_inputs).__name__} of shape {shape}"
+        )
     _check_samples(samples)
     _check_seed(generator_seed)
     if isinstance(fit_size, bool) or not isinstance(fit_size, int) or fit_size < 1:
