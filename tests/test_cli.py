@@ -51,6 +51,8 @@ def test_list_names_everything(capsys):
         "schedule_free",
         "greedy",
         "ll_mutual_information",
+        "la_entropy",
+        "la_mutual_information",
         "train_entropy",
     ):
         assert name in text

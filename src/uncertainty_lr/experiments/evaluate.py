@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from uncertainty_lr.signals import functions as sf
 from uncertainty_lr.signals.estimators import last_layer_mc_probs, mc_dropout_probs, predict_logits
+from uncertainty_lr.signals.laplace import last_layer_laplace_probs
 
 #: Signals computed on every evaluation: one pass, already paid for by the loss.
 DEFAULT_SIGNALS = ("confidence", "entropy", "margin")
@@ -26,7 +27,7 @@ def macro_f1(pred: torch.Tensor, target: torch.Tensor, num_classes: int) -> floa
 
 
 def mc_signals(name: str, mc_probs: torch.Tensor) -> float:
-    """The value of an mc_* / ll_* signal from MC probabilities (T, N, C)."""
+    """The value of an mc_* / ll_* / la_* signal from sampled probabilities (T, N, C)."""
     kind = name.split("_", 1)[1]
     if kind == "entropy":
         return sf.entropy(mc_probs.mean(0))
@@ -47,21 +48,32 @@ def evaluate(
     mc_samples: int = 10,
     mc_seed: int | None = None,
     prefix: str = "val",
+    fit_inputs: torch.Tensor | None = None,
 ) -> dict[str, float]:
     """Loss (mean cross-entropy, nats), accuracy, macro-F1, ECE (15 bins) and signals.
 
     Keys are ``{prefix}_loss``, ``{prefix}_accuracy``, ``{prefix}_f1``, ``{prefix}_ece``,
     ``{prefix}_{signal}`` for the default signals and every name in ``extra_signals``
-    (mc_* = full MC dropout, ll_* = last-layer MC dropout, ``mc_samples`` passes each),
-    plus ``{prefix}_mutual_information`` / ``{prefix}_variance`` from whichever MC
+    (mc_* = full MC dropout, ll_* = last-layer MC dropout, la_* = last-layer Laplace,
+    ``mc_samples`` passes or draws each, seeded by ``mc_seed``), plus ``{prefix}_mutual_information`` / ``{prefix}_variance`` from whichever MC
     estimate ran (last-layer preferred, as it is the cheaper one to ask for).
+    la_* fits the head's posterior on ``fit_inputs``, the training inputs (N_train, ...)
+    (at most 1024 rows of them, a subset seeded by ``mc_seed``); it needs them.
     """
     wanted = [s for s in dict.fromkeys(extra_signals) if s not in DEFAULT_SIGNALS]
+    laplace = [s for s in wanted if s.startswith("la_")]
+    if laplace and fit_inputs is None:
+        raise ValueError(f"signal {laplace[0]!r} needs fit_inputs (the training inputs), got None")
     samples: dict[str, torch.Tensor] = {}
     if any(s.startswith("ll_") for s in wanted):
         # one feature pass serves both the deterministic logits and the head samples
         samples["ll"], logits = last_layer_mc_probs(
             model, x, samples=mc_samples, batch_size=batch_size, transform=transform,
+            generator_seed=mc_seed, return_logits=True,
+        )  # fmt: skip
+    elif laplace:
+        samples["la"], logits = last_layer_laplace_probs(
+            model, x, fit_inputs, samples=mc_samples, batch_size=batch_size, transform=transform,
             generator_seed=mc_seed, return_logits=True,
         )  # fmt: skip
     else:
@@ -80,15 +92,13 @@ def evaluate(
     for name in wanted:
         family = name.split("_", 1)[0]
         if family not in samples:
-            sampler = mc_dropout_probs if family == "mc" else last_layer_mc_probs
-            samples[family] = sampler(
-                model,
-                x,
-                samples=mc_samples,
-                batch_size=batch_size,
-                transform=transform,
-                generator_seed=mc_seed,
-            )
+            options = dict(samples=mc_samples, batch_size=batch_size, transform=transform,
+                           generator_seed=mc_seed)  # fmt: skip
+            if family == "la":
+                samples[family] = last_layer_laplace_probs(model, x, fit_inputs, **options)
+            else:
+                sampler = mc_dropout_probs if family == "mc" else last_layer_mc_probs
+                samples[family] = sampler(model, x, **options)
         out[f"{prefix}_{name}"] = mc_signals(name, samples[family])
     for family in ("mc", "ll"):
         if family in samples:

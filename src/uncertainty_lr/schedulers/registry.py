@@ -20,6 +20,7 @@ UNCERTAINTY_SIGNALS = (
     "confidence", "entropy", "margin",
     "mc_entropy", "mc_mutual_information", "mc_variance",
     "ll_entropy", "ll_mutual_information", "ll_variance",
+    "la_entropy", "la_mutual_information",
     "train_confidence", "train_entropy", "train_margin",
 )  # fmt: skip
 #: Metrics ReduceLROnPlateau may watch: it minimises, so lower must mean better.

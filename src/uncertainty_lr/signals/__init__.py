@@ -2,6 +2,8 @@
 
 - ``functions``: pure functions of probabilities (or logits with ``from_logits=True``).
 - ``estimators``: run a model over data (single pass, MC dropout, last-layer MC dropout).
+- ``laplace``: last-layer Laplace (K-FAC GGN posterior of the linear head, fitted on
+  training features) and its sampled predictive.
 - ``tracker``: an EMA of a single-pass signal from the training loop's own logits.
 """
 
@@ -29,6 +31,11 @@ from uncertainty_lr.signals.functions import (
     predictive_variance,
     probs_from_logits,
 )
+from uncertainty_lr.signals.laplace import (
+    HeadPosterior,
+    fit_head_posterior,
+    last_layer_laplace_probs,
+)
 from uncertainty_lr.signals.tracker import BatchSignalTracker
 
 __all__ = [
@@ -37,10 +44,13 @@ __all__ = [
     "SIGNAL_DESCRIPTIONS",
     "SIGNAL_FUNCTIONS",
     "BatchSignalTracker",
+    "HeadPosterior",
     "confidence",
     "entropy",
     "estimate_signal",
     "expected_calibration_error",
+    "fit_head_posterior",
+    "last_layer_laplace_probs",
     "last_layer_mc_probs",
     "margin",
     "mc_dropout_probs",

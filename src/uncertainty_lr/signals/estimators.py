@@ -6,7 +6,9 @@ logits (N, C). Three ways to predict:
 
 - single pass: ``predict_logits`` (eval mode, deterministic);
 - full MC dropout: ``mc_dropout_probs`` (eval mode except the dropout layers);
-- last-layer MC dropout: ``last_layer_mc_probs`` (features once, T stochastic head passes).
+- last-layer MC dropout: ``last_layer_mc_probs`` (features once, T stochastic head passes);
+- last-layer Laplace: ``signals.laplace.last_layer_laplace_probs`` (features once, T draws
+  from a Gaussian posterior of the linear head fitted on training features).
 
 All of them run under ``torch.inference_mode()``, never change BatchNorm running stats,
 and put every module back in the train/eval mode it was in. Inputs are cut into batches of
@@ -51,6 +53,8 @@ SIGNAL_DESCRIPTIONS: dict[str, str] = {
     "ll_entropy": "entropy / log C of the mean of T last-layer MC-dropout predictions (head only)",
     "ll_mutual_information": "BALD mutual information / log C over T last-layer MC-dropout passes",
     "ll_variance": "summed class-probability variance over T last-layer MC-dropout passes",
+    "la_entropy": "entropy / log C of the mean of T last-layer Laplace draws (K-FAC GGN of the head)",
+    "la_mutual_information": "BALD mutual information / log C over T last-layer Laplace draws",
 }
 ESTIMATED_SIGNALS: tuple[str, ...] = tuple(SIGNAL_DESCRIPTIONS)
 
@@ -279,13 +283,15 @@ def estimate_signal(
     batch_size: int = 512,
     transform: Transform | None = None,
     generator_seed: int | None = None,
+    fit_inputs: torch.Tensor | None = None,
 ) -> float:
     """Run ``model`` over ``inputs`` and return the named signal, a float in [0, 1].
 
     ``signal`` is one of ESTIMATED_SIGNALS (see SIGNAL_DESCRIPTIONS): "confidence",
     "entropy", "margin" use one eval pass (``samples`` and ``generator_seed`` are
-    ignored); "mc_*" use full MC dropout and "ll_*" last-layer MC dropout, each with
-    ``samples`` passes.
+    ignored); "mc_*" use full MC dropout, "ll_*" last-layer MC dropout and "la_*"
+    last-layer Laplace, each with ``samples`` passes or draws. "la_*" needs
+    ``fit_inputs``, the training inputs its posterior is fitted on.
     """
     if signal not in SIGNAL_DESCRIPTIONS:
         raise ValueError(f"unknown signal {signal!r}; known: {', '.join(ESTIMATED_SIGNALS)}")
@@ -293,15 +299,17 @@ def estimate_signal(
         logits = predict_logits(model, inputs, batch_size=batch_size, transform=transform)
         return SIGNAL_FUNCTIONS[signal](logits, from_logits=True)
 
-    sampler = mc_dropout_probs if signal.startswith("mc_") else last_layer_mc_probs
-    mc_probs = sampler(
-        model,
-        inputs,
-        samples=samples,
-        batch_size=batch_size,
-        transform=transform,
-        generator_seed=generator_seed,
-    )
+    options = dict(samples=samples, batch_size=batch_size, transform=transform,
+                   generator_seed=generator_seed)  # fmt: skip
+    if signal.startswith("la_"):
+        from uncertainty_lr.signals.laplace import last_layer_laplace_probs  # imports this module
+
+        if fit_inputs is None:
+            raise ValueError(f"signal {signal!r} needs fit_inputs (the training inputs), got None")
+        mc_probs = last_layer_laplace_probs(model, inputs, fit_inputs, **options)
+    else:
+        sampler = mc_dropout_probs if signal.startswith("mc_") else last_layer_mc_probs
+        mc_probs = sampler(model, inputs, **options)
     kind = signal.split("_", 1)[1]
     if kind == "entropy":
         return entropy(mc_probs.mean(dim=0))
