@@ -1,10 +1,5 @@
-"""train() with a last-layer Laplace signal: recorded, deterministic, resumed bit-exactly.
-
-The loop must hand evaluate() the training inputs (``fit_inputs=x_train`` in the
-validation call of each epoch); until it does, these runs stop with evaluate()'s
-"needs fit_inputs" error, which the strict xfail below expects (and reports as a failure
-once the loop passes them, so the marker is removed with that change).
-"""
+"""train() with a last-layer Laplace signal: recorded, deterministic, resumed bit-exactly
+(the loop hands evaluate() the training inputs the Laplace fit needs)."""
 
 import pytest
 
@@ -13,9 +8,6 @@ from uncertainty_lr.experiments.store import Store
 from uncertainty_lr.train import train
 
 TIMES = ("train_time", "eval_time", "wall_time")
-LOOP_PENDING = pytest.mark.xfail(
-    strict=True, raises=ValueError, reason="the loop does not pass fit_inputs to evaluate() yet"
-)
 
 
 def strip_times(history):
@@ -37,7 +29,6 @@ class StopAfter:
             raise KeyboardInterrupt
 
 
-@LOOP_PENDING
 def test_laplace_signal_is_recorded_and_the_same_for_the_same_seed():
     a, b = train(config=cfg()), train(config=cfg())
     assert strip_times(a.history) == strip_times(b.history)
@@ -46,7 +37,6 @@ def test_laplace_signal_is_recorded_and_the_same_for_the_same_seed():
         assert h["signal"] == pytest.approx(h["val_la_mutual_information"])
 
 
-@LOOP_PENDING
 def test_run_reading_the_laplace_signal_resumes_to_identical_metrics(tmp_path):
     whole = train(config=cfg(epochs=4), store=Store(tmp_path / "a"))
     store = Store(tmp_path / "b")

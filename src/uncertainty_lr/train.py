@@ -390,7 +390,7 @@ def _one_epoch(
         _recalibrate_batchnorm(model, x_train, order, transform, cfg.batch_size)
     metrics = evaluate(model, x_val, y_val, num_classes=data.num_classes, transform=transform,
                        batch_size=cfg.eval_batch_size, extra_signals=extra_signals, mc_samples=cfg.mc_samples,
-                       mc_seed=epoch_seed(cfg.seed, epoch))  # fmt: skip
+                       mc_seed=epoch_seed(cfg.seed, epoch), fit_inputs=x_train)  # fmt: skip
     if not math.isfinite(metrics["val_loss"]):
         raise Diverged(f"val_loss at epoch {epoch}")
     n = seen.item()
