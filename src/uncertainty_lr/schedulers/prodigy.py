@@ -19,12 +19,13 @@ import io
 import torch
 
 from uncertainty_lr.schedulers.registry import PRODIGY_TWIN
+from uncertainty_lr.schedulers.schedule_free import optimizer_kind
 
 
 def prodigy_twin(optimizer: torch.optim.Optimizer):
     """A ``prodigyopt.Prodigy`` over ``optimizer``'s params (lr 1.0, d_coef 1.0, each
     group's betas and weight decay; Adam -> ``decouple=False``, AdamW -> ``decouple=True``)."""
-    kind = _kind(optimizer)
+    kind = optimizer_kind(optimizer, "prodigy", PRODIGY_TWIN)
     try:
         from prodigyopt import Prodigy
     except ImportError as e:  # pragma: no cover - it is a core dependency
@@ -46,17 +47,3 @@ def prodigy_twin(optimizer: torch.optim.Optimizer):
 def effective_lrs(optimizer) -> list[float]:
     """Each group's step size ``d x lr`` (Prodigy's LR is the multiplier 1.0, not a step)."""
     return [float(g["d"] * g["lr"]) for g in optimizer.param_groups]
-
-
-def _kind(optimizer: torch.optim.Optimizer) -> str:
-    decoupled = any(g.get("decoupled_weight_decay", False) for g in optimizer.param_groups)
-    if isinstance(optimizer, torch.optim.AdamW) or (
-        isinstance(optimizer, torch.optim.Adam) and decoupled
-    ):  # AdamW first: it subclasses Adam in recent torch
-        return "adamw"
-    if isinstance(optimizer, torch.optim.Adam):
-        return "adam"
-    raise ValueError(
-        f"schedule 'prodigy' replaces Adam or AdamW ({', '.join(PRODIGY_TWIN)}), "
-        f"got {type(optimizer).__name__}"
-    )

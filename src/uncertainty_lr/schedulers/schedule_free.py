@@ -49,7 +49,7 @@ def _adam_l2_class():
 def schedule_free_twin(optimizer: torch.optim.Optimizer, warmup_steps: int):
     """The schedule-free optimizer standing in for ``optimizer`` (Adam, AdamW or SGD), in
     train mode, over the same params with each group's LR, betas / momentum and decay."""
-    kind = _kind(optimizer)
+    kind = optimizer_kind(optimizer, "schedule_free", SCHEDULE_FREE_TWIN)
     sf = _schedulefree()
     groups = []
     for g in optimizer.param_groups:
@@ -71,17 +71,25 @@ def schedule_free_twin(optimizer: torch.optim.Optimizer, warmup_steps: int):
     return opt
 
 
-def _kind(optimizer: torch.optim.Optimizer) -> str:
+def optimizer_kind(optimizer: torch.optim.Optimizer, schedule: str, allowed) -> str:
+    """ "adam", "adamw" or "sgd" for the optimizer an arm replaces; a ValueError naming the
+    schedule when the kind is not among ``allowed`` (its twin table's keys)."""
     decoupled = any(g.get("decoupled_weight_decay", False) for g in optimizer.param_groups)
     if isinstance(optimizer, torch.optim.AdamW) or (
         isinstance(optimizer, torch.optim.Adam) and decoupled
     ):  # AdamW first: it subclasses Adam in recent torch
-        return "adamw"
-    if isinstance(optimizer, torch.optim.Adam):
-        return "adam"
-    if isinstance(optimizer, torch.optim.SGD):
-        return "sgd"
-    raise ValueError(
-        f"schedule 'schedule_free' replaces Adam, AdamW or SGD "
-        f"({', '.join(SCHEDULE_FREE_TWIN)}), got {type(optimizer).__name__}"
-    )
+        kind = "adamw"
+    elif isinstance(optimizer, torch.optim.Adam):
+        kind = "adam"
+    elif isinstance(optimizer, torch.optim.SGD):
+        kind = "sgd"
+    else:
+        kind = None
+    if kind not in allowed:
+        names = [{"adam": "Adam", "adamw": "AdamW", "sgd": "SGD"}[k] for k in allowed]
+        wanted = " or ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+        raise ValueError(
+            f"schedule {schedule!r} replaces {wanted} ({', '.join(allowed)}), "
+            f"got {type(optimizer).__name__}"
+        )
+    return kind
