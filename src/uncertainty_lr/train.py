@@ -27,7 +27,13 @@ from uncertainty_lr.experiments.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from uncertainty_lr.experiments.config import RunConfig, resolve, run_key, schedule_label
+from uncertainty_lr.experiments.config import (
+    RunConfig,
+    data_arguments,
+    resolve,
+    run_key,
+    schedule_label,
+)
 from uncertainty_lr.experiments.evaluate import evaluate
 from uncertainty_lr.experiments.runtime import git_sha, hardware, pick_device
 from uncertainty_lr.experiments.schedules import make_schedule
@@ -72,27 +78,8 @@ def load_problem_data(cfg: RunConfig, *, progress: bool = False):
     """The DataBundle of a resolved config (cached on disk after the first decode)."""
     from uncertainty_lr.data import load_data, resolve_source
 
-    problem = get_problem(cfg.problem)
-    source = cfg.source or resolve_source(problem.dataset, cfg.data_dir)
-    # A size the problem's defaults supplied is "at most": a smaller split is used whole.
-    sizes = {("max_" + n if n in cfg.default_sizes else n): getattr(cfg, n)
-             for n in ("train_size", "val_size", "test_size")}  # fmt: skip
-    return load_data(
-        source,
-        seed=cfg.seed,
-        val_fraction=cfg.val_fraction,
-        **sizes,
-        image_column=cfg.image_column,
-        text_column=cfg.text_column,
-        label_column=cfg.label_column,
-        train_split=cfg.train_split,
-        val_split=cfg.val_split,
-        test_split=cfg.test_split,
-        max_length=cfg.max_length or 256,
-        vocab_size=cfg.vocab_size,
-        tokenizer=cfg.pretrained if problem.model == "bert" and cfg.pretrained else None,
-        progress=progress,
-    )
+    source = cfg.source or resolve_source(get_problem(cfg.problem).dataset, cfg.data_dir)
+    return load_data(source, **data_arguments(cfg), progress=progress)
 
 
 def build_model(cfg: RunConfig, data) -> torch.nn.Module:

@@ -17,7 +17,6 @@ up to ``BUSY_TIMEOUT_S`` for the other.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import socket
@@ -35,6 +34,7 @@ from uncertainty_lr.experiments.records import (
     check_number,
     check_run_key,
     finite_or_none,
+    hash_run_id,
     split_record,
 )
 from uncertainty_lr.faults import fault_point
@@ -190,16 +190,8 @@ class Store:
 
     @staticmethod
     def run_id(problem: str, schedule: str, seed: int, config: dict) -> str:
-        """16 hex digits of sha256 over the canonical JSON of the four inputs.
-
-        Stable across processes and Python versions, so rerunning the same command finds
-        the same run (and resumes it instead of starting a duplicate).
-        """
-        check_run_key(problem, schedule, seed, config)
-        text = canonical_json(
-            {"problem": problem, "schedule": schedule, "seed": seed, "config": config}
-        )
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+        """The run id of these four inputs (`records.hash_run_id`)."""
+        return hash_run_id(problem, schedule, seed, config)
 
     def get_run(self, run_id: str) -> dict | None:
         """The run's row as a dict (config/test/hardware decoded), or None if unknown."""

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
-from uncertainty_lr.experiments.config import RunConfig, resolve, schedule_label
+from uncertainty_lr.experiments.config import RunConfig, data_key, resolve, schedule_label
 
 
 def parse_schedule_spec(spec: str) -> tuple[str, dict]:
@@ -76,14 +76,6 @@ def check_writable(out_dir: str | Path) -> Path:
     if not os.access(probe, os.W_OK | os.X_OK):
         raise ValueError(f"output folder {out} is not writable (no write permission on {probe})")
     return out
-
-
-def data_key(cfg: RunConfig) -> tuple:
-    """Fields that decide a run's DataBundle: runs sharing one reuse the loaded data."""
-    fields = ("problem", "seed", "val_fraction", "train_size", "val_size", "test_size", "max_length",
-              "vocab_size", "pretrained", "data_dir", "source", "image_column", "text_column",
-              "label_column", "train_split", "val_split", "test_split", "default_sizes")  # fmt: skip
-    return tuple(getattr(cfg, f) for f in fields)
 
 
 def run_sweep(

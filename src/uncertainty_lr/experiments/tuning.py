@@ -20,6 +20,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
+from uncertainty_lr.checks import is_number
 from uncertainty_lr.experiments.config import RunConfig, resolve, schedule_label
 from uncertainty_lr.experiments.sweep import expand_grid
 
@@ -44,8 +45,7 @@ def check_grid(lrs: Iterable) -> list[float]:
     """The LR grid as sorted floats; ValueError for a non-positive, non-finite or repeated LR."""
     out = []
     for lr in lrs:
-        ok = isinstance(lr, (int, float)) and not isinstance(lr, bool) and math.isfinite(lr)
-        if not ok or lr <= 0:
+        if not is_number(lr) or lr <= 0:
             raise ValueError(f"tuning LRs must be positive numbers, got {lr!r}")
         if float(lr) in out:
             raise ValueError(f"tuning LR {lr!r} is listed twice")
