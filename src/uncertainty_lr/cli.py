@@ -135,7 +135,7 @@ def build_parser() -> Parser:
 
 
 def _grid_from_args(args) -> tuple[list[str], list[str], list[int], RunConfig, Path]:
-    from uncertainty_lr.experiments.sweep import parse_value
+    from uncertainty_lr.experiments.grid import parse_value
     from uncertainty_lr.problems import STUDY_PRESET
 
     file = load_toml(args.config) if args.config else {}
@@ -186,8 +186,8 @@ def _store_seeds(out: Path) -> dict[str, set[int]]:
 
 def _comparison_configs(args, problems, schedules, seeds, base, out):
     """The run grid; with --tuned (or `tuned = true`) each arm at its stored tuned LR."""
+    from uncertainty_lr.experiments.grid import expand_grid
     from uncertainty_lr.experiments.store import DB_NAME, Store
-    from uncertainty_lr.experiments.sweep import expand_grid
     from uncertainty_lr.experiments.tuning import apply_tuned, check_disjoint, load_choices
 
     check_disjoint(_store_seeds(out).get("tuning", ()), seeds)
@@ -281,7 +281,8 @@ def cmd_tune(args, argv) -> int:
 
 
 def cmd_demo(args, argv) -> int:
-    from uncertainty_lr.experiments.sweep import expand_grid, run_sweep
+    from uncertainty_lr.experiments.grid import expand_grid
+    from uncertainty_lr.experiments.sweep import run_sweep
 
     configs = expand_grid(["digits_mlp"], DEMO_SCHEDULES, [0, 1, 2], RunConfig())
     out = Path(args.out)

@@ -13,7 +13,10 @@ from __future__ import annotations
 from collections import deque
 from pathlib import Path
 
-from uncertainty_lr.experiments.config import RunConfig
+from uncertainty_lr.experiments.build import load_problem_data
+from uncertainty_lr.experiments.config import RunConfig, data_key
+from uncertainty_lr.experiments.run import train
+from uncertainty_lr.experiments.store import Store
 
 _WORKER_DATA: dict = {}  # one DataBundle per worker process: consecutive runs share a seed
 #: Datasets up to this size (all splits) go to local workers with each run; a worker loads
@@ -32,9 +35,6 @@ def bundle_bytes(bundle) -> int:
 def _data_to_ship(cfg: RunConfig, loaded: dict):
     """The run's DataBundle if it is small (loading it here if its problem's data is small),
     else None. ``loaded`` (data key -> bundle) keeps the small ones for later runs."""
-    from uncertainty_lr.experiments.sweep import data_key
-    from uncertainty_lr.train import load_problem_data
-
     key = data_key(cfg)
     if key not in loaded and any(k[0] == cfg.problem for k in loaded):
         loaded[key] = load_problem_data(cfg)  # another seed's split of a small dataset
@@ -57,7 +57,7 @@ def _init_worker(threads: int) -> None:
 
     import torch
 
-    import uncertainty_lr.train  # noqa: F401 - models, signals, schedules, store
+    import uncertainty_lr.experiments.run  # noqa: F401 - models, signals, schedules, store
 
     torch.set_num_threads(threads)
     param = torch.nn.Parameter(torch.zeros(1))
@@ -88,10 +88,6 @@ def start_pool(workers: int, threads: int):
 
 def _train_in_worker(cfg: RunConfig, out_dir: str, data=None):
     """Worker side: open the store, load the data unless sent (disk cache), train."""
-    from uncertainty_lr.experiments.store import Store
-    from uncertainty_lr.experiments.sweep import data_key
-    from uncertainty_lr.train import load_problem_data, train
-
     if data is None:
         key = data_key(cfg)
         if key not in _WORKER_DATA:

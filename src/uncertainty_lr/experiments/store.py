@@ -18,14 +18,17 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import socket
 import sqlite3
-import sys
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
+from uncertainty_lr.experiments.lock import (  # noqa: F401 - part of the store's API
+    LOCK_NAME,
+    StoreLockedError,
+    default_lock_owner,
+    hold_lock,
+)
 from uncertainty_lr.experiments.records import (
     EPOCH_COLUMNS,
     canonical_json,
@@ -40,7 +43,6 @@ from uncertainty_lr.experiments.records import (
 from uncertainty_lr.faults import fault_point
 
 DB_NAME = "results.sqlite"
-LOCK_NAME = "sweep.lock"
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_S = 30.0
 
@@ -74,18 +76,9 @@ def is_finished(run: dict | None) -> bool:
     return run is not None and run["status"] in ("done", "diverged")
 
 
-class StoreLockedError(ValueError):
-    """Another process holds the store's ``sweep.lock``; the message names the holder."""
-
-
 def _now() -> str:
     """UTC time as ISO 8601 with seconds, e.g. '2024-05-01T12:00:00+00:00'."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def default_lock_owner() -> str:
-    """Who holds the lock, for the refusal message: 'pid 123 on host: python -m ...'."""
-    return f"pid {os.getpid()} on {socket.gethostname()}: {' '.join(sys.argv)}"
 
 
 class Store:
@@ -400,42 +393,9 @@ class Store:
             out.append(item)
         return out
 
-    # ----- lock -----------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def lock(self, owner: str | None = None) -> Iterator[None]:
-        """Hold the exclusive advisory lock ``sweep.lock`` in the store folder.
-
-        Non-blocking: if another process (or another open of the file) holds it, raises
-        ``StoreLockedError`` naming the holder written in the file. ``owner`` defaults to
-        ``default_lock_owner()`` (pid, host, command). The lock dies with its process.
-        """
-        import fcntl  # POSIX only; imported here so readers on other systems still work
-
-        owner = default_lock_owner() if owner is None else owner
-        lock_path = self.out_dir / LOCK_NAME
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = lock_path.read_text(encoding="utf-8", errors="replace").strip()
-                raise StoreLockedError(
-                    f"results store {self.out_dir} is in use by {holder or 'an unknown holder'} "
-                    f"(lock file {lock_path})"
-                ) from None
-            os.ftruncate(fd, 0)
-            os.write(fd, owner.encode("utf-8"))
-            os.fsync(fd)
-            try:
-                yield
-            finally:
-                # Empty the file but keep it: unlinking a flock file races with a process
-                # that has just opened the old inode and would then lock a ghost.
-                os.ftruncate(fd, 0)
-                fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
+    def lock(self, owner: str | None = None) -> contextlib.AbstractContextManager[None]:
+        """Hold the store folder's exclusive ``sweep.lock`` (see `experiments.lock.hold_lock`)."""
+        return hold_lock(self.out_dir, owner)
 
 
 def _decode_run(row: sqlite3.Row) -> dict:

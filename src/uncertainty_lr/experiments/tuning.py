@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 
 from uncertainty_lr.checks import is_number
 from uncertainty_lr.experiments.config import RunConfig, resolve, schedule_label
-from uncertainty_lr.experiments.sweep import expand_grid
+from uncertainty_lr.experiments.grid import expand_grid
 
 #: Tuning seeds unless given: far from the comparison seeds 0..N, so the two never meet.
 DEFAULT_TUNING_SEEDS = (100, 101)
