@@ -175,10 +175,10 @@ def _set_threads(args) -> None:
 
 def _store_seeds(out: Path) -> dict[str, set[int]]:
     """lr_source -> seeds of the runs already in ``out``'s store (empty without a store)."""
-    from uncertainty_lr.experiments.store import DB_NAME, Store
+    from uncertainty_lr.experiments.store import Store, store_exists
     from uncertainty_lr.experiments.tuning import seeds_by_source
 
-    if not (out / DB_NAME).is_file():
+    if not store_exists(out):
         return {}
     with Store(out, create=False) as store:
         return seeds_by_source(store)
@@ -187,7 +187,7 @@ def _store_seeds(out: Path) -> dict[str, set[int]]:
 def _comparison_configs(args, problems, schedules, seeds, base, out):
     """The run grid; with --tuned (or `tuned = true`) each arm at its stored tuned LR."""
     from uncertainty_lr.experiments.grid import expand_grid
-    from uncertainty_lr.experiments.store import DB_NAME, Store
+    from uncertainty_lr.experiments.store import Store, store_exists
     from uncertainty_lr.experiments.tuning import apply_tuned, check_disjoint, load_choices
 
     check_disjoint(_store_seeds(out).get("tuning", ()), seeds)
@@ -195,7 +195,7 @@ def _comparison_configs(args, problems, schedules, seeds, base, out):
     file = load_toml(args.config) if args.config else {}
     if not (args.tuned or file.get("tuned")):
         return configs
-    if not (out / DB_NAME).is_file():
+    if not store_exists(out):
         raise ValueError(f"no results store in {out}; run `uncertainty-lr tune --out {out}` first")
     with Store(out, create=False) as store:
         return apply_tuned(configs, load_choices(store))

@@ -76,6 +76,26 @@ def is_finished(run: dict | None) -> bool:
     return run is not None and run["status"] in ("done", "diverged")
 
 
+def store_exists(out_dir: str | Path) -> bool:
+    """Whether ``out_dir`` holds a results store to read.
+
+    False without ``results.sqlite``, and for a file with no tables at all: the store of
+    a process killed while creating it, before its schema committed, which
+    ``Store(out_dir)`` completes. Any other file counts, so opening it reports what is
+    wrong with it.
+    """
+    path = Path(out_dir) / DB_NAME
+    if not path.is_file():
+        return False
+    try:
+        with contextlib.closing(
+            sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        ) as conn:
+            return conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] > 0
+    except sqlite3.DatabaseError:
+        return True
+
+
 def _now() -> str:
     """UTC time as ISO 8601 with seconds, e.g. '2024-05-01T12:00:00+00:00'."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
