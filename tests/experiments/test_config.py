@@ -76,3 +76,28 @@ def test_run_id_is_the_stores_hash_of_the_run_key():
     assert run_id(cfg) == Store.run_id(cfg.problem, schedule_label(cfg), 2, run_key(cfg))
     assert run_id(cfg) != run_id(dataclasses.replace(cfg, seed=3))
     assert run_id(cfg) == run_id(dataclasses.replace(cfg, device="cpu", data_dir="/elsewhere"))
+
+
+def test_validating_configs_loads_no_torch():
+    # Schedule options, MC-dropout signals and grids are all checked from tables.
+    code = """
+import sys
+from uncertainty_lr.experiments.config import RunConfig, resolve
+from uncertainty_lr.experiments.grid import expand_grid
+expand_grid(["imdb_transformer", "mnist_cnn"], ["uncertainty:mode=band,signal=entropy", "onecycle"],
+            [0, 1], RunConfig(signals=("mc_variance",)))
+for bad in (RunConfig(problem="mnist_cnn", dropout=0.0, signals=("mc_variance",)),
+            RunConfig(schedule="step", schedule_options={"gamma": -1})):
+    try:
+        resolve(bad)
+    except ValueError:
+        pass
+    else:
+        raise SystemExit("accepted a bad config")
+print("torch" in sys.modules)
+"""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
