@@ -134,12 +134,12 @@ def test_mc_signals_are_computed_when_asked():
 
 def test_failed_run_is_marked_failed(tmp_path, monkeypatch):
     store = Store(tmp_path)
-    import uncertainty_lr.train as t
+    import uncertainty_lr.experiments.run as run_module
 
     def boom(*a, **k):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(t, "_one_epoch", boom)
+    monkeypatch.setattr(run_module, "train_epoch", boom)
     with pytest.raises(RuntimeError):
         train(config=cfg(), store=store)
     run = store.runs()[0]

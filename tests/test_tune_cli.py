@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 import torch
 
-import uncertainty_lr.train as train_module
+import uncertainty_lr.experiments.sweep as sweep_module
 from uncertainty_lr.cli import main
 from uncertainty_lr.experiments.store import Store
 from uncertainty_lr.experiments.tuning import load_choices
@@ -80,14 +80,14 @@ def test_tune_then_tuned_run_then_report(tuned_out, capsys):
 
 
 def test_garbage_test_split_changes_no_choice(tuned_out, tmp_path, monkeypatch):
-    real = train_module.load_problem_data
+    real = sweep_module.load_problem_data
 
     def garbage_test(cfg, **kwargs):
         data = real(cfg, **kwargs)  # every test label wrong, every test input zero
         y_test = (data.y_test + 1) % data.num_classes
         return dataclasses.replace(data, x_test=torch.zeros_like(data.x_test), y_test=y_test)
 
-    monkeypatch.setattr(train_module, "load_problem_data", garbage_test)
+    monkeypatch.setattr(sweep_module, "load_problem_data", garbage_test)
     out = tmp_path / "garbage"
     assert run_cli("tune", *GRID, *LRS, "--out", out, "--quiet", "--no-report") == 0
     with Store(out, create=False) as store:

@@ -7,6 +7,7 @@ nothing written.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import shlex
 import sys
@@ -49,26 +50,16 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="schedule option for every schedule",
     )
-    t = p.add_argument_group("training")
-    for name, kind in [("epochs", int), ("batch_size", int), ("lr", float), ("weight_decay", float),
-                       ("dropout", float), ("train_size", int), ("val_size", int), ("test_size", int),
-                       ("val_fraction", float), ("max_length", int), ("vocab_size", int), ("mc_samples", int),
-                       ("eval_batch_size", int)]:  # fmt: skip
-        t.add_argument("--" + name.replace("_", "-"), dest=name, type=kind)
-    t.add_argument("--early-stopping", dest="early_stopping", type=int, metavar="N",
-                   help="stop a run after N epochs without a lower val_loss, then test the "
-                   "weights of its lowest-val_loss epoch (like Keras EarlyStopping with "
-                   "restore_best_weights=True); 0 = off (default; --preset study: 5)")  # fmt: skip
-    t.add_argument("--optimizer", choices=["adam", "adamw", "sgd"])
-    t.add_argument("--signals", nargs="+", help="extra validation signals to record (mc_*, ll_*)")
-    t.add_argument("--device", help="auto, cpu, cuda or mps (default auto)")
-    t.add_argument("--threads", type=int, help="torch CPU threads")
-    for flag in ("test_every_epoch", "bf16", "channels_last"):
-        t.add_argument("--" + flag.replace("_", "-"), dest=flag, action="store_true", default=None)
-    d = p.add_argument_group("data")
-    for name in ("data_dir", "source", "pretrained", "image_column", "text_column", "label_column",
-                 "train_split", "val_split", "test_split"):  # fmt: skip
-        d.add_argument("--" + name.replace("_", "-"), dest=name)
+    groups = {"training": p.add_argument_group("training"), "data": p.add_argument_group("data")}
+    for f in dataclasses.fields(RunConfig):  # every setting a flag names, in field order
+        if f.metadata["flag"] is not None:
+            groups[f.metadata["flag"]].add_argument(
+                "--" + f.name.replace("_", "-"),
+                dest=f.name,
+                **_flag_kind(f.type),
+                **f.metadata["cli"],
+            )
+    groups["training"].add_argument("--threads", type=int, help="torch CPU threads")
     lg = p.add_argument_group("logging")
     lg.add_argument(
         "--tensorboard", metavar="DIR", help="also write per-epoch metrics as TensorBoard events"
@@ -83,6 +74,16 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
     x.add_argument("--address", help="Ray cluster: auto or HOST:PORT (default: a local Ray)")
     p.add_argument("--no-report", action="store_true", help="do not write the report at the end")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _flag_kind(annotation: str) -> dict:
+    """argparse keywords of a RunConfig field's type: bool -> a switch, tuple -> a list."""
+    if annotation == "bool":
+        return {"action": "store_true", "default": None}
+    if annotation.startswith("tuple"):
+        return {"nargs": "+"}
+    base = annotation.removesuffix(" | None")
+    return {"type": {"int": int, "float": float, "str": str}[base]}
 
 
 def build_parser() -> Parser:
@@ -139,7 +140,7 @@ def build_parser() -> Parser:
 
 
 def _grid_from_args(args) -> tuple[list[str], list[str], list[int], RunConfig, Path]:
-    from uncertainty_lr.experiments.sweep import parse_value
+    from uncertainty_lr.experiments.grid import parse_value
     from uncertainty_lr.problems import STUDY_PRESET
 
     file = load_toml(args.config) if args.config else {}
@@ -179,10 +180,10 @@ def _set_threads(args) -> None:
 
 def _store_seeds(out: Path) -> dict[str, set[int]]:
     """lr_source -> seeds of the runs already in ``out``'s store (empty without a store)."""
-    from uncertainty_lr.experiments.store import Store
+    from uncertainty_lr.experiments.store import Store, store_exists
     from uncertainty_lr.experiments.tuning import seeds_by_source
 
-    if not Store.exists(out):
+    if not store_exists(out):
         return {}
     with Store(out, create=False) as store:
         return seeds_by_source(store)
@@ -190,8 +191,8 @@ def _store_seeds(out: Path) -> dict[str, set[int]]:
 
 def _comparison_configs(args, problems, schedules, seeds, base, out):
     """The run grid; with --tuned (or `tuned = true`) each arm at its stored tuned LR."""
-    from uncertainty_lr.experiments.store import Store
-    from uncertainty_lr.experiments.sweep import expand_grid
+    from uncertainty_lr.experiments.grid import expand_grid
+    from uncertainty_lr.experiments.store import Store, store_exists
     from uncertainty_lr.experiments.tuning import apply_tuned, check_disjoint, load_choices
 
     check_disjoint(_store_seeds(out).get("tuning", ()), seeds)
@@ -199,7 +200,7 @@ def _comparison_configs(args, problems, schedules, seeds, base, out):
     file = load_toml(args.config) if args.config else {}
     if not (args.tuned or file.get("tuned")):
         return configs
-    if not Store.exists(out):
+    if not store_exists(out):
         raise ValueError(f"no results store in {out}; run `uncertainty-lr tune --out {out}` first")
     with Store(out, create=False) as store:
         return apply_tuned(configs, load_choices(store))
@@ -285,7 +286,8 @@ def cmd_tune(args, argv) -> int:
 
 
 def cmd_demo(args, argv) -> int:
-    from uncertainty_lr.experiments.sweep import expand_grid, run_sweep
+    from uncertainty_lr.experiments.grid import expand_grid
+    from uncertainty_lr.experiments.sweep import run_sweep
 
     configs = expand_grid(["digits_mlp"], DEMO_SCHEDULES, [0, 1, 2], RunConfig())
     out = Path(args.out)

@@ -7,6 +7,7 @@ overrides them. ``STUDY_PRESET`` holds the study plan's full settings (``--prese
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 #: The study plan: Adam, lr 1e-3, batch 64, 50 epochs, dropout 0.5, weight decay 1e-4,
 #: early stopping with patience 5 (the plan's code).
@@ -60,3 +61,23 @@ def get_problem(name: str) -> Problem:
     if name not in PROBLEMS:
         raise ValueError(f"unknown problem {name!r}; known: {', '.join(PROBLEMS)}")
     return PROBLEMS[name]
+
+
+#: The transformer's default dropout inside its encoder layers (``encoder_dropout`` of
+#: models.text.TransformerClassifier; tests/models checks the two agree).
+TRANSFORMER_ENCODER_DROPOUT = 0.1
+
+
+def has_feature_dropout(model: str, options: dict[str, Any]) -> bool:
+    """Whether model ``model`` built with ``options`` has dropout with p > 0 outside its head.
+
+    Full MC dropout samples every dropout module, last-layer MC dropout only the head's
+    (whose p is `dropout`). Here: the transformer's ``encoder_dropout`` (default
+    ``TRANSFORMER_ENCODER_DROPOUT``) and BERT's encoder (its own config's dropout, 0.1 in
+    the stock checkpoints; the estimator checks the built model). The other models have
+    dropout in their head only. Torch-free, so config validation builds nothing.
+    """
+    if model == "transformer":
+        p = options.get("encoder_dropout", TRANSFORMER_ENCODER_DROPOUT)
+        return not isinstance(p, int | float) or p > 0  # a bad value fails when the model is built
+    return model == "bert"

@@ -15,7 +15,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-import uncertainty_lr.train as train_module
+import uncertainty_lr.experiments.sweep as sweep_module
 from uncertainty_lr.experiments import local_workers, ray_tasks
 from uncertainty_lr.experiments.config import RunConfig
 from uncertainty_lr.experiments.executors import (
@@ -225,7 +225,7 @@ def test_workers_started_early_are_stopped_when_the_data_fails(tmp_path, monkeyp
     def no_data(cfg, progress=False):
         raise ValueError("data folder not found: /nowhere")
 
-    monkeypatch.setattr(train_module, "load_problem_data", no_data)
+    monkeypatch.setattr(sweep_module, "load_problem_data", no_data)
     with pytest.raises(ValueError, match="data folder not found"):
         run_sweep(grid(), tmp_path / "out", progress=False, workers=2, threads_per_worker=1)
     assert len(pools) == 1

@@ -389,9 +389,20 @@ def test_store_and_export_do_not_import_torch() -> None:
     assert out.stdout.strip() == "False"
 
 
-def test_exists_is_false_for_a_file_whose_schema_was_never_committed(tmp_path):
-    # A kill inside the first transaction leaves an empty SQLite file behind.
-    sqlite3.connect(tmp_path / "results.sqlite").close()
-    assert not Store.exists(tmp_path) and not Store.exists(tmp_path / "missing")
-    Store(tmp_path).close()  # create=True finishes the job
-    assert Store.exists(tmp_path)
+def test_store_exists_only_once_its_schema_committed(tmp_path):
+    from uncertainty_lr.experiments.store import store_exists
+
+    assert not store_exists(tmp_path / "nothing")
+    empty = tmp_path / "killed"  # a process killed inside the schema transaction
+    empty.mkdir()
+    conn = sqlite3.connect(empty / "results.sqlite")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.close()
+    assert (empty / "results.sqlite").is_file() and not store_exists(empty)
+    with Store(empty):  # opening it for writing completes it
+        pass
+    assert store_exists(empty)
+    garbage = tmp_path / "garbage"
+    garbage.mkdir()
+    (garbage / "results.sqlite").write_bytes(b"not a database at all, just bytes" * 10)
+    assert store_exists(garbage)  # so that reading it says what is wrong with it

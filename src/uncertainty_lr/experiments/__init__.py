@@ -1,1 +1,2 @@
-"""Experiment harness: configs, sweeps, the SQLite results store, exports and checkpoints."""
+"""Experiment harness: configs, grids, the run loop, the SQLite results store, checkpoints,
+executors and exports. Imports nothing above it (see docs/architecture.md)."""

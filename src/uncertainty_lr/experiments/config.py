@@ -8,7 +8,6 @@ and what its id hashes, so rerunning the same command finds the same runs.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +15,9 @@ from typing import Any
 
 import tomllib
 
-from uncertainty_lr.problems import STUDY_PRESET, get_problem
+from uncertainty_lr.checks import check_choice, check_int, check_number
+from uncertainty_lr.experiments.records import hash_run_id
+from uncertainty_lr.problems import STUDY_PRESET, get_problem, has_feature_dropout
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -26,53 +27,75 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 LR_SOURCES = ("given", "tuning", "tuned")
 
 
+def setting(default: Any = None, *, factory=None, data: bool = False, loader: bool = False,
+            flag: str | None = None, toml: bool = True, **cli: Any):  # fmt: skip
+    """A RunConfig field and where it is used, stated once.
+
+    ``data``: it decides the run's DataBundle (in `data_key`). ``loader``: it goes to
+    `load_data` under its own name (`data_arguments`). ``flag``: the `run` / `tune` flag
+    group it appears in ("training" or "data"), with argparse keywords ``cli`` (help,
+    choices, metavar); the flag's type follows the field's. ``toml``: allowed as a
+    top-level key of a config file.
+    """
+    meta = {"data": data, "loader": loader, "flag": flag, "toml": toml, "cli": cli}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
 @dataclass
 class RunConfig:
     """Everything one training run needs. None = the problem's (then the study plan's) default.
 
     Units: lr in optimizer units; epochs, sizes and patience are counts; val_fraction in (0, 1).
     ``lr_source`` (default "given") is one of ``LR_SOURCES``; the tuning commands set it.
+    Each field's metadata (`setting`) says whether it is a flag, a TOML key, part of the
+    data key and a loader argument.
     """
 
-    problem: str = "digits_mlp"
-    schedule: str = "constant"
-    schedule_options: dict = field(default_factory=dict)
-    seed: int = 0
-    epochs: int | None = None
-    batch_size: int | None = None
-    lr: float | None = None
-    optimizer: str | None = None
-    weight_decay: float | None = None
-    dropout: float | None = None
-    train_size: int | None = None
-    val_size: int | None = None
-    test_size: int | None = None
-    val_fraction: float = 0.1
-    max_length: int | None = None
-    vocab_size: int = 8000
-    pretrained: str | None = None
-    model_options: dict | None = None
-    data_dir: str | None = None
-    source: str | None = None
-    image_column: str | None = None
-    text_column: str | None = None
-    label_column: str | None = None
-    train_split: str | None = None
-    val_split: str | None = None
-    test_split: str | None = None
-    signals: tuple[str, ...] = ()
-    mc_samples: int = 10
-    early_stopping: int = 0
-    test_every_epoch: bool = False
-    device: str = "auto"
-    bf16: bool = False
-    channels_last: bool = False
-    eval_batch_size: int = 1024
+    problem: str = setting("digits_mlp", data=True, toml=False)
+    schedule: str = setting("constant", toml=False)
+    schedule_options: dict = setting(factory=dict)
+    seed: int = setting(0, data=True, loader=True, toml=False)
+    epochs: int | None = setting(flag="training")
+    batch_size: int | None = setting(flag="training")
+    lr: float | None = setting(flag="training")
+    optimizer: str | None = setting(flag="training", choices=OPTIMIZERS)
+    weight_decay: float | None = setting(flag="training")
+    dropout: float | None = setting(flag="training")
+    train_size: int | None = setting(data=True, flag="training")
+    val_size: int | None = setting(data=True, flag="training")
+    test_size: int | None = setting(data=True, flag="training")
+    val_fraction: float = setting(0.1, data=True, loader=True, flag="training")
+    max_length: int | None = setting(data=True, flag="training")
+    vocab_size: int = setting(8000, data=True, loader=True, flag="training")
+    pretrained: str | None = setting(data=True, flag="data")
+    model_options: dict | None = setting()
+    data_dir: str | None = setting(data=True, flag="data")
+    source: str | None = setting(data=True, flag="data")
+    image_column: str | None = setting(data=True, loader=True, flag="data")
+    text_column: str | None = setting(data=True, loader=True, flag="data")
+    label_column: str | None = setting(data=True, loader=True, flag="data")
+    train_split: str | None = setting(data=True, loader=True, flag="data")
+    val_split: str | None = setting(data=True, loader=True, flag="data")
+    test_split: str | None = setting(data=True, loader=True, flag="data")
+    signals: tuple[str, ...] = setting((), flag="training",
+                                       help="extra validation signals to record (mc_*, ll_*)")  # fmt: skip
+    mc_samples: int = setting(10, flag="training")
+    early_stopping: int = setting(0, flag="training", metavar="N",
+        help="stop a run after N epochs without a lower val_loss, then test the weights of its "
+        "lowest-val_loss epoch (like Keras EarlyStopping with restore_best_weights=True); "
+        "0 = off (default; --preset study: 5)")  # fmt: skip
+    test_every_epoch: bool = setting(False, flag="training")
+    device: str = setting("auto", flag="training", help="auto, cpu, cuda or mps (default auto)")
+    bf16: bool = setting(False, flag="training")
+    channels_last: bool = setting(False, flag="training")
+    eval_batch_size: int = setting(1024, flag="training")
     # Which of train_size / val_size / test_size ``resolve`` took from the problem's
     # defaults: those are upper bounds ("at most 5,000"), cut to the rows a split has;
     # a size set explicitly must fit or the run is refused. Set by ``resolve`` only.
-    default_sizes: tuple[str, ...] = ()
-    lr_source: str = "given"
+    default_sizes: tuple[str, ...] = setting((), data=True, toml=False)
+    lr_source: str = setting("given", toml=False)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -82,30 +105,14 @@ class RunConfig:
 
 
 FIELDS = {f.name for f in dataclasses.fields(RunConfig)}
+#: Fields in declaration order that decide a run's DataBundle (problem and seed first).
+DATA_FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.metadata["data"])
+#: Top-level RunConfig keys a TOML config file may set.
+TOML_FIELDS = frozenset(f.name for f in dataclasses.fields(RunConfig) if f.metadata["toml"])
 # Settings that describe where the data comes from or how the run is executed, not what
 # is trained: they do not enter the run id, so moving the data folder resumes the same runs.
 NOT_IN_RUN_ID = ("data_dir", "device", "eval_batch_size", "default_sizes")
 SIZE_FIELDS = ("train_size", "val_size", "test_size")
-
-
-def _positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
-def _optional_positive_int(name: str, value: Any) -> None:
-    if value is not None:
-        _positive_int(name, value)
-
-
-def _positive_float(name: str, value: Any) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
 
 
 def resolve(cfg: RunConfig) -> RunConfig:
@@ -148,37 +155,20 @@ def validate(cfg: RunConfig) -> None:
 
     if cfg.schedule not in SCHEDULES:
         raise ValueError(f"unknown schedule {cfg.schedule!r}; known: {', '.join(SCHEDULES)}")
-    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or cfg.seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {cfg.seed!r}")
+    check_int("seed", cfg.seed, 0)
     for name in ("epochs", "batch_size", "mc_samples", "vocab_size", "eval_batch_size"):
-        _positive_int(name, getattr(cfg, name))
+        check_int(name, getattr(cfg, name))
     for name in ("train_size", "val_size", "test_size", "max_length"):
-        _optional_positive_int(name, getattr(cfg, name))
-    _positive_float("lr", cfg.lr)
-    wd = cfg.weight_decay
-    if isinstance(wd, bool) or not isinstance(wd, (int, float)) or not math.isfinite(wd) or wd < 0:
-        raise ValueError(f"weight_decay must be a non-negative number, got {wd!r}")
-    dp = cfg.dropout
-    if isinstance(dp, bool) or not isinstance(dp, (int, float)) or not 0.0 <= dp < 1.0:
-        raise ValueError(f"dropout must be a number in [0, 1), got {dp!r}")
-    vf = cfg.val_fraction
-    if isinstance(vf, bool) or not isinstance(vf, (int, float)) or not 0.0 < vf < 1.0:
-        raise ValueError(f"val_fraction must be a number in (0, 1), got {vf!r}")
-    if cfg.optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {cfg.optimizer!r}")
+        check_int(name, getattr(cfg, name), optional=True)
+    check_number("lr", cfg.lr)
+    check_number("weight_decay", cfg.weight_decay, closed="[)")
+    check_number("dropout", cfg.dropout, 0.0, 1.0, "[)")
+    check_number("val_fraction", cfg.val_fraction, 0.0, 1.0)
+    check_choice("optimizer", cfg.optimizer, OPTIMIZERS)
     check_optimizer(cfg.schedule, cfg.optimizer)
-    if cfg.lr_source not in LR_SOURCES:
-        raise ValueError(f"lr_source must be one of {', '.join(LR_SOURCES)}; got {cfg.lr_source!r}")
-    if cfg.device not in DEVICES:
-        raise ValueError(f"device must be one of {', '.join(DEVICES)}; got {cfg.device!r}")
-    if (
-        isinstance(cfg.early_stopping, bool)
-        or not isinstance(cfg.early_stopping, int)
-        or cfg.early_stopping < 0
-    ):
-        raise ValueError(
-            f"early_stopping must be a non-negative integer (patience; 0 = off), got {cfg.early_stopping!r}"
-        )
+    check_choice("lr_source", cfg.lr_source, LR_SOURCES)
+    check_choice("device", cfg.device, DEVICES)
+    check_int("early_stopping", cfg.early_stopping, 0, why=" (patience; 0 = off)")
     for f in dataclasses.fields(RunConfig):  # flags and TOML values of the wrong type
         value = getattr(cfg, f.name)
         if f.type == "bool" and not isinstance(value, bool):
@@ -207,8 +197,6 @@ def _check_dropout_signals(cfg: RunConfig, signals: tuple[str, ...]) -> None:
     """
     if cfg.dropout > 0:
         return
-    from uncertainty_lr.models import has_feature_dropout
-
     model = get_problem(cfg.problem).model
     for signal in signals:
         if signal.startswith("ll_") or (
@@ -250,6 +238,32 @@ def run_key(cfg: RunConfig) -> dict[str, Any]:
     return d
 
 
+def run_id(cfg: RunConfig) -> str:
+    """A resolved config's run id: see `hash_run_id`."""
+    return hash_run_id(cfg.problem, schedule_label(cfg), cfg.seed, run_key(cfg))
+
+
+def data_key(cfg: RunConfig) -> tuple:
+    """The values of ``DATA_FIELDS`` (problem, seed, then the rest): runs that share
+    them share one DataBundle, so a sweep loads it once."""
+    return tuple(getattr(cfg, name) for name in DATA_FIELDS)
+
+
+def data_arguments(cfg: RunConfig) -> dict[str, Any]:
+    """Keyword arguments of `uncertainty_lr.data.load_data` for a resolved config (all but
+    the source): the ``loader`` fields by name, the sizes, max_length and a tokenizer."""
+    args = {
+        f.name: getattr(cfg, f.name) for f in dataclasses.fields(RunConfig) if f.metadata["loader"]
+    }
+    # A size the problem's defaults supplied is "at most": a smaller split is used whole.
+    for name in SIZE_FIELDS:
+        args[("max_" + name) if name in cfg.default_sizes else name] = getattr(cfg, name)
+    args["max_length"] = cfg.max_length or 256
+    bert = get_problem(cfg.problem).model == "bert"
+    args["tokenizer"] = cfg.pretrained if bert and cfg.pretrained else None
+    return args
+
+
 def load_toml(path: str | Path) -> dict[str, Any]:
     """Read a TOML config file; unknown keys are an error listing the allowed ones.
 
@@ -266,8 +280,16 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         data = tomllib.loads(p.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"config file {p} is not valid TOML: {e}") from None
-    allowed = FIELDS - {"problem", "schedule", "seed", "default_sizes", "lr_source"}
-    allowed |= {"problems", "schedules", "seeds", "out", "lrs", "tune_seeds", "select", "tuned"}
+    allowed = set(TOML_FIELDS) | {
+        "problems",
+        "schedules",
+        "seeds",
+        "out",
+        "lrs",
+        "tune_seeds",
+        "select",
+        "tuned",
+    }
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise ValueError(

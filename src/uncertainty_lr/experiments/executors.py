@@ -19,12 +19,18 @@ import os
 import sys
 from pathlib import Path
 
-from uncertainty_lr.experiments.config import RunConfig, run_key, schedule_label
+from uncertainty_lr.checks import check_int
+from uncertainty_lr.experiments.config import RunConfig, run_id, schedule_label
+from uncertainty_lr.experiments.hooks import call_hooks, run_info
+from uncertainty_lr.experiments.local_workers import run_local
+from uncertainty_lr.experiments.ray_tasks import MAX_RETRIES, run_ray
+from uncertainty_lr.experiments.results import stored_result
+from uncertainty_lr.experiments.store import Store, is_finished, store_exists
+from uncertainty_lr.problems import get_problem
 
 EXECUTORS = ("local", "ray")
-#: Ray retries of a task whose worker process died (exceptions are not retried: runs are
-#: seeded, so a run that raised would raise again).
-MAX_RETRIES = 2
+#: A run's id from its resolved config (`config.run_id`), under the name the executors use.
+run_id_of = run_id
 
 
 def default_threads(workers: int | None) -> int:
@@ -38,11 +44,8 @@ def check_execution(
     """ValueError naming the first bad execution setting."""
     if executor not in EXECUTORS:
         raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
-    for name, value in (("workers", workers), ("threads_per_worker", threads_per_worker)):
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, int) or value < 1
-        ):
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    check_int("workers", workers, optional=True)
+    check_int("threads_per_worker", threads_per_worker, optional=True)
     if address is not None and (not isinstance(address, str) or not address.strip()):
         raise ValueError(f"address must be 'auto' or HOST:PORT, got {address!r}")
     if address is not None and executor != "ray":
@@ -72,11 +75,9 @@ def run_parallel(
     sequential sweep. ``workers``: processes (local; default 1) or the most Ray tasks in
     flight (default: as many as the cluster takes). ``threads_per_worker``: torch threads
     and Ray CPUs per run (default ``default_threads(workers)``). ``data``: DataBundles the
-    caller already loaded, by ``sweep.data_key``. ``pool``: local workers the caller
+    caller already loaded, by ``config.data_key``. ``pool``: local workers the caller
     started with `start_pool` and shuts down, used for the first runs.
     """
-    from uncertainty_lr.experiments.store import Store
-
     check_execution(workers, threads_per_worker, executor, address)
     log = log or (lambda msg: print(msg, file=sys.stderr))
     if executor == "local":
@@ -104,44 +105,28 @@ def run_parallel(
                     )
 
             if executor == "local":
-                from uncertainty_lr.experiments.local_workers import run_local
-
                 run_local(pending, Path(out_dir), workers, threads, finished, data or {}, pool)
             else:
-                from uncertainty_lr.experiments.ray_tasks import run_ray
-
                 run_ray(pending, store, workers, threads, address, max_retries, finished)
             if bar is not None:
                 bar.close()
     finally:
         store.close()
-    ids = [run_id_of(cfg) for cfg in configs]
+    ids = [run_id(cfg) for cfg in configs]
     return [done[i] for i in ids if i in done]
-
-
-def run_id_of(cfg: RunConfig) -> str:
-    from uncertainty_lr.experiments.store import Store
-
-    return Store.run_id(cfg.problem, schedule_label(cfg), cfg.seed, run_key(cfg))
 
 
 def plan(configs: list[RunConfig], store) -> tuple[dict, list[RunConfig]]:
     """({run_id: RunResult} of runs already finished, [configs still to run, each once])."""
-    from uncertainty_lr.experiments.store import is_finished
-    from uncertainty_lr.train import RunResult, _clean
-
     done, pending, seen = {}, [], set()
     for cfg in configs:
-        run_id = run_id_of(cfg)
-        if run_id in seen:
+        rid = run_id(cfg)
+        if rid in seen:
             continue
-        seen.add(run_id)
-        row = store.get_run(run_id)
+        seen.add(rid)
+        row = store.get_run(rid)
         if is_finished(row):
-            history = [_clean(r) for r in store.epochs(run_id)]
-            done[run_id] = RunResult(run_id, row["status"], row["config"], history,
-                                     row["test"] or {}, row["wall_time"] or 0.0, skipped=True,
-                                     stopped_epoch=row["stopped_epoch"], tested_epoch=row["tested_epoch"])  # fmt: skip
+            done[rid] = stored_result(store, row)
         else:
             pending.append(cfg)
     return done, pending
@@ -151,13 +136,11 @@ def pending_runs(configs: list[RunConfig], out_dir: str | Path) -> int:
     """How many of ``configs`` the store in ``out_dir`` lacks as finished (all if none).
 
     Reads only the run rows (`plan` also reads the finished runs' epochs)."""
-    from uncertainty_lr.experiments.store import DB_NAME, Store, is_finished
-
-    ids = {run_id_of(cfg) for cfg in configs}
-    if not (Path(out_dir) / DB_NAME).is_file():
+    ids = {run_id(cfg) for cfg in configs}
+    if not store_exists(out_dir):
         return len(ids)
     with Store(out_dir, create=False) as store:
-        return sum(not is_finished(store.get_run(run_id)) for run_id in ids)
+        return sum(not is_finished(store.get_run(rid)) for rid in ids)
 
 
 def record_failure(store, cfg: RunConfig, error: str) -> None:
@@ -166,17 +149,15 @@ def record_failure(store, cfg: RunConfig, error: str) -> None:
     A run whose worker raised inside ``train`` is already failed (``train`` did it); one
     whose process died is still 'running', one that never started has no row.
     """
-    from uncertainty_lr.problems import get_problem
-
-    run_id = run_id_of(cfg)
-    row = store.get_run(run_id)
+    rid = run_id(cfg)
+    row = store.get_run(rid)
     if row is not None and row["status"] == "failed":
         return
     if row is None:
         config = {**cfg.to_dict(), "model": get_problem(cfg.problem).model}
-        store.start_run(run_id, problem=cfg.problem, schedule=schedule_label(cfg), seed=cfg.seed,
+        store.start_run(rid, problem=cfg.problem, schedule=schedule_label(cfg), seed=cfg.seed,
                         config=config)  # fmt: skip
-    store.finish_run(run_id, "failed", error=error.splitlines()[0] if error else "failed")
+    store.finish_run(rid, "failed", error=error.splitlines()[0] if error else "failed")
 
 
 # ----- progress and hooks --------------------------------------------------------------
@@ -194,15 +175,13 @@ def _replay(hooks, cfg: RunConfig, result) -> None:
     """The hook calls a sequential sweep would have made, from a finished (or failed) run."""
     if not hooks:
         return
-    from uncertainty_lr.train import _call
-
-    run = {"run_id": run_id_of(cfg), "problem": cfg.problem, "schedule": schedule_label(cfg),
-           "seed": cfg.seed, "config": result.config if result else cfg.to_dict()}  # fmt: skip
-    _call(hooks, "on_run_start", run)
+    run = run_info(run_id(cfg), cfg.problem, schedule_label(cfg), cfg.seed,
+                   result.config if result else cfg.to_dict())  # fmt: skip
+    call_hooks(hooks, "on_run_start", run)
     if result is None:
-        _call(hooks, "on_run_end", run, "failed", {})
+        call_hooks(hooks, "on_run_end", run, "failed", {})
         return
     for row in result.history:
         if row["epoch"] > result.resumed_from:
-            _call(hooks, "on_epoch_end", run, row["epoch"], {k: v for k, v in row.items() if k != "epoch"})  # fmt: skip
-    _call(hooks, "on_run_end", run, result.status, result.test)
+            call_hooks(hooks, "on_epoch_end", run, row["epoch"], {k: v for k, v in row.items() if k != "epoch"})  # fmt: skip
+    call_hooks(hooks, "on_run_end", run, result.status, result.test)

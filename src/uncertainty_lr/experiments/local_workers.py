@@ -10,10 +10,19 @@ from the on-disk data cache.
 
 from __future__ import annotations
 
+import gc
+import multiprocessing
 from collections import deque
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-from uncertainty_lr.experiments.config import RunConfig
+import torch
+
+from uncertainty_lr.experiments.build import load_problem_data
+from uncertainty_lr.experiments.config import RunConfig, data_key
+from uncertainty_lr.experiments.run import train
+from uncertainty_lr.experiments.store import Store
 
 _WORKER_DATA: dict = {}  # one DataBundle per worker process: consecutive runs share a seed
 #: Datasets up to this size (all splits) go to local workers with each run; a worker loads
@@ -32,9 +41,6 @@ def bundle_bytes(bundle) -> int:
 def _data_to_ship(cfg: RunConfig, loaded: dict):
     """The run's DataBundle if it is small (loading it here if its problem's data is small),
     else None. ``loaded`` (data key -> bundle) keeps the small ones for later runs."""
-    from uncertainty_lr.experiments.sweep import data_key
-    from uncertainty_lr.train import load_problem_data
-
     key = data_key(cfg)
     if key not in loaded and any(k[0] == cfg.problem for k in loaded):
         loaded[key] = load_problem_data(cfg)  # another seed's split of a small dataset
@@ -48,17 +54,12 @@ def _data_to_ship(cfg: RunConfig, loaded: dict):
 def _init_worker(threads: int) -> None:
     """Set the worker's threads and pay its one-off costs before it gets a run.
 
-    A fresh process spends ~2 s importing torch and the package and, on its first
+    A fresh process spends ~2 s importing torch and the package (this module imports
+    the run loop: models, signals, schedules, store) and, on its first
     optimizer, torch._dynamo; done here, that overlaps the parent's own set-up (see
     `start_pool`). `gc.freeze` then moves those ~10^6 import-time objects out of the
     collector's sight, so later collections and the process's exit skip them.
     """
-    import gc
-
-    import torch
-
-    import uncertainty_lr.train  # noqa: F401 - models, signals, schedules, store
-
     torch.set_num_threads(threads)
     param = torch.nn.Parameter(torch.zeros(1))
     torch.optim.Adam([param]).step()  # the first optimizer imports torch._dynamo
@@ -75,9 +76,6 @@ def start_pool(workers: int, threads: int):
     Starting it before the parent checks and loads the data lets both happen at the
     same time; `run_parallel(pool=...)` then runs on it, and the caller shuts it down.
     """
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
     context = multiprocessing.get_context("spawn")  # fork would copy torch's thread pools
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
                                initargs=(threads,))  # fmt: skip
@@ -88,10 +86,6 @@ def start_pool(workers: int, threads: int):
 
 def _train_in_worker(cfg: RunConfig, out_dir: str, data=None):
     """Worker side: open the store, load the data unless sent (disk cache), train."""
-    from uncertainty_lr.experiments.store import Store
-    from uncertainty_lr.experiments.sweep import data_key
-    from uncertainty_lr.train import load_problem_data, train
-
     if data is None:
         key = data_key(cfg)
         if key not in _WORKER_DATA:
@@ -107,9 +101,6 @@ def run_local(pending, out: Path, workers: int, threads: int, finished, loaded: 
     """At most ``workers`` runs in flight; a dead worker process fails the runs in flight
     (a rerun resumes them from their checkpoints) and a fresh pool takes the rest.
     ``pool``: one `start_pool` already started, used first."""
-    from concurrent.futures import FIRST_COMPLETED, wait
-    from concurrent.futures.process import BrokenProcessPool
-
     todo = deque(pending)
     while todo:
         size = min(workers, len(todo))

@@ -13,8 +13,18 @@ import dataclasses
 from collections import deque
 from pathlib import Path
 
-from uncertainty_lr.experiments.config import RunConfig, schedule_label
-from uncertainty_lr.experiments.executors import MAX_RETRIES, run_id_of
+import torch
+
+import uncertainty_lr
+from uncertainty_lr.experiments.build import load_problem_data
+from uncertainty_lr.experiments.config import RunConfig, data_key, run_id, schedule_label
+from uncertainty_lr.experiments.results import RunResult
+from uncertainty_lr.experiments.run import train
+from uncertainty_lr.experiments.runtime import git_sha, hardware, pick_device
+
+#: Ray retries of a task whose worker process died (exceptions are not retried: runs are
+#: seeded, so a run that raised would raise again).
+MAX_RETRIES = 2
 
 
 def ray_task_options(
@@ -30,12 +40,6 @@ def ray_task_options(
 
 def _train_task(cfg: RunConfig, data, threads: int) -> dict:
     """Ray task: train one run without a store; the result as plain dicts."""
-    import torch
-
-    import uncertainty_lr
-    from uncertainty_lr.experiments.runtime import git_sha, hardware, pick_device
-    from uncertainty_lr.train import train
-
     torch.set_num_threads(threads)
     result = train(config=cfg, data=data)
     return {
@@ -52,11 +56,9 @@ def record_result(store, cfg: RunConfig, payload: dict):
     Epochs of an earlier, unfinished attempt are dropped first, so the store holds
     exactly this result's epochs; a leftover local checkpoint of the run is removed.
     """
-    from uncertainty_lr.train import RunResult
-
     r = payload["result"]
-    if r["run_id"] != run_id_of(cfg):
-        raise ValueError(f"task result for run {r['run_id']} does not match run {run_id_of(cfg)}")
+    if r["run_id"] != run_id(cfg):
+        raise ValueError(f"task result for run {r['run_id']} does not match run {run_id(cfg)}")
     store.start_run(r["run_id"], problem=cfg.problem, schedule=schedule_label(cfg), seed=cfg.seed,
                     config=r["config"], hardware=payload["hardware"], version=payload["version"],
                     git_sha=payload["git_sha"])  # fmt: skip
@@ -72,9 +74,6 @@ def record_result(store, cfg: RunConfig, payload: dict):
 
 def run_ray(pending, store, workers, threads, address, max_retries, finished) -> None:
     """Submit one task per run (at most ``workers`` in flight) and record each as it lands."""
-    from uncertainty_lr.experiments.sweep import data_key
-    from uncertainty_lr.train import load_problem_data
-
     if not pending:
         return
     import ray

@@ -6,11 +6,14 @@ return, and their one-line ValueErrors are what a caller sees for a bad value.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import numbers
 from pathlib import Path
 from typing import Any
+
+from uncertainty_lr.checks import is_int
 
 # Fixed REAL columns of the epochs table, in table order. Other record keys go to `extra`.
 EPOCH_COLUMNS: tuple[str, ...] = (
@@ -66,7 +69,7 @@ def check_name(what: str, value: Any) -> None:
 
 
 def check_int(what: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
+    if not is_int(value):
         raise ValueError(f"{what} must be an integer, got {value!r}")
 
 
@@ -76,6 +79,19 @@ def check_run_key(problem: Any, schedule: Any, seed: Any, config: Any) -> None:
     check_int("seed", seed)
     if not isinstance(config, dict):
         raise ValueError(f"config must be a dict, got {type(config).__name__}")
+
+
+def hash_run_id(problem: str, schedule: str, seed: int, config: dict) -> str:
+    """16 hex digits of sha256 over the canonical JSON of the four inputs.
+
+    Stable across processes and Python versions, so rerunning the same command finds
+    the same run (and resumes it instead of starting a duplicate).
+    """
+    check_run_key(problem, schedule, seed, config)
+    text = canonical_json(
+        {"problem": problem, "schedule": schedule, "seed": seed, "config": config}
+    )
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 def split_record(record: dict) -> tuple[dict[str, float | None], dict[str, Any]]:

@@ -17,16 +17,18 @@ up to ``BUSY_TIMEOUT_S`` for the other.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
-import os
-import socket
 import sqlite3
-import sys
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
+from uncertainty_lr.experiments.lock import (  # noqa: F401 - part of the store's API
+    LOCK_NAME,
+    StoreLockedError,
+    default_lock_owner,
+    hold_lock,
+)
 from uncertainty_lr.experiments.records import (
     EPOCH_COLUMNS,
     canonical_json,
@@ -35,12 +37,12 @@ from uncertainty_lr.experiments.records import (
     check_number,
     check_run_key,
     finite_or_none,
+    hash_run_id,
     split_record,
 )
 from uncertainty_lr.faults import fault_point
 
 DB_NAME = "results.sqlite"
-LOCK_NAME = "sweep.lock"
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_S = 30.0
 
@@ -74,18 +76,29 @@ def is_finished(run: dict | None) -> bool:
     return run is not None and run["status"] in ("done", "diverged")
 
 
-class StoreLockedError(ValueError):
-    """Another process holds the store's ``sweep.lock``; the message names the holder."""
+def store_exists(out_dir: str | Path) -> bool:
+    """Whether ``out_dir`` holds a results store to read.
+
+    False without ``results.sqlite``, and for a file with no tables at all: the store of
+    a process killed while creating it, before its schema committed, which
+    ``Store(out_dir)`` completes. Any other file counts, so opening it reports what is
+    wrong with it.
+    """
+    path = Path(out_dir) / DB_NAME
+    if not path.is_file():
+        return False
+    try:
+        with contextlib.closing(
+            sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        ) as conn:
+            return conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] > 0
+    except sqlite3.DatabaseError:
+        return True
 
 
 def _now() -> str:
     """UTC time as ISO 8601 with seconds, e.g. '2024-05-01T12:00:00+00:00'."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def default_lock_owner() -> str:
-    """Who holds the lock, for the refusal message: 'pid 123 on host: python -m ...'."""
-    return f"pid {os.getpid()} on {socket.gethostname()}: {' '.join(sys.argv)}"
 
 
 class Store:
@@ -115,24 +128,6 @@ class Store:
         except ValueError:
             self._conn.close()
             raise
-
-    @staticmethod
-    def exists(out_dir: str | Path) -> bool:
-        """Whether ``out_dir`` holds a results store with its schema. A database file left
-        by a process killed while creating the schema holds none: there is nothing to
-        read yet, and opening it with ``create=True`` finishes the job."""
-        path = Path(out_dir) / DB_NAME
-        if not path.is_file():
-            return False
-        try:
-            with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
-                return bool(
-                    conn.execute(
-                        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
-                    ).fetchone()
-                )
-        except sqlite3.DatabaseError:
-            return False
 
     def _open(self, create: bool) -> None:
         conn = self._conn
@@ -208,16 +203,8 @@ class Store:
 
     @staticmethod
     def run_id(problem: str, schedule: str, seed: int, config: dict) -> str:
-        """16 hex digits of sha256 over the canonical JSON of the four inputs.
-
-        Stable across processes and Python versions, so rerunning the same command finds
-        the same run (and resumes it instead of starting a duplicate).
-        """
-        check_run_key(problem, schedule, seed, config)
-        text = canonical_json(
-            {"problem": problem, "schedule": schedule, "seed": seed, "config": config}
-        )
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+        """The run id of these four inputs (`records.hash_run_id`)."""
+        return hash_run_id(problem, schedule, seed, config)
 
     def get_run(self, run_id: str) -> dict | None:
         """The run's row as a dict (config/test/hardware decoded), or None if unknown."""
@@ -426,42 +413,9 @@ class Store:
             out.append(item)
         return out
 
-    # ----- lock -----------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def lock(self, owner: str | None = None) -> Iterator[None]:
-        """Hold the exclusive advisory lock ``sweep.lock`` in the store folder.
-
-        Non-blocking: if another process (or another open of the file) holds it, raises
-        ``StoreLockedError`` naming the holder written in the file. ``owner`` defaults to
-        ``default_lock_owner()`` (pid, host, command). The lock dies with its process.
-        """
-        import fcntl  # POSIX only; imported here so readers on other systems still work
-
-        owner = default_lock_owner() if owner is None else owner
-        lock_path = self.out_dir / LOCK_NAME
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = lock_path.read_text(encoding="utf-8", errors="replace").strip()
-                raise StoreLockedError(
-                    f"results store {self.out_dir} is in use by {holder or 'an unknown holder'} "
-                    f"(lock file {lock_path})"
-                ) from None
-            os.ftruncate(fd, 0)
-            os.write(fd, owner.encode("utf-8"))
-            os.fsync(fd)
-            try:
-                yield
-            finally:
-                # Empty the file but keep it: unlinking a flock file races with a process
-                # that has just opened the old inode and would then lock a ghost.
-                os.ftruncate(fd, 0)
-                fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
+    def lock(self, owner: str | None = None) -> contextlib.AbstractContextManager[None]:
+        """Hold the store folder's exclusive ``sweep.lock`` (see `experiments.lock.hold_lock`)."""
+        return hold_lock(self.out_dir, owner)
 
 
 def _decode_run(row: sqlite3.Row) -> dict:

@@ -8,82 +8,30 @@ and the sweep goes on.
 
 from __future__ import annotations
 
-import os
 import sys
-from collections.abc import Iterable
-from dataclasses import replace
+from contextlib import nullcontext
 from pathlib import Path
 
-from uncertainty_lr.experiments.config import RunConfig, resolve, schedule_label
+import torch
 
-
-def parse_schedule_spec(spec: str) -> tuple[str, dict]:
-    """ "uncertainty:mode=band,signal=entropy" -> ("uncertainty", {"mode": "band", "signal": "entropy"})."""
-    name, _, rest = spec.partition(":")
-    options = {}
-    for item in filter(None, rest.split(",")):
-        key, eq, value = item.partition("=")
-        if not eq or not key:
-            raise ValueError(f"schedule option {item!r} in {spec!r} must look like KEY=VALUE")
-        options[key.strip()] = parse_value(value.strip())
-    return name.strip(), options
-
-
-def parse_value(text: str):
-    """A flag or spec value as int, float, bool, None or string (in that order of preference)."""
-    lowered = text.lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    if lowered in ("none", "null"):
-        return None
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
-
-
-def expand_grid(
-    problems: Iterable[str], schedules: Iterable[str], seeds: Iterable[int], base: RunConfig
-) -> list[RunConfig]:
-    """Resolved configs, ordered problem > seed > schedule (one dataset split per seed)."""
-    configs = []
-    problems, schedules, seeds = list(problems), list(schedules), list(seeds)
-    for label, values in (("problem", problems), ("schedule", schedules), ("seed", seeds)):
-        if not values:
-            raise ValueError(f"at least one {label} is needed, got none")
-    for problem in problems:
-        for seed in seeds:
-            for spec in schedules:
-                name, options = parse_schedule_spec(spec)
-                cfg = replace(base, problem=problem, schedule=name, seed=seed,
-                              schedule_options={**base.schedule_options, **options})  # fmt: skip
-                configs.append(resolve(cfg))
-    return configs
-
-
-def check_writable(out_dir: str | Path) -> Path:
-    """The output folder, if it exists and is writable or can be created; else ValueError."""
-    out = Path(out_dir).expanduser()
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"output folder {out} exists and is not a folder")
-    probe = out
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir():
-        raise ValueError(f"output folder {out} cannot be created: {probe} is not a folder")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise ValueError(f"output folder {out} is not writable (no write permission on {probe})")
-    return out
-
-
-def data_key(cfg: RunConfig) -> tuple:
-    """Fields that decide a run's DataBundle: runs sharing one reuse the loaded data."""
-    fields = ("problem", "seed", "val_fraction", "train_size", "val_size", "test_size", "max_length",
-              "vocab_size", "pretrained", "data_dir", "source", "image_column", "text_column",
-              "label_column", "train_split", "val_split", "test_split", "default_sizes")  # fmt: skip
-    return tuple(getattr(cfg, f) for f in fields)
+from uncertainty_lr import distributed
+from uncertainty_lr.experiments import local_workers
+from uncertainty_lr.experiments.build import load_problem_data
+from uncertainty_lr.experiments.config import RunConfig, data_key, schedule_label
+from uncertainty_lr.experiments.executors import (
+    check_execution,
+    default_threads,
+    pending_runs,
+    run_parallel,
+)
+from uncertainty_lr.experiments.grid import (  # noqa: F401 - imported from here too
+    check_writable,
+    expand_grid,
+    parse_schedule_spec,
+    parse_value,
+)
+from uncertainty_lr.experiments.run import train
+from uncertainty_lr.experiments.store import Store
 
 
 def run_sweep(
@@ -106,26 +54,11 @@ def run_sweep(
     worker, cores // workers for several). Under torchrun every rank calls this and trains
     each run data-parallel (uncertainty_lr.distributed); only rank 0 writes.
     """
-    from contextlib import nullcontext
-
-    from uncertainty_lr import distributed
-    from uncertainty_lr.experiments.executors import (
-        check_execution,
-        default_threads,
-        pending_runs,
-        run_parallel,
-    )
-    from uncertainty_lr.experiments.local_workers import start_pool
-    from uncertainty_lr.experiments.store import Store
-    from uncertainty_lr.train import load_problem_data, train
-
     check_execution(workers, threads_per_worker, executor, address)
     parallel = executor == "ray" or (workers or 1) > 1
     if parallel and distributed.env_world_size() > 1:
         raise ValueError("workers > 1 or executor 'ray' cannot run under torchrun; use one or the other")  # fmt: skip
     if threads_per_worker is not None and not parallel:
-        import torch
-
         before = torch.get_num_threads()
         torch.set_num_threads(threads_per_worker)
         try:
@@ -137,7 +70,9 @@ def run_sweep(
     out = check_writable(out_dir)
     pool, todo = None, pending_runs(configs, out) if parallel and executor == "local" else 0
     if todo:  # workers start (imports, warm-up) while this process loads the data below
-        pool = start_pool(min(workers, todo), threads_per_worker or default_threads(workers))
+        pool = local_workers.start_pool(
+            min(workers, todo), threads_per_worker or default_threads(workers)
+        )
     with pool or nullcontext():  # shut down here, also when a dataset fails to load
         bundles = {}
         for cfg in configs:  # open every dataset before anything is written

@@ -20,8 +20,10 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from uncertainty_lr.experiments.config import RunConfig, resolve, schedule_label
-from uncertainty_lr.experiments.sweep import expand_grid
+from uncertainty_lr.checks import is_number
+from uncertainty_lr.experiments.config import RunConfig, resolve, run_id, schedule_label
+from uncertainty_lr.experiments.grid import expand_grid
+from uncertainty_lr.experiments.store import is_finished
 
 #: Tuning seeds unless given: far from the comparison seeds 0..N, so the two never meet.
 DEFAULT_TUNING_SEEDS = (100, 101)
@@ -44,8 +46,7 @@ def check_grid(lrs: Iterable) -> list[float]:
     """The LR grid as sorted floats; ValueError for a non-positive, non-finite or repeated LR."""
     out = []
     for lr in lrs:
-        ok = isinstance(lr, (int, float)) and not isinstance(lr, bool) and math.isfinite(lr)
-        if not ok or lr <= 0:
+        if not is_number(lr) or lr <= 0:
             raise ValueError(f"tuning LRs must be positive numbers, got {lr!r}")
         if float(lr) in out:
             raise ValueError(f"tuning LR {lr!r} is listed twice")
@@ -225,18 +226,12 @@ def estimate_text(configs: list[RunConfig], runs: list[dict]) -> str:
     median seconds per epoch of a problem's finished runs times its pending epochs gives
     the estimate (one worker); a problem without finished runs makes it unknown.
     """
-    from uncertainty_lr.experiments.config import run_key
-    from uncertainty_lr.experiments.store import Store, is_finished
-
     by_id = {run["run_id"]: run for run in runs}
     per_epoch: dict[str, list[float]] = defaultdict(list)
     for run in runs:
         if run["status"] == "done" and run["wall_time"] and run["epochs_done"]:
             per_epoch[run["problem"]].append(run["wall_time"] / run["epochs_done"])
-    pending = [
-        cfg for cfg in configs
-        if not is_finished(by_id.get(Store.run_id(cfg.problem, schedule_label(cfg), cfg.seed, run_key(cfg))))
-    ]  # fmt: skip
+    pending = [cfg for cfg in configs if not is_finished(by_id.get(run_id(cfg)))]
     epochs = sum(cfg.epochs for cfg in pending)
     head = f"{len(configs)} runs in the grid, {len(pending)} to train ({epochs} epochs)"
     if not pending:

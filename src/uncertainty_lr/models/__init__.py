@@ -10,7 +10,6 @@ padded on the right with `pad_id`.
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 from torch import nn
@@ -21,6 +20,7 @@ from uncertainty_lr.models.mlp import MLP, Classifier, classifier_head, pair
 from uncertainty_lr.models.resnet import ResNet18
 from uncertainty_lr.models.text import LSTMClassifier, TransformerClassifier
 from uncertainty_lr.models.vgg import VGG16
+from uncertainty_lr.problems import has_feature_dropout
 
 __all__ = [
     "MLP",
@@ -123,18 +123,3 @@ def build_model(
             num_classes, vocab_size, max_length, pad_id, dropout=dropout, **options
         )
     return build_bert(num_classes, vocab_size, pad_id, max_length, dropout, **options)
-
-
-def has_feature_dropout(name: str, options: dict[str, Any]) -> bool:
-    """Whether `build_model(name, **options)` has dropout with p > 0 outside its head.
-
-    Full MC dropout samples every dropout module, last-layer MC dropout only the head's
-    (whose p is `dropout`). Here: the transformer's `encoder_dropout` (default 0.1) and
-    BERT's encoder (its own config's dropout, 0.1 in the stock checkpoints; the estimator
-    checks the built model). The other models have dropout in their head only.
-    """
-    if name == "transformer":
-        default = inspect.signature(TransformerClassifier).parameters["encoder_dropout"].default
-        p = options.get("encoder_dropout", default)
-        return not isinstance(p, int | float) or p > 0  # a bad value fails when the model is built
-    return name == "bert"

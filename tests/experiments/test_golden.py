@@ -1,0 +1,75 @@
+"""Golden runs: a fixed small grid gives bit-identical records, before and after any refactor.
+
+Digits, three schedules, two seeds, through the sweep into a store; one run is
+interrupted after its second epoch and resumed from its checkpoint. Every per-epoch
+field except wall-clock times, the test metrics and the run ids must equal the records in
+``golden_runs.json`` exactly (floats compared by value, which JSON round-trips).
+
+To rewrite the fixture after an intended change of behaviour:
+``UNCERTAINTY_LR_WRITE_GOLDEN=1 python -m pytest tests/experiments/test_golden.py``.
+"""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from uncertainty_lr.experiments.config import RunConfig
+from uncertainty_lr.experiments.store import Store
+from uncertainty_lr.experiments.sweep import expand_grid, run_sweep
+from uncertainty_lr.train import train
+
+FIXTURE = Path(__file__).with_name("golden_runs.json")
+TIMES = ("train_time", "eval_time", "wall_time")
+SCHEDULES = ("constant", "cosine", "uncertainty:mode=band")
+SEEDS = (0, 1)
+
+
+class StopAfter:
+    """A hook that interrupts the run once ``epoch`` is durable (store + checkpoint)."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, run, epoch, record):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def golden_records(out: Path) -> dict:
+    base = RunConfig(epochs=3, batch_size=64)
+    configs = expand_grid(["digits_mlp"], SCHEDULES, SEEDS, base)
+    interrupted = configs[-1]  # seed 1, uncertainty: killed after epoch 2, then resumed
+    with Store(out) as store, pytest.raises(KeyboardInterrupt):
+        train(config=interrupted, store=store, hooks=[StopAfter(2)])
+    results = run_sweep(configs, out, progress=False)
+    assert [r.resumed_from for r in results] == [0] * 5 + [2]
+    records = {}
+    with Store(out, create=False) as store:
+        for run in sorted(store.runs(), key=lambda r: (r["seed"], r["schedule"])):
+            epochs = [{k: v for k, v in row.items() if k not in TIMES and v is not None}
+                      for row in store.epochs(run["run_id"])]  # fmt: skip
+            records[f"{run['schedule']}/seed{run['seed']}"] = {
+                "run_id": run["run_id"],
+                "status": run["status"],
+                "test": run["test"],
+                "epochs": epochs,
+            }
+    return records
+
+
+def test_golden_grid_is_bit_identical(tmp_path):
+    records = golden_records(tmp_path)
+    if os.environ.get("UNCERTAINTY_LR_WRITE_GOLDEN") == "1":
+        FIXTURE.write_text(json.dumps(records, indent=1, sort_keys=True) + "\n")
+    expected = json.loads(FIXTURE.read_text())
+    assert sorted(records) == sorted(expected)
+    for name, want in expected.items():
+        got = json.loads(json.dumps(records[name]))  # the same float round trip as the fixture
+        assert got["run_id"] == want["run_id"], name
+        assert got["status"] == want["status"], name
+        assert got["test"] == want["test"], name
+        assert len(got["epochs"]) == len(want["epochs"]), name
+        for epoch_got, epoch_want in zip(got["epochs"], want["epochs"]):
+            assert epoch_got == epoch_want, (name, epoch_want["epoch"])

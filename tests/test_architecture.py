@@ -1,0 +1,182 @@
+"""The import rules of docs/architecture.md, checked against the code.
+
+Imports are read from the source (every ``import`` / ``from ... import``, at module level
+and inside functions), so a rule broken by a lazy import is caught too.
+"""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "uncertainty_lr"
+DOC = Path(__file__).resolve().parents[1] / "docs" / "architecture.md"
+
+#: Package (or top-level module) -> the packages of uncertainty_lr it may import.
+ALLOWED = {
+    "checks": set(),
+    "faults": set(),
+    "problems": set(),
+    "distributed": set(),
+    "data": set(),
+    "signals": set(),
+    "models": {"problems"},
+    "schedulers": set(),
+    "stats": set(),
+    "experiments": {
+        "checks",
+        "faults",
+        "problems",
+        "distributed",
+        "data",
+        "models",
+        "signals",
+        "schedulers",
+    },  # fmt: skip
+    "report": {"experiments", "stats"},
+    "integrations": {"schedulers", "signals"},
+    "train": {"experiments"},
+    "cli": {
+        "checks",
+        "faults",
+        "problems",
+        "distributed",
+        "data",
+        "models",
+        "signals",
+        "schedulers",
+        "stats",
+        "experiments",
+        "report",
+        "integrations",
+    },  # fmt: skip
+    "__main__": {"cli"},
+}
+#: Modules that must import no torch (at import time, through any chain of imports).
+TORCH_FREE = ["checks", "faults", "problems", "stats", "report", "schedulers.policy",
+              "schedulers.options", "schedulers.registry", "experiments.config",
+              "experiments.grid", "experiments.results", "experiments.hooks",
+              "experiments.records", "experiments.lock", "experiments.store",
+              "experiments.tuning", "experiments.export", "experiments.summary"]  # fmt: skip
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(SRC).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(["uncertainty_lr", *parts])
+
+
+def imports(path: Path, top_level_only: bool = False) -> set[str]:
+    """Modules of uncertainty_lr (and torch) that ``path`` imports."""
+    tree = ast.parse(path.read_text())
+    nodes = tree.body if top_level_only else ast.walk(tree)
+    if top_level_only:  # module level, including if / try blocks, not function bodies
+        nodes = [n for stmt in tree.body for n in ast.walk(stmt)
+                 if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]  # fmt: skip
+    found = set()
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{a.name}" for a in node.names)
+    modules = {module_name(p) for p in SRC.rglob("*.py")}
+    return {n for n in found if n in modules or n == "torch" or n.startswith("torch.")}
+
+
+MODULES = {module_name(p): p for p in SRC.rglob("*.py")}
+
+
+def package_of(module: str) -> str:
+    return module.split(".")[1] if module.count(".") else ""
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if m.count(".")))
+def test_imports_follow_the_layer_rules(module):
+    own = package_of(module)
+    for target in imports(MODULES[module]):
+        if target.startswith("torch") or target == "uncertainty_lr":
+            continue
+        other = package_of(target)
+        assert other == own or other in ALLOWED[own], f"{module} imports {target}"
+
+
+def test_experiments_never_imports_the_train_module_or_the_cli():
+    for module, path in MODULES.items():
+        if module.startswith("uncertainty_lr.experiments"):
+            bad = {t for t in imports(path) if package_of(t) in ("train", "cli")}
+            assert not bad, f"{module} imports {sorted(bad)}"
+
+
+#: experiments/ in the order of docs/architecture.md: each imports only modules before it.
+EXPERIMENTS_ORDER = ["records", "lock", "results", "hooks", "store", "config", "grid", "tuning",
+                     "export", "summary", "runtime", "build", "schedules", "evaluate",
+                     "checkpoint", "loop", "run", "local_workers", "ray_tasks", "executors",
+                     "sweep"]  # fmt: skip
+
+
+def test_experiments_modules_import_only_earlier_ones():
+    prefix = "uncertainty_lr.experiments."
+    on_disk = {m.removeprefix(prefix) for m in MODULES if m.startswith(prefix)}
+    assert on_disk == set(EXPERIMENTS_ORDER)
+    for i, name in enumerate(EXPERIMENTS_ORDER):
+        targets = {t.removeprefix(prefix).split(".")[0] for t in imports(MODULES[prefix + name])
+                   if t.startswith(prefix)}  # fmt: skip
+        later = targets - set(EXPERIMENTS_ORDER[:i])
+        assert not later, f"experiments.{name} imports {sorted(later)}, listed after it"
+    text = " ".join(DOC.read_text().split())
+    assert " -> ".join(f"`{n}`" for n in ("loop", "run")) in text
+
+
+def test_no_import_circle():
+    graph = {m: {t for t in imports(p) if t in MODULES and t != m} for m, p in MODULES.items()}
+    # Package __init__ files that re-export lazily are not edges back into the package.
+    state: dict[str, int] = {}
+
+    def visit(node, stack):
+        state[node] = 1
+        for nxt in graph[node]:
+            if nxt == "uncertainty_lr" or (node.startswith(nxt + ".")):
+                continue  # importing a parent package (its lazy __init__) is no circle
+            if state.get(nxt) == 1:
+                raise AssertionError("import circle: " + " -> ".join([*stack, node, nxt]))
+            if nxt not in state:
+                visit(nxt, [*stack, node])
+        state[node] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [])
+
+
+@pytest.mark.parametrize("module", TORCH_FREE)
+def test_torch_free_modules_reach_no_torch_at_import(module):
+    seen, todo = set(), ["uncertainty_lr." + module]
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        path = MODULES[current]
+        found = imports(path, top_level_only=True)
+        assert not any(t == "torch" or t.startswith("torch.") for t in found), (
+            f"{module} reaches torch through {current}"
+        )
+        parents = [".".join(current.split(".")[:i]) for i in range(2, current.count(".") + 1)]
+        todo.extend(t for t in (*found, *parents) if t in MODULES)
+
+
+def test_importing_the_config_loads_no_torch():
+    code = "import sys, uncertainty_lr.experiments.config; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_the_document_names_every_package():
+    text = DOC.read_text()
+    for package in ALLOWED:
+        if package != "__main__":
+            assert f"`{package}" in text, package
