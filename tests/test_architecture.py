@@ -35,7 +35,7 @@ ALLOWED = {
         "signals",
         "schedulers",
     },  # fmt: skip
-    "report": {"experiments", "stats"},
+    "report": {"experiments", "stats", "schedulers"},
     "integrations": {"schedulers", "signals"},
     "train": {"experiments"},
     "cli": {

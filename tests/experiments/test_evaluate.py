@@ -5,7 +5,7 @@ import torch
 
 from uncertainty_lr.experiments.evaluate import evaluate
 from uncertainty_lr.models import build_model
-from uncertainty_lr.signals.estimators import estimate_signal
+from uncertainty_lr.signals.estimate import estimate_signal
 
 LAPLACE = ("la_entropy", "la_mutual_information")
 

@@ -24,7 +24,7 @@ from uncertainty_lr.experiments.config import RunConfig, resolve
 from uncertainty_lr.experiments.schedules import make_schedule
 from uncertainty_lr.experiments.store import Store
 from uncertainty_lr.signals import BatchSignalTracker, entropy, expected_calibration_error
-from uncertainty_lr.signals.estimators import estimate_signal
+from uncertainty_lr.signals.estimate import estimate_signal
 
 # (id, arguments after `run`, a fragment of the error line). {name} is a path from `paths`.
 CLI_CASES = [

@@ -5,10 +5,10 @@ import torch
 from torch import nn
 
 from uncertainty_lr.signals import functions
+from uncertainty_lr.signals.estimate import estimate_signal
 from uncertainty_lr.signals.estimators import (
     ESTIMATED_SIGNALS,
     SIGNAL_DESCRIPTIONS,
-    estimate_signal,
     last_layer_mc_probs,
     mc_dropout_probs,
     predict_logits,

@@ -9,7 +9,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from uncertainty_lr.signals import functions
-from uncertainty_lr.signals.estimators import estimate_signal, predict_logits
+from uncertainty_lr.signals.estimate import estimate_signal
+from uncertainty_lr.signals.estimators import predict_logits
 from uncertainty_lr.signals.laplace import (
     PRIOR_PRECISION_RANGE,
     fit_head_posterior,

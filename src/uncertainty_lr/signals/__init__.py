@@ -7,11 +7,11 @@
 - ``tracker``: an EMA of a single-pass signal from the training loop's own logits.
 """
 
+from uncertainty_lr.signals.estimate import estimate_signal
 from uncertainty_lr.signals.estimators import (
     DROPOUT_TYPES,
     ESTIMATED_SIGNALS,
     SIGNAL_DESCRIPTIONS,
-    estimate_signal,
     last_layer_mc_probs,
     mc_dropout_probs,
     predict_logits,
