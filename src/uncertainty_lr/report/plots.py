@@ -36,7 +36,7 @@ MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "h", "<")
 CURVE_PANELS = (
     ("val_loss", "Validation loss", "cross-entropy loss (nats)", None),
     ("val_accuracy", "Validation accuracy", "accuracy (fraction correct)", False),
-    ("lr", "Learning rate", "learning rate (log scale)", True),
+    ("lr", "Learning rate (mean over the epoch's steps)", "learning rate (log scale)", True),
     ("val_entropy", "Uncertainty (validation entropy)",
      "entropy / log C (0 = sure, 1 = unsure)", False),
 )  # fmt: skip
