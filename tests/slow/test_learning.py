@@ -1,5 +1,7 @@
 """Real data, short budgets: each study problem must actually learn (minutes on 2 CPU cores)."""
 
+import math
+
 import pytest
 
 from uncertainty_lr.experiments.config import RunConfig
@@ -28,7 +30,10 @@ def test_cifar10_cnn_learns_in_two_epochs_on_10k(shared_datasets):
     )
     accs = [h["val_accuracy"] for h in r.history]
     assert accs[-1] > 0.45, accs  # chance is 0.10
-    assert r.history[-1]["val_loss"] < r.history[0]["val_loss"]
+    # Learning, judged against chance (cross-entropy ln 10 = 2.30), not epoch against epoch:
+    # the study plan's rule raises the LR each epoch, and whether epoch 2's loss dips below
+    # epoch 1's depends on the CPU's float kernels (1.317 vs 1.307 on an AVX-512 EPYC).
+    assert r.history[-1]["val_loss"] < 0.65 * math.log(10), r.history
 
 
 def test_imdb_lstm_learns_in_four_epochs_on_5k(shared_datasets):
