@@ -1,6 +1,7 @@
 """The uncertainty-lr command: a real tiny run, list, export, and bad input -> exit 2, nothing written."""
 
 import csv
+import dataclasses
 import gc
 import subprocess
 import sys
@@ -82,6 +83,24 @@ def test_early_stopping_has_help_and_is_in_the_study_preset(capsys):
     assert _grid_from_args(parse(["run", "--preset", "study"]))[3].early_stopping == 5
     off = parse(["run", "--preset", "study", "--early-stopping", "0"])
     assert _grid_from_args(off)[3].early_stopping == 0
+
+
+def test_study_preset_takes_all_data_unless_a_size_is_set():
+    from uncertainty_lr.experiments.config import data_arguments, resolve
+
+    parse = build_parser().parse_args
+
+    def resolved(*argv):  # as the sweep resolves each grid point
+        problems, _, _, base, _ = _grid_from_args(parse(["run", "--problem", "imdb_lstm", *argv]))
+        return resolve(dataclasses.replace(base, problem=problems[0]))
+
+    plain = data_arguments(resolved())  # the problem's CPU-sized bounds
+    assert (plain["max_train_size"], plain["max_test_size"]) == (10_000, 5_000)
+    study = data_arguments(resolved("--preset", "study"))  # no bound: whole splits
+    assert (study["max_train_size"], study["max_val_size"], study["max_test_size"]) == (None,) * 3
+    assert resolve(resolved("--preset", "study")).train_size is None  # stays all on a re-resolve
+    sized = data_arguments(resolved("--preset", "study", "--train-size", "500"))
+    assert sized["train_size"] == 500 and sized["max_test_size"] is None  # set sizes must fit
 
 
 def test_python_dash_m_works():

@@ -13,7 +13,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from uncertainty_lr.experiments.config import FIELDS, RunConfig, load_toml
+from uncertainty_lr.experiments.config import FIELDS, SIZE_FIELDS, RunConfig, load_toml
 
 DEMO_SCHEDULES = ("constant", "step", "cosine", "plateau", "onecycle", "warmup_cosine", "greedy",
                   "schedule_free", "uncertainty")  # fmt: skip
@@ -161,6 +161,8 @@ def _grid_from_args(args) -> tuple[list[str], list[str], list[int], RunConfig, P
     values["schedule_options"] = options
     if "signals" in values:
         values["signals"] = tuple(values["signals"])
+    if args.preset == "study":  # all data: sizes not set explicitly take whole splits
+        values["default_sizes"] = tuple(n for n in SIZE_FIELDS if values.get(n) is None)
     base = RunConfig(**values)
     problems = args.problems or file.get("problems") or [base.problem]
     schedules = args.schedules or file.get("schedules") or ["uncertainty"]

@@ -120,10 +120,14 @@ def resolve(cfg: RunConfig) -> RunConfig:
     problem = get_problem(cfg.problem)
     merged = {**STUDY_PRESET, **problem.defaults}
     values = {}
-    # Resolving twice (the sweep, then train) must keep the first pass's bounds.
+    # Resolving twice (the sweep, then train) must keep the first pass's bounds. A size
+    # listed there but left None has no bound: the whole split (--preset study, "all data").
     default_sizes = set(cfg.default_sizes or ())
     for f in dataclasses.fields(RunConfig):
         v = getattr(cfg, f.name)
+        if v is None and f.name in SIZE_FIELDS and f.name in default_sizes:
+            values[f.name] = None
+            continue
         if v is None and f.name in merged:
             v = merged[f.name]
             if f.name in SIZE_FIELDS and v is not None:
