@@ -103,7 +103,8 @@ SCHEDULES: dict[str, ScheduleSpec] = {
         "optimizer's betas and weight decay; learning-rate free",
     ),
     "uncertainty": ScheduleSpec(
-        "UncertaintyLR: LR up while the model is unsure, down once it is sure",
+        "UncertaintyLR on a signal (entropy): mode threshold (default, the study plan), band, "
+        "proportional or anneal (budget-free cooldown); envelope=linear adds a linear-to-zero envelope",
         {"signal": Option("entropy", kind="choice", choices=UNCERTAINTY_SIGNALS),
          "every": Option("epoch", kind="choice", choices=("epoch", "step")),
          "tracker_momentum": Option(0.9, closed="[)", **_FRACTION),
