@@ -6,6 +6,17 @@ import math
 
 import numpy as np
 
+#: Bootstrap draws are made in chunks of at most this many indices to bound memory.
+BOOT_CHUNK_ELEMENTS = 1 << 20
+
+
+def as_float_array(x: object, name: str) -> np.ndarray:
+    """Return ``x`` as a float64 array of any shape, or raise ValueError naming ``name``."""
+    try:
+        return np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} must be an array of numbers, got {type(x).__name__}") from err
+
 
 def as_1d(x: object, name: str) -> np.ndarray:
     """Return ``x`` as a 1-D float64 array, or raise ValueError naming ``name``."""

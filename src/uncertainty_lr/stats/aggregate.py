@@ -15,25 +15,17 @@ import numpy as np
 from scipy import stats as sps
 
 from uncertainty_lr.stats._checks import (
+    BOOT_CHUNK_ELEMENTS,
+    as_float_array,
     check_confidence,
     check_n_boot,
     check_seed,
     percentile_interval,
 )
 
-# Bootstrap draws are made in chunks of at most this many indices to bound memory.
-_BOOT_CHUNK_ELEMENTS = 1 << 20
-
-
-def _as_float_array(x: object, name: str) -> np.ndarray:
-    try:
-        return np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{name} must be an array of numbers, got {type(x).__name__}") from err
-
 
 def _finite_scores(x: object, name: str) -> np.ndarray:
-    arr = _as_float_array(x, name)
+    arr = as_float_array(x, name)
     if arr.size == 0:
         raise ValueError(f"{name} must not be empty, got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
@@ -79,7 +71,7 @@ def iqm_ci(
         return point, None, None
     rng = np.random.default_rng(seed)
     boot = np.empty(n_boot)
-    chunk = max(1, _BOOT_CHUNK_ELEMENTS // arr.size)
+    chunk = max(1, BOOT_CHUNK_ELEMENTS // arr.size)
     columns = np.arange(tasks)
     for start in range(0, n_boot, chunk):
         stop = min(n_boot, start + chunk)
@@ -112,7 +104,7 @@ def mean_std(x: Sequence[float] | np.ndarray) -> tuple[float | None, float | Non
     (censored times) are refused: their mean and spread are undefined; use ``summarise`` or
     ``compare_censored``.
     """
-    arr = _as_float_array(x, "x").ravel()
+    arr = as_float_array(x, "x").ravel()
     arr = arr[~np.isnan(arr)]
     if np.isinf(arr).any():
         raise ValueError("x contains inf; mean and std are undefined, use summarise()")
@@ -132,7 +124,7 @@ def summarise(x: Sequence[float] | np.ndarray) -> dict[str, float | int | None]:
     (order statistics stay valid with inf, so those are still given; a quantile that falls
     on or between censored values is inf, as a median survival time is "not reached").
     """
-    arr = _as_float_array(x, "x").ravel()
+    arr = as_float_array(x, "x").ravel()
     if np.isneginf(arr).any():
         raise ValueError("x contains -inf; only +inf (never reached a target) is allowed")
     missing = np.isnan(arr)

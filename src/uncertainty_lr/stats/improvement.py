@@ -15,22 +15,18 @@ import numpy as np
 from scipy import stats as sps
 
 from uncertainty_lr.stats._checks import (
+    BOOT_CHUNK_ELEMENTS,
+    as_float_array,
     check_confidence,
     check_n_boot,
     check_seed,
     percentile_interval,
 )
 
-# Bootstrap draws are made in chunks of at most this many indices to bound memory.
-_BOOT_CHUNK_ELEMENTS = 1 << 20
-
 
 def _score_matrix(x: object, name: str) -> np.ndarray:
     """``x`` as a finite (runs, tasks) float array; a 1-D ``x`` is one task."""
-    try:
-        arr = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{name} must be an array of numbers, got {type(x).__name__}") from err
+    arr = as_float_array(x, name)
     if arr.ndim == 1:
         arr = arr[:, None]
     if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
@@ -96,7 +92,7 @@ def probability_of_improvement_ci(
         return point, None, None
     rng = np.random.default_rng(seed)
     boot = np.empty(n_boot)
-    chunk = max(1, _BOOT_CHUNK_ELEMENTS // (nx * ny * tasks))
+    chunk = max(1, BOOT_CHUNK_ELEMENTS // (nx * ny * tasks))
     columns = np.arange(tasks)
     for start in range(0, n_boot, chunk):
         stop = min(n_boot, start + chunk)
