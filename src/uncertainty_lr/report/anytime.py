@@ -20,7 +20,6 @@ and per budget ``verdict_<B>ep.csv``, ``final_metrics_<B>ep.csv``, ``ab_tests_<B
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -35,13 +34,11 @@ from uncertainty_lr.report.budgets import (
 )
 from uncertainty_lr.report.html import (
     Block,
-    Contents,
     Details,
     Heading,
     Image,
     Paragraph,
-    render_html,
-    render_markdown,
+    write_page,
 )
 from uncertainty_lr.report.load import Study, seed_vector
 from uncertainty_lr.report.plots import arm_styles, plot_performance_profile
@@ -259,15 +256,5 @@ def write_budget_report(
             [setup_table(study, command)],
         ),  # fmt: skip
     ]
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    blocks: list[Block] = [
-        Heading("Uncertainty-LR anytime report", 1),
-        Paragraph(f"Store: {study.store_dir.resolve()}. Generated {now}."),
-        Contents([b for b in body if isinstance(b, Heading)]),
-        *body,
-    ]
-    (out / "report.md").write_text(render_markdown(blocks, out), encoding="utf-8")
-    (out / "report.html").write_text(
-        render_html(blocks, "Uncertainty-LR anytime report"), encoding="utf-8"
-    )
+    write_page(out, "Uncertainty-LR anytime report", study.store_dir, body)
     return out

@@ -14,7 +14,6 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 from uncertainty_lr.report.aggregates import (
@@ -30,13 +29,11 @@ from uncertainty_lr.report.html import (
     Block,
     Bullets,
     Code,
-    Contents,
     Details,
     Heading,
     Image,
     Paragraph,
-    render_html,
-    render_markdown,
+    write_page,
 )
 from uncertainty_lr.report.load import Study, load_study
 from uncertainty_lr.report.plots import (
@@ -273,7 +270,6 @@ def write_report(
                                          target_fraction=target_fraction)  # fmt: skip
     figure_notes += tuning_notes
 
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     paragraphs = analysis_paragraphs(study, summary)
     body: list[Block] = [
         Heading("Verdict"),
@@ -307,15 +303,5 @@ def write_report(
         Heading("Setup"),
         Details("Data sizes, optimiser, hardware, versions, command (setup.csv)", [setup]),
     ]  # fmt: skip
-    headings = [b for b in body if isinstance(b, Heading)]
-    blocks: list[Block] = [
-        Heading("Uncertainty-LR study report", 1),
-        Paragraph(f"Store: {Path(store_dir).resolve()}. Generated {now}."),
-        Contents(headings),
-        *body,
-    ]
-    (out / "report.md").write_text(render_markdown(blocks, out), encoding="utf-8")
-    (out / "report.html").write_text(
-        render_html(blocks, "Uncertainty-LR study report"), encoding="utf-8"
-    )
+    write_page(out, "Uncertainty-LR study report", Path(store_dir), body)
     return out

@@ -14,6 +14,7 @@ import html
 import os
 import re
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 from uncertainty_lr.report.tables import Table
@@ -307,3 +308,17 @@ def _html_body(blocks: list[Block]) -> str:
         elif isinstance(block, Table):
             body.append(_html_table(block))
     return "\n".join(body)
+
+
+def write_page(out: Path, title: str, store_dir: Path, body: list[Block]) -> None:
+    """Write ``report.md`` and ``report.html`` into ``out``: the title, where the store is and
+    when the page was made, a table of contents of ``body``'s headings, then ``body``."""
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    blocks: list[Block] = [
+        Heading(title, 1),
+        Paragraph(f"Store: {Path(store_dir).resolve()}. Generated {now}."),
+        Contents([b for b in body if isinstance(b, Heading)]),
+        *body,
+    ]
+    (out / "report.md").write_text(render_markdown(blocks, out), encoding="utf-8")
+    (out / "report.html").write_text(render_html(blocks, title), encoding="utf-8")
