@@ -13,17 +13,15 @@ import torch
 from torch.optim import lr_scheduler as torch_sched
 
 from uncertainty_lr.schedulers.greedy import make_greedy
+from uncertainty_lr.schedulers.options import Option
 from uncertainty_lr.schedulers.piecewise import WarmupStableDecayLR, wsd_steps
 from uncertainty_lr.schedulers.prodigy import prodigy_twin
 from uncertainty_lr.schedulers.registry import check_schedule
 from uncertainty_lr.schedulers.schedule_free import schedule_free_twin
 from uncertainty_lr.schedulers.uncertainty import UncertaintyLR
 
-
-def _check_positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
+#: Epochs and steps per epoch: positive integers.
+_COUNT = Option(None, kind="int", low=1)
 
 
 def build_scheduler(
@@ -46,8 +44,8 @@ def build_scheduler(
     ``envelope="linear"`` the pair (UncertaintyLR, a per-step LinearLR to zero).
     """
     o = check_schedule(name, options)
-    epochs = _check_positive_int("epochs", epochs)
-    steps_per_epoch = _check_positive_int("steps_per_epoch", steps_per_epoch)
+    epochs = _COUNT.check("epochs", epochs)
+    steps_per_epoch = _COUNT.check("steps_per_epoch", steps_per_epoch)
     total = epochs * steps_per_epoch
     base = [g["lr"] for g in optimizer.param_groups]
     if name == "constant":

@@ -14,7 +14,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from uncertainty_lr.schedulers.options import UncertaintyOptions
+from uncertainty_lr.schedulers.options import Option, UncertaintyOptions
 
 MODES = UncertaintyOptions.table()["mode"].choices
 REFERENCES = UncertaintyOptions.table()["reference"].choices
@@ -27,17 +27,9 @@ MAX_LR_MULTIPLE = 10.0
 MIN_LR_MULTIPLE = 1e-3
 
 
-def _check_number(name: str, value: object, low: float, high: float, *, closed: str) -> float:
-    """Validate ``value`` in an interval; ``closed`` is "()", "[)", "(]" or "[]"."""
-    allowed = f"{closed[0]}{low:g}, {high:g}{closed[1]}"
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} must be a number in {allowed}, got {value!r}")
-    v = float(value)
-    ok_low = v >= low if closed[0] == "[" else v > low
-    ok_high = v <= high if closed[1] == "]" else v < high
-    if not (math.isfinite(v) or (high == math.inf and v == math.inf)) or not (ok_low and ok_high):
-        raise ValueError(f"{name} must be a number in {allowed}, got {value!r}")
-    return v
+#: A learning rate, and a per-group LR bound (which may be infinite).
+_LR = Option(None, low=0.0, closed="()")
+_BOUND = Option(None, low=0.0, closed="(]")
 
 
 def _per_group(name: str, value: float | Sequence[float], n: int) -> list[float]:
@@ -47,7 +39,7 @@ def _per_group(name: str, value: float | Sequence[float], n: int) -> list[float]
             f"{name} must be one number or a list of {n} (one per group), got {len(values)}"
         )
     for v in values:
-        _check_number(name, v, 0.0, math.inf, closed="(]")
+        _BOUND.check(name, v)
     return [float(v) for v in values]
 
 
@@ -119,7 +111,7 @@ class UncertaintyPolicy:
         if not base_lrs:
             raise ValueError("base_lrs must hold at least one learning rate, got none")
         for lr in base_lrs:
-            _check_number("learning rate", lr, 0.0, math.inf, closed="()")
+            _LR.check("learning rate", lr)
         self.base_lrs = [float(lr) for lr in base_lrs]
         n = len(self.base_lrs)
         for name, value in options.to_dict().items():
