@@ -115,7 +115,8 @@ class UncertaintyPolicy:
         self.base_lrs = [float(lr) for lr in base_lrs]
         n = len(self.base_lrs)
         for name, value in options.to_dict().items():
-            setattr(self, name, value)
+            if name not in ("min_lr", "max_lr"):  # kept per group, as min_lrs / max_lrs
+                setattr(self, name, value)
         min_lr, max_lr = options.min_lr, options.max_lr
         if min_lr is None:
             min_lr = [lr * MIN_LR_MULTIPLE for lr in self.base_lrs]

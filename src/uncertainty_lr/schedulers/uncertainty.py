@@ -138,9 +138,6 @@ class UncertaintyLR(LRScheduler):
             for lr, g, old in zip(self.policy.lrs, groups, self.policy.applied)
         ]
 
-    def _get_closed_form_lr(self) -> list[float]:
-        return list(self.policy.lrs)
-
     @property
     def annealed(self) -> bool:
         """With ``mode="anneal"``: True once the decay has ended, so training can stop."""
