@@ -13,6 +13,8 @@ from uncertainty_lr.signals.laplace import last_layer_laplace_probs
 
 #: Signals computed on every evaluation: one pass, already paid for by the loss.
 DEFAULT_SIGNALS = ("confidence", "entropy", "margin")
+#: Signals from the same pass that also read the labels, computed when asked for.
+LABELLED_SIGNALS = {"overconfidence": sf.overconfidence}
 
 
 def macro_f1(pred: torch.Tensor, target: torch.Tensor, num_classes: int) -> float:
@@ -54,6 +56,7 @@ def evaluate(
 
     Keys are ``{prefix}_loss``, ``{prefix}_accuracy``, ``{prefix}_f1``, ``{prefix}_ece``,
     ``{prefix}_{signal}`` for the default signals and every name in ``extra_signals``
+    ("overconfidence" reads the labels ``y`` too, from the same pass)
     (mc_* = full MC dropout, ll_* = last-layer MC dropout, la_* = last-layer Laplace,
     ``mc_samples`` passes or draws each, seeded by ``mc_seed``), plus ``{prefix}_mutual_information`` / ``{prefix}_variance`` from whichever MC
     estimate ran (last-layer preferred, as it is the cheaper one to ask for).
@@ -61,6 +64,8 @@ def evaluate(
     (at most 1024 rows of them, a subset seeded by ``mc_seed``); it needs them.
     """
     wanted = [s for s in dict.fromkeys(extra_signals) if s not in DEFAULT_SIGNALS]
+    labelled = [s for s in wanted if s in LABELLED_SIGNALS]
+    wanted = [s for s in wanted if s not in LABELLED_SIGNALS]
     laplace = [s for s in wanted if s.startswith("la_")]
     if laplace and fit_inputs is None:
         raise ValueError(f"signal {laplace[0]!r} needs fit_inputs (the training inputs), got None")
@@ -89,6 +94,8 @@ def evaluate(
     }
     for name in DEFAULT_SIGNALS:
         out[f"{prefix}_{name}"] = sf.SIGNAL_FUNCTIONS[name](probs)
+    for name in labelled:
+        out[f"{prefix}_{name}"] = LABELLED_SIGNALS[name](probs, y)
     for name in wanted:
         family = name.split("_", 1)[0]
         if family not in samples:

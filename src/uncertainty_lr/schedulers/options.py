@@ -126,7 +126,9 @@ class UncertaintyOptions:
     warmup_start_factor: float = _field(Option(0.1, low=0.0, high=1.0, closed="(]"))
     # mode="anneal" (budget-free cooldown): hold the LR while the signal keeps improving by
     # more than `tolerance` (relative); after `patience` decisions without that, decay
-    # linearly to min_lr over decay_ratio x the decisions taken so far.
+    # linearly to min_lr over decay_ratio x the decisions taken so far. trigger="threshold"
+    # counts decisions with the signal above `threshold` instead (in a row).
+    trigger: str = _field(Option("stall", kind="choice", choices=("stall", "threshold")))
     patience: int = _field(Option(2, kind="int", low=1))
     tolerance: float = _field(Option(0.05, low=0.0, high=1.0, closed="[)"))
     decay_ratio: float = _field(Option(0.5, low=0.0, high=10.0, closed="(]"))

@@ -76,6 +76,9 @@ class UncertaintyPolicy:
         decisions without one, a linear decay to min_lr starts, lasting
         D = ceil(decay_ratio x decisions so far): lr = base_lr x (1 - j / D) at the j-th
         decision of the decay. ``annealed`` is True once it has ended (training can stop).
+        With ``trigger="threshold"`` the decay starts instead after ``patience`` decisions
+        in a row with s > threshold (for a signal whose healthy level is known, such as
+        ``overconfidence``: 0 while the model is no more sure than it is right).
     Every LR is then clamped to [min_lr, max_lr] of its group.
 
     References (u = the smoothed signal):
@@ -215,7 +218,9 @@ class UncertaintyPolicy:
 
     def _anneal_factor(self, s: float) -> float:
         if self.decay_start is None:
-            if self.best is None or s < self.best * (1.0 - self.tolerance):
+            if self.trigger == "threshold":
+                self.stall = self.stall + 1 if s > self.threshold else 0
+            elif self.best is None or s < self.best * (1.0 - self.tolerance):
                 self.best, self.stall = s, 0
             else:
                 self.stall += 1
@@ -278,8 +283,10 @@ class UncertaintyPolicy:
     _CONFIG = (
         "base_lrs", "threshold", "step_size", "mode", "min_lrs", "max_lrs", "smoothing",
         "cooldown", "warmup", "reference", "reference_steps", "band_width", "warmup_start_factor",
-        "patience", "tolerance", "decay_ratio",
+        "trigger", "patience", "tolerance", "decay_ratio",
     )  # fmt: skip
+    #: Options added after the first release: a state saved before them loads with these.
+    _ADDED = {"trigger": "stall"}
 
     def state_dict(self) -> dict:
         """Configuration and state as plain numbers, strings and lists (torch.load(weights_only=True) safe)."""
@@ -292,6 +299,7 @@ class UncertaintyPolicy:
 
     def load_state_dict(self, state: dict) -> None:
         """Restore from state_dict(); the number of groups must match."""
+        state = {**self._ADDED, **state}
         missing = [k for k in self._CONFIG + self._STATE + ("lrs", "applied") if k not in state]
         if missing:
             raise ValueError(f"scheduler state is missing keys: {', '.join(missing)}")

@@ -190,18 +190,8 @@ def expected_calibration_error(
     if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 1:
         raise ValueError(f"n_bins must be an integer >= 1, got {n_bins!r}")
     probs = _checked_probs(probs, 2, "probs", from_logits)
-    labels = _as_tensor(labels, "labels").detach()
-    num_examples, num_classes = probs.shape
-    if labels.shape != (num_examples,):
-        raise ValueError(
-            f"labels must have shape ({num_examples},) to match probs, got {tuple(labels.shape)}"
-        )
-    if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
-        raise ValueError(f"labels must be integer class indices, got dtype {labels.dtype}")
-    labels = labels.to(probs.device, torch.int64)
-    low, high = labels.min().item(), labels.max().item()
-    if low < 0 or high >= num_classes:
-        raise ValueError(f"labels must be in [0, {num_classes - 1}], got values in [{low}, {high}]")
+    labels = _checked_labels(labels, probs)
+    num_examples = probs.shape[0]
 
     conf = probs.max(dim=-1).values
     predicted = probs.argmax(dim=-1)  # argmax documents first-index ties; max does not
@@ -216,6 +206,40 @@ def expected_calibration_error(
     # sum_b |B_b|/N * |acc_b - conf_b| = sum_b |correct_sum_b - conf_sum_b| / N
     ece = (correct_sums - conf_sums).abs().sum().item() / num_examples
     return min(max(ece, 0.0), 1.0)
+
+
+def _checked_labels(labels: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
+    """``labels`` as int64 class indices on ``probs``' device, checked against its (N, C)."""
+    labels = _as_tensor(labels, "labels").detach()
+    num_examples, num_classes = probs.shape
+    if labels.shape != (num_examples,):
+        raise ValueError(
+            f"labels must have shape ({num_examples},) to match probs, got {tuple(labels.shape)}"
+        )
+    if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
+        raise ValueError(f"labels must be integer class indices, got dtype {labels.dtype}")
+    labels = labels.to(probs.device, torch.int64)
+    low, high = labels.min().item(), labels.max().item()
+    if low < 0 or high >= num_classes:
+        raise ValueError(f"labels must be in [0, {num_classes - 1}], got values in [{low}, {high}]")
+    return labels
+
+
+def overconfidence(
+    probs: torch.Tensor, labels: torch.Tensor, *, from_logits: bool = False
+) -> float:
+    """max(0, mean_n max_c p_nc - accuracy) in [0, 1]: how far confidence runs ahead of accuracy.
+
+    probs: (N, C); labels: (N,) integer class indices. 0 while the model is no more sure
+    than it is right (calibrated or under-confident); it grows once the model keeps
+    sharpening its predictions without getting more of them right. Unlike the other
+    signals it needs labels (held-out data), and 0 means "honest", not "certain".
+    """
+    probs = _checked_probs(probs, 2, "probs", from_logits)
+    labels = _checked_labels(labels, probs)
+    conf = probs.max(dim=-1).values.mean().item()
+    accuracy = (probs.argmax(dim=-1) == labels).to(torch.float64).mean().item()
+    return min(max(conf - accuracy, 0.0), 1.0)
 
 
 # The signals that need one deterministic forward pass (no Monte Carlo samples).
