@@ -198,3 +198,14 @@ def test_logged_lr_is_the_mean_over_the_epochs_steps_and_its_first_step():
     s = train(config=cfg(schedule="step", epochs=2, lr=base, schedule_options={"step_epochs": 1}))
     assert [h["lr"] for h in s.history] == pytest.approx([base, base * 0.1], rel=1e-9)
     assert [h["lr_first"] for h in s.history] == pytest.approx([base, base * 0.1], rel=1e-9)
+
+
+def test_overconfidence_signal_is_computed_and_drives_the_anneal():
+    options = {"signal": "overconfidence", "mode": "anneal", "trigger": "threshold",
+               "threshold": 0.01, "patience": 1}  # fmt: skip
+    r = train(config=cfg(schedule="uncertainty", epochs=6, lr=0.03, schedule_options=options))
+    values = [h["val_overconfidence"] for h in r.history]
+    assert [h["signal"] for h in r.history] == values and max(values) > 0.01
+    first = next(i for i, v in enumerate(values) if v > 0.01)  # the decay starts after it
+    assert all(h["lr"] == pytest.approx(0.03) for h in r.history[: first + 1])
+    assert r.history[-1]["lr"] < 0.03

@@ -15,6 +15,7 @@ EPOCHS, STEPS = 6, 5
 # a resumed run must reproduce them exactly (loss stalls from epoch 3, entropy falls).
 VAL_LOSS = [1.0, 0.8, 0.85, 0.85, 0.9, 0.95]
 VAL_ENTROPY = [0.9, 0.6, 0.3, 0.04, 0.02, 0.5]
+VAL_OVERCONFIDENCE = [0.0, 0.02, 0.08, 0.09, 0.1, 0.1]  # the default arm anneals from epoch 4
 
 
 def tiny_problem(seed=0):
@@ -44,7 +45,8 @@ def run_epochs(model, schedule, x, y, epochs, seed=0, start=0):
             schedule.after_batch(logits.detach())
         schedule.eval()
         model.eval()
-        schedule.after_epoch({"val_loss": VAL_LOSS[epoch], "val_entropy": VAL_ENTROPY[epoch]})
+        schedule.after_epoch({"val_loss": VAL_LOSS[epoch], "val_entropy": VAL_ENTROPY[epoch],
+                              "val_overconfidence": VAL_OVERCONFIDENCE[epoch]})  # fmt: skip
         lrs.append(schedule.get_last_lr()[0])
     return lrs
 
@@ -67,14 +69,14 @@ def test_every_schedule_trains_and_lrs_stay_positive(name):
 ADAPTIVE = {
     "plateau": {"patience": 0},
     "greedy": {},
-    "uncertainty": {"threshold": 0.1},
+    "uncertainty": {"mode": "threshold", "threshold": 0.1},
     "uncertainty:proportional": {"mode": "proportional", "smoothing": 0.5, "cooldown": 1},
-    "uncertainty:train_entropy": {"signal": "train_entropy", "every": "step"},
+    "uncertainty:train_entropy": {"mode": "threshold", "signal": "train_entropy", "every": "step"},
     "uncertainty:anneal": {"mode": "anneal", "patience": 1},
 }
 ARMS = (
     [(name, {}) for name in SCHEDULES]
-    + [("uncertainty", {"envelope": "linear"})]
+    + [("uncertainty", {"mode": "threshold", "envelope": "linear"})]
     + [(key.split(":")[0], options) for key, options in ADAPTIVE.items()]
 )
 
@@ -137,7 +139,7 @@ def test_plateau_uses_study_settings():
 
 
 def test_uncertainty_schedule_reads_its_signal():
-    _, _, _, s = build("uncertainty", signal="entropy", threshold=0.5)
+    _, _, _, s = build("uncertainty", mode="threshold", signal="entropy", threshold=0.5)
     s.after_epoch({"val_entropy": 0.9, "val_loss": 1.0})
     assert s.get_last_lr() == [pytest.approx(1.1e-2)]
     s.after_epoch({"val_entropy": 0.1})
@@ -146,7 +148,7 @@ def test_uncertainty_schedule_reads_its_signal():
 
 
 def test_uncertainty_schedule_from_training_logits_needs_no_validation_signal():
-    _, _, _, s = build("uncertainty", signal="train_entropy", threshold=0.5)
+    _, _, _, s = build("uncertainty", mode="threshold", signal="train_entropy", threshold=0.5)
     s.after_batch(torch.zeros(8, 2))  # uniform: entropy 1
     s.after_epoch({})
     assert s.get_last_lr() == [pytest.approx(1.1e-2)]
@@ -182,7 +184,8 @@ def test_bad_epochs(epochs):
 
 def test_envelope_times_modulation_is_linear_to_zero_times_the_uncertainty_factor():
     # The per-step envelope (1 - k / total) and the per-epoch uncertainty factor multiply.
-    _, _, _, s = build("uncertainty", envelope="linear", threshold=0.5, step_size=0.5)
+    _, _, _, s = build("uncertainty", mode="threshold", envelope="linear", threshold=0.5,
+                     step_size=0.5)  # fmt: skip
     total, lrs, factor, by_hand = EPOCHS * STEPS, [], 1.0, []
     for epoch in range(EPOCHS):
         for _ in range(STEPS):
@@ -203,3 +206,15 @@ def test_anneal_mode_runs_in_the_loop_and_resumes():
         s.after_epoch({"val_entropy": u})
     assert s.scheduler.policy.decay_start == 3
     assert s.get_last_lr()[0] < 1e-2
+
+
+def test_overconfidence_arm_asks_the_loop_for_its_signal_and_anneals_on_it():
+    _, _, _, s = build(
+        "uncertainty", mode="anneal", trigger="threshold", signal="overconfidence",
+        decay_ratio=1.0,
+    )  # fmt: skip
+    assert s.val_signals == ("overconfidence",)
+    for u in [0.0, 0.02, 0.08, 0.09]:  # over 0.05 twice in a row at the 4th decision
+        s.after_epoch({"val_entropy": 0.9, "val_overconfidence": u})
+    assert s.scheduler.policy.decay_start == 4 and s.last_signal == 0.09
+    assert s.get_last_lr()[0] == pytest.approx(1e-2 * 3 / 4)

@@ -20,6 +20,14 @@ TINY = ["--problem", "digits_mlp", "--seeds", "0", "1", "2", "--train-size", "30
         "--val-size", "100", "--test-size", "200", "--quiet", "--no-report"]  # fmt: skip
 
 
+def _number(cell: str) -> float | None:
+    """A p-value cell; the words the report writes where no test ran read as None."""
+    try:
+        return float(cell)
+    except ValueError:
+        return None
+
+
 def _csv(path: Path) -> list[dict[str, str]]:
     with path.open(encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
@@ -86,9 +94,10 @@ def test_each_budget_is_its_own_holm_family(store):
     for budget in (2, 4):
         ab = _csv(store / "report" / f"ab_tests_{budget}ep.csv")
         assert {row["baseline"] for row in ab} == {"constant", "prodigy", "cosine", "linear"}
-        raw = [float(row["t-test p"]) if row["t-test p"] else None for row in ab]
+        # "no diff" / "zero var": the default arm may not anneal on digits in 4 epochs
+        raw = [_number(row["t-test p"]) for row in ab]
         want = holm(raw)
-        got = [float(row["Holm p (t-test)"]) if row["Holm p (t-test)"] else None for row in ab]
+        got = [_number(row["Holm p (t-test)"]) for row in ab]
         assert got == pytest.approx(want)
 
 

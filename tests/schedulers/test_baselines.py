@@ -24,7 +24,7 @@ def test_each_name_builds_what_its_spec_says(name):
     elif name in ("schedule_free", "prodigy"):
         assert isinstance(scheduler, torch.optim.Optimizer)
     elif name == "uncertainty":
-        assert isinstance(scheduler, UncertaintyLR) and options["signal"] == "entropy"
+        assert isinstance(scheduler, UncertaintyLR) and options["signal"] == "overconfidence"
     elif every == "metric":
         assert isinstance(scheduler, ReduceLROnPlateau) or hasattr(scheduler, "step")
     else:

@@ -219,6 +219,44 @@ def test_anneal_never_decays_while_the_signal_keeps_falling():
     assert lrs == [0.1] * 12 and not p.annealed
 
 
+def test_threshold_trigger_counts_decisions_above_the_threshold_in_a_row():
+    # 0.06 alone is reset by 0.01; 0.07, 0.08 are two in a row at decision 6 -> decay over
+    # ceil(1.0 x 6) = 6 decisions: 5/6 .. 1/6, then min_lr; the signal no longer matters.
+    p = UncertaintyPolicy([1.0], mode="anneal", trigger="threshold", threshold=0.05,
+                          patience=2, decay_ratio=1.0)  # fmt: skip
+    signals = [0.0, 0.0, 0.06, 0.01, 0.07, 0.08, 0.0, 0.0, 0.0, 0.0, 0.0, 0.9]
+    lrs = [p.step(u)[0] for u in signals]
+    assert lrs == pytest.approx([1, 1, 1, 1, 1, 5 / 6, 4 / 6, 3 / 6, 2 / 6, 1 / 6, 1e-3, 1e-3])
+    assert p.decay_start == 6 and p.decay_steps == 6 and p.annealed
+
+
+def test_threshold_trigger_never_fires_at_or_below_the_threshold():
+    # a signal that falls (which the stall trigger would read as progress) or sits exactly
+    # at the threshold never starts the decay; one that stays above it does at `patience`
+    low = UncertaintyPolicy([0.1], mode="anneal", trigger="threshold", threshold=0.05)
+    assert [low.step(u)[0] for u in [0.05, 0.0, 0.05, 0.02] * 3] == [0.1] * 12
+    high = UncertaintyPolicy([0.1], mode="anneal", trigger="threshold", decay_ratio=1.0)
+    assert [high.step(0.9 * 0.8**k)[0] for k in range(3)] == pytest.approx([0.1, 0.05, 1e-4])
+
+
+def test_threshold_trigger_resumes_exactly_and_old_states_load_with_the_stall_trigger():
+    options = dict(mode="anneal", trigger="threshold", threshold=0.05, decay_ratio=2.0)
+    signals = [0.0, 0.06, 0.07, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+    whole = UncertaintyPolicy([1e-3], **options)
+    expected = [whole.step(u) for u in signals]
+    first = UncertaintyPolicy([1e-3], **options)
+    got = [first.step(u) for u in signals[:2]]  # one decision above, mid-count
+    second = UncertaintyPolicy([1e-3])
+    second.load_state_dict(first.state_dict())
+    got += [second.step(u) for u in signals[2:]]
+    assert got == expected and second.trigger == "threshold" and second.decay_start == 3
+    saved = UncertaintyPolicy([1e-3], mode="anneal").state_dict()
+    del saved["trigger"]  # as saved before the option existed
+    restored = UncertaintyPolicy([1e-3], mode="anneal", trigger="threshold")
+    restored.load_state_dict(saved)
+    assert restored.trigger == "stall"
+
+
 def test_anneal_resumes_exactly():
     signals = [0.7, 0.5, 0.5, 0.45, 0.46, 0.3, 0.3, 0.3]
     whole = UncertaintyPolicy([1e-3], mode="anneal", smoothing=0.3)

@@ -70,3 +70,29 @@ def test_optimizer_description_names_the_decay_each_arm_ran_with():
     assert optimizer_description("sgd", "schedule_free", 0).startswith(
         "SGDScheduleFree in place of SGD"
     )
+
+
+def test_uncertainty_with_no_mode_runs_the_chosen_default_and_a_mode_the_plain_defaults():
+    default = check_schedule("uncertainty")
+    assert (default["mode"], default["trigger"], default["signal"]) == (
+        "anneal", "threshold", "overconfidence",
+    )  # fmt: skip
+    assert (default["threshold"], default["patience"], default["decay_ratio"]) == (0.05, 2, 0.5)
+    tweaked = check_schedule("uncertainty", {"decay_ratio": 1.0})  # still the default arm
+    assert (tweaked["mode"], tweaked["signal"], tweaked["decay_ratio"]) == (
+        "anneal", "overconfidence", 1.0,
+    )  # fmt: skip
+    plan = check_schedule("uncertainty", {"mode": "threshold"})  # the study plan's rule
+    assert (plan["signal"], plan["threshold"], plan["step_size"]) == ("entropy", 0.05, 0.1)
+    assert check_schedule("uncertainty", {"mode": "anneal"})["trigger"] == "stall"
+
+
+def test_the_default_arm_s_run_id_carries_what_the_default_is():
+    from uncertainty_lr.experiments.config import RunConfig, run_key
+    from uncertainty_lr.schedulers.registry import DEFAULT_UNCERTAINTY
+
+    default = run_key(RunConfig(problem="digits_mlp", schedule="uncertainty"))
+    assert default["uncertainty_default"] == DEFAULT_UNCERTAINTY
+    named = RunConfig(problem="digits_mlp", schedule="uncertainty",
+                      schedule_options={"mode": "threshold"})  # fmt: skip
+    assert "uncertainty_default" not in run_key(named)

@@ -16,6 +16,7 @@ from uncertainty_lr.signals.functions import (
     expected_calibration_error,
     margin,
     mutual_information,
+    overconfidence,
     per_sample_confidence,
     per_sample_entropy,
     per_sample_margin,
@@ -209,6 +210,29 @@ def test_ece_is_zero_when_confident_and_right_and_one_when_confident_and_wrong()
     probs = torch.eye(3, dtype=torch.float64)
     assert expected_calibration_error(probs, torch.tensor([0, 1, 2])) == 0.0
     assert expected_calibration_error(probs, torch.tensor([1, 2, 0])) == 1.0
+
+
+def test_overconfidence_hand_worked():
+    probs = t([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
+    # mean confidence (.9 + .8 + .6 + .7) / 4 = .75; accuracy 3/4 with labels 0, 0, 0, 1
+    assert overconfidence(probs, torch.tensor([0, 0, 0, 1])) == pytest.approx(0.0, abs=1e-12)
+    # accuracy 1/4: the model is 0.5 surer than it is right
+    assert overconfidence(probs, torch.tensor([1, 0, 1, 1])) == pytest.approx(0.5, abs=1e-12)
+    # under-confident (mean confidence .75 < accuracy 1) counts as 0, not negative
+    assert overconfidence(probs, torch.tensor([0, 1, 0, 1])) == 0.0
+    assert overconfidence(torch.eye(3), torch.tensor([1, 2, 0])) == 1.0
+    logits = torch.log(probs)
+    assert overconfidence(logits, torch.tensor([1, 0, 1, 1]), from_logits=True) == pytest.approx(
+        0.5
+    )
+
+
+def test_overconfidence_refuses_bad_labels_as_ece_does():
+    probs = t([[0.9, 0.1], [0.2, 0.8]])
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 1\], got values in \[0, 2\]"):
+        overconfidence(probs, torch.tensor([0, 2]))
+    with pytest.raises(ValueError, match=r"labels must have shape \(2,\) to match probs"):
+        overconfidence(probs, torch.tensor([0, 1, 1]))
 
 
 def reference_ece(probs: torch.Tensor, labels: torch.Tensor, n_bins: int) -> float:

@@ -239,6 +239,12 @@ def run_key(cfg: RunConfig) -> dict[str, Any]:
         d.pop(k)
     if d["lr_source"] == "given":  # runs stored before tuning existed keep their ids
         d.pop("lr_source")
+    from uncertainty_lr.schedulers.registry import DEFAULT_UNCERTAINTY, uses_default_uncertainty
+
+    if uses_default_uncertainty(cfg.schedule, cfg.schedule_options):
+        # What the default is, so a store made under another default does not take these
+        # runs as finished (runs that name their mode keep their ids).
+        d["uncertainty_default"] = dict(DEFAULT_UNCERTAINTY)
     return d
 
 
