@@ -12,15 +12,17 @@ def python_blocks() -> list[str]:
     return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
 
 
-def test_quick_start_runs_and_moves_the_lr(capsys):
+def test_quick_start_holds_the_lr_then_anneals_and_stops(capsys):
     code = python_blocks()[0]
-    assert "UncertaintyLR" in code and len(code.strip().splitlines()) <= 20
+    assert "UncertaintyLR" in code and len(code.strip().splitlines()) <= 22
     namespace: dict = {}
     exec(compile(code, str(README), "exec"), namespace)
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 5
+    epochs = [int(line.split()[0]) for line in lines]
     lrs = [float(line.split("[")[1].rstrip("]")) for line in lines]
-    assert lrs[0] != 1e-3 and all(1e-6 <= lr <= 1e-2 for lr in lrs)
+    assert lrs[:2] == [1e-3, 1e-3] and lrs[-1] == pytest.approx(1e-6)  # held, then annealed
+    assert 1e-6 < min(lrs[:-1]) < 1e-3  # a decay, not a drop
+    assert namespace["scheduler"].annealed and epochs[-1] < 99  # stopped before the end
 
 
 def test_sequential_warmup_block_gives_the_lrs_computed_by_hand(capsys):

@@ -13,6 +13,7 @@ _EXPORTS = {
     "MonitoredUncertaintyLR": "uncertainty_lr.schedulers.uncertainty",
     "mean_over_ranks": "uncertainty_lr.schedulers.uncertainty",
     "UncertaintyOptions": "uncertainty_lr.schedulers.options",
+    "RECOMMENDED": "uncertainty_lr.schedulers.options",
     "UncertaintyPolicy": "uncertainty_lr.schedulers.policy",
 }
 __all__ = sorted(_EXPORTS) + ["__version__"]

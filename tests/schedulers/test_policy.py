@@ -230,13 +230,18 @@ def test_threshold_trigger_counts_decisions_above_the_threshold_in_a_row():
     assert p.decay_start == 6 and p.decay_steps == 6 and p.annealed
 
 
-def test_threshold_trigger_never_fires_at_or_below_the_threshold():
-    # a signal that falls (which the stall trigger would read as progress) or sits exactly
-    # at the threshold never starts the decay; one that stays above it does at `patience`
+def test_threshold_trigger_fires_only_above_the_threshold_and_not_falling():
+    # at or below the threshold: never; above it but setting new lows (a model over-sure
+    # at the start whose training is correcting that): never; above it and flat: at
+    # `patience`, here the 3rd decision (2nd and 3rd are not 5 % below 0.2)
     low = UncertaintyPolicy([0.1], mode="anneal", trigger="threshold", threshold=0.05)
     assert [low.step(u)[0] for u in [0.05, 0.0, 0.05, 0.02] * 3] == [0.1] * 12
-    high = UncertaintyPolicy([0.1], mode="anneal", trigger="threshold", decay_ratio=1.0)
-    assert [high.step(0.9 * 0.8**k)[0] for k in range(3)] == pytest.approx([0.1, 0.05, 1e-4])
+    falling = UncertaintyPolicy([0.1], mode="anneal", trigger="threshold")
+    assert [falling.step(0.9 * 0.8**k)[0] for k in range(8)] == [0.1] * 8
+    flat = UncertaintyPolicy([0.1], mode="anneal", trigger="threshold", decay_ratio=1.0)
+    assert [flat.step(u)[0] for u in [0.2, 0.2, 0.21, 0.2]] == pytest.approx(
+        [0.1, 0.1, 0.1 * 2 / 3, 0.1 / 3]
+    )
 
 
 def test_threshold_trigger_resumes_exactly_and_old_states_load_with_the_stall_trigger():

@@ -11,6 +11,7 @@ _EXPORTS = {
     "REFERENCES": "policy",
     "UncertaintyPolicy": "policy",
     "UncertaintyOptions": "options",
+    "RECOMMENDED": "options",
     "UncertaintyLR": "uncertainty",
     "MonitoredUncertaintyLR": "uncertainty",
     "mean_over_ranks": "uncertainty",

@@ -77,8 +77,9 @@ class UncertaintyPolicy:
         D = ceil(decay_ratio x decisions so far): lr = base_lr x (1 - j / D) at the j-th
         decision of the decay. ``annealed`` is True once it has ended (training can stop).
         With ``trigger="threshold"`` the decay starts instead after ``patience`` decisions
-        in a row with s > threshold (for a signal whose healthy level is known, such as
-        ``overconfidence``: 0 while the model is no more sure than it is right).
+        in a row with s > threshold that set no new low (for a signal whose healthy level
+        is known, such as ``overconfidence``: 0 while the model is no more sure than it is
+        right; one that starts high and keeps falling is still being corrected).
     Every LR is then clamped to [min_lr, max_lr] of its group.
 
     References (u = the smoothed signal):
@@ -218,12 +219,13 @@ class UncertaintyPolicy:
 
     def _anneal_factor(self, s: float) -> float:
         if self.decay_start is None:
-            if self.trigger == "threshold":
-                self.stall = self.stall + 1 if s > self.threshold else 0
-            elif self.best is None or s < self.best * (1.0 - self.tolerance):
-                self.best, self.stall = s, 0
+            new_low = self.best is None or s < self.best * (1.0 - self.tolerance)
+            if new_low:
+                self.best = s
+            if self.trigger == "threshold":  # above the threshold and not falling
+                self.stall = self.stall + 1 if s > self.threshold and not new_low else 0
             else:
-                self.stall += 1
+                self.stall = 0 if new_low else self.stall + 1
             if self.stall < self.patience:
                 return 1.0
             # The stall is the cue: decay over a length set by the time taken to get here.

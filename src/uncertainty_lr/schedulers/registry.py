@@ -11,7 +11,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from uncertainty_lr.schedulers.options import Option, UncertaintyOptions, check_options
+from uncertainty_lr.schedulers.options import (
+    RECOMMENDED,
+    Option,
+    UncertaintyOptions,
+    check_options,
+)
 
 #: Signals an uncertainty schedule can read in the harness. val_* come from the loop's
 #: validation pass, mc_* / ll_* from (last-layer) MC dropout on validation data, train_*
@@ -125,7 +130,7 @@ SCHEDULES: dict[str, ScheduleSpec] = {
 #: What the arm ``uncertainty`` runs when no ``mode`` is given: the default chosen in the
 #: annealing study (docs/results.md), every other option at its plain default. Given a
 #: mode, the plain defaults apply, so ``uncertainty:mode=threshold`` is the study plan's rule.
-DEFAULT_UNCERTAINTY = {"mode": "anneal", "trigger": "threshold", "signal": "overconfidence"}
+DEFAULT_UNCERTAINTY = {**RECOMMENDED, "signal": "overconfidence"}
 
 
 def uses_default_uncertainty(name: str, options: Mapping[str, Any] | None) -> bool:
