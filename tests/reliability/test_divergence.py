@@ -16,7 +16,7 @@ import pytest
 from uncertainty_lr.cli import main
 from uncertainty_lr.experiments.store import Store
 
-RUNAWAY = "uncertainty:signal=train_entropy,every=step,threshold=0.0001,step_size=0.99,max_lr=1e12"
+RUNAWAY = "uncertainty:mode=threshold,signal=train_entropy,every=step,threshold=0.0001,step_size=0.99,max_lr=1e12"
 EPOCHS = 4
 
 
