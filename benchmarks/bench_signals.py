@@ -2,7 +2,8 @@
 
 Every epoch of every schedule already runs one validation pass for its metrics (loss,
 accuracy, F1, ECE, confidence, entropy, margin), so the "one validation pass" signal
-adds nothing beyond it; the training-batch signal adds a softmax per batch; the MC
+adds nothing beyond it, and overconfidence (the default arm) only compares that pass's
+confidence with its accuracy; the training-batch signal adds a softmax per batch; the MC
 signals add T=10 stochastic passes (last-layer: the head only; full: the whole model).
 The last-layer Laplace signal adds a feature pass over at most 1,024 training inputs, the
 K-FAC fit of the head and T=10 draws of the logits; the loop does not yet hand evaluate()
@@ -35,10 +36,14 @@ from uncertainty_lr.train import build_model, load_problem_data, train  # noqa: 
 
 ARMS = {
     "constant": ("constant", {}),
-    "training-batch signal": ("uncertainty", {"signal": "train_entropy"}),
-    "one validation pass": ("uncertainty", {"signal": "entropy"}),
-    "last-layer MC T=10": ("uncertainty", {"signal": "ll_mutual_information"}),
-    "full MC dropout T=10": ("uncertainty", {"signal": "mc_mutual_information"}),
+    "training-batch signal": ("uncertainty", {"mode": "threshold", "signal": "train_entropy"}),
+    "one validation pass": ("uncertainty", {"mode": "threshold", "signal": "entropy"}),
+    "overconfidence (the default arm)": ("uncertainty", {}),
+    "last-layer MC T=10": ("uncertainty", {"mode": "threshold", "signal": "ll_mutual_information"}),
+    "full MC dropout T=10": (
+        "uncertainty",
+        {"mode": "threshold", "signal": "mc_mutual_information"},
+    ),
 }
 TARGETS = {"training-batch signal": 1.01, "last-layer MC T=10": 1.05}
 LAPLACE = "last-layer Laplace T=10"

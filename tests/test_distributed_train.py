@@ -28,7 +28,11 @@ from uncertainty_lr.experiments.sweep import expand_grid, run_sweep
 from uncertainty_lr.train import train
 
 BASE = RunConfig(problem="digits_mlp", epochs=3, dropout=0.0, batch_size=64)
-SCHEDULES = ["uncertainty", "cosine", "uncertainty:signal=train_entropy"]
+SCHEDULES = [
+    "uncertainty:mode=threshold",
+    "cosine",
+    "uncertainty:mode=threshold,signal=train_entropy",
+]
 
 RANK_SCRIPT = r"""
 import json, sys
