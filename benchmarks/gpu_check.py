@@ -44,10 +44,22 @@ from uncertainty_lr.train import build_model, build_optimizer, epoch_seed, train
 
 HARNESS = {  # variant -> (schedule, schedule options)
     "harness constant": ("constant", {}),
-    "harness uncertainty, train_entropy": ("uncertainty", {"signal": "train_entropy"}),
-    "harness uncertainty, entropy (val pass)": ("uncertainty", {"signal": "entropy"}),
-    "harness uncertainty, ll_entropy T=10": ("uncertainty", {"signal": "ll_entropy"}),
-    "harness uncertainty, mc_entropy T=10": ("uncertainty", {"signal": "mc_entropy"}),
+    "harness uncertainty, train_entropy": (
+        "uncertainty",
+        {"mode": "threshold", "signal": "train_entropy"},
+    ),
+    "harness uncertainty, entropy (val pass)": (
+        "uncertainty",
+        {"mode": "threshold", "signal": "entropy"},
+    ),
+    "harness uncertainty, ll_entropy T=10": (
+        "uncertainty",
+        {"mode": "threshold", "signal": "ll_entropy"},
+    ),
+    "harness uncertainty, mc_entropy T=10": (
+        "uncertainty",
+        {"mode": "threshold", "signal": "mc_entropy"},
+    ),
 }
 PLAIN = ("plain", "plain + item()")
 
