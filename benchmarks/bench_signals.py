@@ -38,7 +38,7 @@ ARMS = {
     "constant": ("constant", {}),
     "training-batch signal": ("uncertainty", {"mode": "threshold", "signal": "train_entropy"}),
     "one validation pass": ("uncertainty", {"mode": "threshold", "signal": "entropy"}),
-    "overconfidence (the default arm)": ("uncertainty", {}),
+    "overconfidence (default)": ("uncertainty", {}),
     "last-layer MC T=10": ("uncertainty", {"mode": "threshold", "signal": "ll_mutual_information"}),
     "full MC dropout T=10": (
         "uncertainty",
