@@ -185,12 +185,6 @@ def _check_bounds(min_lr: Any, max_lr: Any) -> None:
         )
 
 
-def uses_dropout_signal(name: str, options: Mapping[str, Any] | None) -> bool:
-    """Whether the schedule reads an MC-dropout signal (mc_* or ll_*)."""
-    signal = check_schedule(name, options)["signal"] if name == "uncertainty" else ""
-    return signal.startswith(("mc_", "ll_"))
-
-
 #: Which schedule-free optimizer stands in for each harness optimizer, and how its weight
 #: decay is applied so that it regularises exactly as the other arms do.
 SCHEDULE_FREE_TWIN: dict[str, tuple[str, str]] = {
