@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import data_source, header, median  # noqa: E402
+from common import data_source, header, median, study_plan_arm  # noqa: E402
 
 from uncertainty_lr.experiments.config import RunConfig, resolve  # noqa: E402
 from uncertainty_lr.experiments.evaluate import evaluate  # noqa: E402
@@ -36,14 +36,11 @@ from uncertainty_lr.train import build_model, load_problem_data, train  # noqa: 
 
 ARMS = {
     "constant": ("constant", {}),
-    "training-batch signal": ("uncertainty", {"mode": "threshold", "signal": "train_entropy"}),
-    "one validation pass": ("uncertainty", {"mode": "threshold", "signal": "entropy"}),
+    "training-batch signal": study_plan_arm("train_entropy"),
+    "one validation pass": study_plan_arm("entropy"),
     "overconfidence (default)": ("uncertainty", {}),
-    "last-layer MC T=10": ("uncertainty", {"mode": "threshold", "signal": "ll_mutual_information"}),
-    "full MC dropout T=10": (
-        "uncertainty",
-        {"mode": "threshold", "signal": "mc_mutual_information"},
-    ),
+    "last-layer MC T=10": study_plan_arm("ll_mutual_information"),
+    "full MC dropout T=10": study_plan_arm("mc_mutual_information"),
 }
 TARGETS = {"training-batch signal": 1.01, "last-layer MC T=10": 1.05}
 LAPLACE = "last-layer Laplace T=10"

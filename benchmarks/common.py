@@ -28,6 +28,11 @@ def header(title: str, **sizes) -> None:
     print("sizes: " + ", ".join(f"{k}={v}" for k, v in sizes.items()))
 
 
+def study_plan_arm(signal: str) -> tuple[str, dict]:
+    """The harness arm running the study plan's rule (threshold 0.05, step 0.1) on ``signal``."""
+    return "uncertainty", {"mode": "threshold", "signal": signal}
+
+
 def median(values) -> float:
     return statistics.median(values)
 

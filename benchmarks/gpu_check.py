@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SHARED, header, median  # noqa: E402
+from common import SHARED, header, median, study_plan_arm  # noqa: E402
 
 from uncertainty_lr.data import cache  # noqa: E402
 from uncertainty_lr.data.load import carve  # noqa: E402
@@ -44,22 +44,10 @@ from uncertainty_lr.train import build_model, build_optimizer, epoch_seed, train
 
 HARNESS = {  # variant -> (schedule, schedule options)
     "harness constant": ("constant", {}),
-    "harness uncertainty, train_entropy": (
-        "uncertainty",
-        {"mode": "threshold", "signal": "train_entropy"},
-    ),
-    "harness uncertainty, entropy (val pass)": (
-        "uncertainty",
-        {"mode": "threshold", "signal": "entropy"},
-    ),
-    "harness uncertainty, ll_entropy T=10": (
-        "uncertainty",
-        {"mode": "threshold", "signal": "ll_entropy"},
-    ),
-    "harness uncertainty, mc_entropy T=10": (
-        "uncertainty",
-        {"mode": "threshold", "signal": "mc_entropy"},
-    ),
+    "harness uncertainty, train_entropy": study_plan_arm("train_entropy"),
+    "harness uncertainty, entropy (val pass)": study_plan_arm("entropy"),
+    "harness uncertainty, ll_entropy T=10": study_plan_arm("ll_entropy"),
+    "harness uncertainty, mc_entropy T=10": study_plan_arm("mc_entropy"),
 }
 PLAIN = ("plain", "plain + item()")
 
