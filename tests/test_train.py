@@ -209,3 +209,18 @@ def test_overconfidence_signal_is_computed_and_drives_the_anneal():
     first = next(i for i, v in enumerate(values) if v > 0.01)  # the decay starts after it
     assert all(h["lr"] == pytest.approx(0.03) for h in r.history[: first + 1])
     assert r.history[-1]["lr"] < 0.03
+
+
+def test_calibration_gap_signal_is_recorded_signed_and_explore_raises_the_lr_on_it():
+    from uncertainty_lr.schedulers.policy import UncertaintyPolicy
+
+    options = {"signal": "calibration_gap", "mode": "anneal", "trigger": "threshold",
+               "explore": True, "threshold": 0.01, "step_size": 0.5}  # fmt: skip
+    r = train(config=cfg(schedule="uncertainty", epochs=4, lr=1e-3, schedule_options=options))
+    values = [h["val_calibration_gap"] for h in r.history]
+    assert [h["signal"] for h in r.history] == values and min(values) < -0.01
+    # each epoch's LR is the policy's answer to the signal before it, unclipped
+    policy = UncertaintyPolicy([1e-3], **{k: v for k, v in options.items() if k != "signal"})
+    replayed = [1e-3] + [policy.step(v)[0] for v in values[:-1]]
+    assert [h["lr"] for h in r.history] == pytest.approx(replayed, rel=1e-12)
+    assert r.history[-1]["lr"] > 1e-3  # the under-confident small model explored

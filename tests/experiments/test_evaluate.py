@@ -59,11 +59,12 @@ def test_laplace_signal_without_training_inputs_is_refused():
 
 
 def test_overconfidence_is_computed_on_request_from_the_same_pass():
-    from uncertainty_lr.signals import overconfidence, predict_logits
+    from uncertainty_lr.signals import calibration_gap, overconfidence, predict_logits
 
     model, x, y, _ = setup()
     plain = evaluate(model, x, y, num_classes=3)
-    out = evaluate(model, x, y, num_classes=3, extra_signals=("overconfidence",))
+    out = evaluate(model, x, y, num_classes=3, extra_signals=("overconfidence", "calibration_gap"))
     assert "val_overconfidence" not in plain and {k: out[k] for k in plain} == plain
     logits = predict_logits(model, x, batch_size=1024).double()
     assert out["val_overconfidence"] == overconfidence(logits, y, from_logits=True)
+    assert out["val_calibration_gap"] == calibration_gap(logits, y, from_logits=True)

@@ -218,3 +218,17 @@ def test_overconfidence_arm_asks_the_loop_for_its_signal_and_anneals_on_it():
         s.after_epoch({"val_entropy": 0.9, "val_overconfidence": u})
     assert s.scheduler.policy.decay_start == 4 and s.last_signal == 0.09
     assert s.get_last_lr()[0] == pytest.approx(1e-2 * 3 / 4)
+
+
+def test_calibration_gap_arm_explores_on_the_signed_signal_and_floors_it_without_explore():
+    options = dict(mode="anneal", trigger="threshold", signal="calibration_gap", decay_ratio=1.0)
+    _, _, _, s = build("uncertainty", explore=True, **options)
+    assert s.val_signals == ("calibration_gap",)
+    for u in [-0.3, -0.1, -0.02, 0.08, 0.09]:  # x1.1 twice, then over 0.05 twice in a row
+        s.after_epoch({"val_entropy": 0.9, "val_calibration_gap": u})
+    assert s.scheduler.policy.decay_start == 5 and s.last_signal == 0.09
+    assert s.get_last_lr()[0] == pytest.approx(1e-2 * 1.21 * 4 / 5)
+    _, _, _, plain = build("uncertainty", **options)  # no explore: the gap floored at 0
+    for u in [-0.3, -0.1, -0.02, 0.08, 0.09]:
+        plain.after_epoch({"val_entropy": 0.9, "val_calibration_gap": u})
+    assert plain.get_last_lr()[0] == pytest.approx(1e-2 * 4 / 5) and plain.last_signal == 0.09

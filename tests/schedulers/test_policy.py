@@ -262,6 +262,73 @@ def test_threshold_trigger_resumes_exactly_and_old_states_load_with_the_stall_tr
     assert restored.trigger == "stall"
 
 
+def test_explore_raises_while_under_confident_then_decays_from_the_raised_lr():
+    # -0.3, -0.2, -0.06: under-confident by more than 0.05 -> x1.1 each; -0.04 and 0.0 hold;
+    # 0.06, 0.07 above the threshold, not falling: decay at decision 7 over
+    # ceil(0.5 x 7) = 4 decisions, from the raised LR: 3/4, 2/4, 1/4 of it, then min_lr.
+    p = UncertaintyPolicy([1.0], mode="anneal", trigger="threshold", explore=True)
+    signals = [-0.3, -0.2, -0.06, -0.04, 0.0, 0.06, 0.07, 0.08, -0.9, -0.9, 0.0]
+    g = 1.1**3
+    assert [p.step(u)[0] for u in signals] == pytest.approx(
+        [1.1, 1.21, g, g, g, g, 0.75 * g, 0.5 * g, 0.25 * g, 1e-3, 1e-3], rel=1e-12
+    )
+    assert p.decay_start == 7 and p.decay_steps == 4 and p.annealed
+    assert p.gain == pytest.approx(g)  # no exploring once the decay started
+
+
+def test_explore_stops_at_max_lr_and_the_decay_starts_from_it():
+    p = UncertaintyPolicy([1.0, 0.1], mode="anneal", trigger="threshold", explore=True,
+                          step_size=0.5, max_lr=[2.0, 1.0], decay_ratio=1.0)  # fmt: skip
+    lrs = [p.step(u) for u in [-0.5, -0.5, -0.5, 0.2, 0.2]]
+    # the gain is capped by the tighter group (2.0 / 1.0), so both keep their ratio
+    flat = [lr for pair in lrs for lr in pair]
+    assert flat == pytest.approx([1.5, 0.15, 2.0, 0.2, 2.0, 0.2, 2.0, 0.2, 1.6, 0.16])
+    assert p.decay_steps == 5  # the decay (from 2.0 / 0.2) over ceil(1.0 x 5) decisions
+
+
+def test_explore_trigger_matches_the_overconfidence_trigger_on_the_floored_signal():
+    # the trigger judges max(s, 0): the signed gap anneals exactly when its positive
+    # part (overconfidence) would, and the LR only differs by the gain
+    signals = [-0.02, 0.0, 0.08, 0.07, -0.01, 0.09, 0.09, 0.1, 0.1, 0.1]
+    signed = UncertaintyPolicy([1e-3], mode="anneal", trigger="threshold", explore=True)
+    floored = UncertaintyPolicy([1e-3], mode="anneal", trigger="threshold")
+    assert [signed.step(u) for u in signals] == [floored.step(max(u, 0.0)) for u in signals]
+
+
+def test_explore_takes_signed_signals_only_where_it_is_on():
+    with pytest.raises(ValueError, match=r"in \[0, 1\], got -0.1"):
+        UncertaintyPolicy([1.0], mode="anneal", trigger="threshold").step(-0.1)
+    p = UncertaintyPolicy([1.0], mode="anneal", trigger="threshold", explore=True)
+    with pytest.raises(ValueError, match=r"in \[-1, 1\], got -1.5"):
+        p.step(-1.5)
+    with pytest.raises(ValueError, match=r"in \[-1, 1\], got -1.5"):
+        p.observe(-1.5)
+    for bad in ({"mode": "threshold"}, {"mode": "anneal"},
+                {"mode": "anneal", "trigger": "threshold", "reference": "initial"}):  # fmt: skip
+        with pytest.raises(ValueError, match=r"explore needs mode='anneal', trigger='threshold'"):
+            UncertaintyPolicy([1.0], explore=True, **bad)
+
+
+def test_explore_resumes_exactly_and_old_states_load_without_it():
+    options = dict(mode="anneal", trigger="threshold", explore=True, decay_ratio=1.0)
+    signals = [-0.4, -0.3, -0.1, 0.0, 0.1, 0.1, 0.1, 0.1, 0.1]
+    whole = UncertaintyPolicy([1e-3], **options)
+    expected = [whole.step(u) for u in signals]
+    first = UncertaintyPolicy([1e-3], **options)
+    got = [first.step(u) for u in signals[:2]]  # mid-exploration
+    second = UncertaintyPolicy([1e-3])
+    second.load_state_dict(first.state_dict())
+    got += [second.step(u) for u in signals[2:]]
+    assert got == expected and second.explore and second.gain == whole.gain
+    saved = UncertaintyPolicy([1e-3], mode="anneal", trigger="threshold").state_dict()
+    del saved["explore"], saved["gain"]  # as saved before the option existed
+    restored = UncertaintyPolicy([1e-3], mode="anneal", trigger="threshold", explore=True)
+    restored.load_state_dict(saved)
+    assert not restored.explore and restored.gain == 1.0
+    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
+        restored.step(-0.2)
+
+
 def test_anneal_resumes_exactly():
     signals = [0.7, 0.5, 0.5, 0.45, 0.46, 0.3, 0.3, 0.3]
     whole = UncertaintyPolicy([1e-3], mode="anneal", smoothing=0.3)

@@ -96,3 +96,14 @@ def test_the_default_arm_s_run_id_carries_what_the_default_is():
     named = RunConfig(problem="digits_mlp", schedule="uncertainty",
                       schedule_options={"mode": "threshold"})  # fmt: skip
     assert "uncertainty_default" not in run_key(named)
+
+
+def test_explore_is_checked_with_the_other_options_before_anything_is_built():
+    explore = {"mode": "anneal", "trigger": "threshold", "signal": "calibration_gap",
+               "explore": True}  # fmt: skip
+    assert check_schedule("uncertainty", explore)["explore"] is True
+    assert check_schedule("uncertainty")["explore"] is False  # not part of the default
+    with pytest.raises(ValueError, match=r"explore needs mode='anneal', trigger='threshold'"):
+        check_schedule("uncertainty", {"mode": "threshold", "explore": True})
+    with pytest.raises(ValueError, match="explore must be true or false, got 'yes'"):
+        check_schedule("uncertainty", {**explore, "explore": "yes"})

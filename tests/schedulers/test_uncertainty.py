@@ -38,6 +38,41 @@ def test_step_accepts_float_and_zero_dim_tensor():
     assert opt.param_groups[0]["lr"] == s.get_last_lr()[0]
 
 
+def test_explore_takes_the_signed_calibration_gap_and_resumes_exactly():
+    from uncertainty_lr.signals import calibration_gap
+
+    probs = torch.tensor([[0.6, 0.4], [0.55, 0.45], [0.4, 0.6], [0.3, 0.7]])
+    gap = calibration_gap(probs, torch.tensor([0, 0, 1, 1]))  # right on all, 0.6125 sure
+    assert gap == pytest.approx(-0.3875)
+    options = dict(mode="anneal", trigger="threshold", explore=True)
+    opt = make_optimizer()
+    s = UncertaintyLR(opt, **options)
+    s.step(torch.tensor(gap))
+    s.observe(-0.2)
+    s.step()
+    assert s.get_last_lr() == [pytest.approx(1.21e-3)]
+    other = make_optimizer()
+    other.load_state_dict(opt.state_dict())
+    resumed = UncertaintyLR(other, **options)
+    resumed.load_state_dict(torch.load(save(s.state_dict()), weights_only=True))
+    for u in (0.1, 0.1):  # over 0.05 twice: the decay over ceil(0.5 x 4) = 2 decisions
+        s.step(u)
+        resumed.step(u)
+    assert resumed.get_last_lr() == s.get_last_lr() == [pytest.approx(1.21e-3 / 2)]
+    assert mean_over_ranks(-0.2) == -0.2  # a signed signal averages like any other
+    with pytest.raises(ValueError, match=r"in \[0, 1\], got -0.2"):
+        UncertaintyLR(make_optimizer(), mode="anneal", trigger="threshold").step(-0.2)
+
+
+def save(state):
+    import io
+
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    buffer.seek(0)
+    return buffer
+
+
 def test_non_scalar_tensor_is_refused():
     s = UncertaintyLR(make_optimizer())
     with pytest.raises(ValueError, match=r"must be a scalar, got a tensor of shape \(2,\)"):

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from uncertainty_lr.signals import functions as F
 from uncertainty_lr.signals.functions import (
     SIGNAL_FUNCTIONS,
+    calibration_gap,
     confidence,
     entropy,
     expected_calibration_error,
@@ -225,6 +226,18 @@ def test_overconfidence_hand_worked():
     assert overconfidence(logits, torch.tensor([1, 0, 1, 1]), from_logits=True) == pytest.approx(
         0.5
     )
+
+
+def test_calibration_gap_is_signed_and_overconfidence_is_its_positive_part():
+    probs = t([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])  # mean confidence .75
+    for labels, gap in (([0, 0, 0, 1], 0.0), ([1, 0, 1, 1], 0.5), ([0, 1, 0, 1], -0.25)):
+        y = torch.tensor(labels)
+        assert calibration_gap(probs, y) == pytest.approx(gap, abs=1e-12)
+        assert overconfidence(probs, y) == max(calibration_gap(probs, y), 0.0)
+    uniform = torch.full((3, 3), 1 / 3)  # sure of nothing, argmax 0 always right
+    assert calibration_gap(uniform, torch.tensor([0, 0, 0])) == pytest.approx(-2 / 3)
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 1\], got values in \[0, 2\]"):
+        calibration_gap(probs[:2], torch.tensor([0, 2]))
 
 
 def test_overconfidence_refuses_bad_labels_as_ece_does():

@@ -14,7 +14,7 @@ from uncertainty_lr.signals.laplace import last_layer_laplace_probs
 #: Signals computed on every evaluation: one pass, already paid for by the loss.
 DEFAULT_SIGNALS = ("confidence", "entropy", "margin")
 #: Signals from the same pass that also read the labels, computed when asked for.
-LABELLED_SIGNALS = {"overconfidence": sf.overconfidence}
+LABELLED_SIGNALS = {"overconfidence": sf.overconfidence, "calibration_gap": sf.calibration_gap}
 
 
 def macro_f1(pred: torch.Tensor, target: torch.Tensor, num_classes: int) -> float:
@@ -56,7 +56,7 @@ def evaluate(
 
     Keys are ``{prefix}_loss``, ``{prefix}_accuracy``, ``{prefix}_f1``, ``{prefix}_ece``,
     ``{prefix}_{signal}`` for the default signals and every name in ``extra_signals``
-    ("overconfidence" reads the labels ``y`` too, from the same pass)
+    ("overconfidence" and "calibration_gap" read the labels ``y`` too, from the same pass)
     (mc_* = full MC dropout, ll_* = last-layer MC dropout, la_* = last-layer Laplace,
     ``mc_samples`` passes or draws each, seeded by ``mc_seed``), plus ``{prefix}_mutual_information`` / ``{prefix}_variance`` from whichever MC
     estimate ran (last-layer preferred, as it is the cheaper one to ask for).

@@ -154,7 +154,8 @@ class UncertaintySchedule(TorchSchedule):
         self._step(value)
 
     def _step(self, value: float) -> None:
-        self.scheduler.step(mean_over_ranks(min(max(float(value), 0.0), 1.0)))
+        low = self.scheduler.policy.signal_low  # -1 for a signed signal (explore)
+        self.scheduler.step(mean_over_ranks(min(max(float(value), low), 1.0)))
         self.last_signal = self.scheduler.last_signal
 
     def state_dict(self) -> dict[str, Any]:

@@ -132,11 +132,22 @@ class UncertaintyOptions:
     patience: int = _field(Option(2, kind="int", low=1))
     tolerance: float = _field(Option(0.05, low=0.0, high=1.0, closed="[)"))
     decay_ratio: float = _field(Option(0.5, low=0.0, high=10.0, closed="(]"))
+    # explore=True (mode="anneal", trigger="threshold"): the signal is signed, in [-1, 1]
+    # (``calibration_gap``); before the decay, each decision with the signal below
+    # -threshold raises the LR x (1 + step_size), up to max_lr; the decay starts from there.
+    explore: bool = _field(Option(False, kind="bool"))
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             value = f.metadata["option"].check(f.name, getattr(self, f.name))
             object.__setattr__(self, f.name, value)
+        if self.explore and (
+            self.mode != "anneal" or self.trigger != "threshold" or self.reference != "absolute"
+        ):
+            raise ValueError(
+                "explore needs mode='anneal', trigger='threshold' and reference='absolute', "
+                f"got mode={self.mode!r}, trigger={self.trigger!r}, reference={self.reference!r}"
+            )
 
     @classmethod
     def table(cls) -> dict[str, Option]:

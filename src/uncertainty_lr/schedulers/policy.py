@@ -5,7 +5,8 @@ warmup, cooldown, the update rule and the per-group bounds. Adapters (torch, Lig
 Hugging Face, Keras) only feed it a float and write back the list of LRs it returns, so
 they all behave identically. No torch import here, on purpose.
 
-Signals are floats in [0, 1] with 0 = certain and 1 = maximally unsure.
+Signals are floats in [0, 1] with 0 = certain and 1 = maximally unsure; with
+``explore=True`` they are signed, in [-1, 1] (``calibration_gap``: below 0 = under-confident).
 """
 
 from __future__ import annotations
@@ -43,14 +44,16 @@ def _per_group(name: str, value: float | Sequence[float], n: int) -> list[float]
     return [float(v) for v in values]
 
 
-def check_signal(value: object) -> float:
-    """Return ``value`` as a float, or raise ValueError unless it is finite and in [0, 1]."""
+def check_signal(value: object, low: float = 0.0) -> float:
+    """Return ``value`` as a float, or raise ValueError unless it is finite and in [low, 1]
+    (``low`` is 0, or -1 for a signed signal)."""
+    allowed = f"uncertainty must be a finite number in [{low:g}, 1], got {value!r}"
     try:
         v = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise ValueError(f"uncertainty must be a finite number in [0, 1], got {value!r}") from None
-    if not math.isfinite(v) or not 0.0 <= v <= 1.0:
-        raise ValueError(f"uncertainty must be a finite number in [0, 1], got {value!r}")
+        raise ValueError(allowed) from None
+    if not math.isfinite(v) or not low <= v <= 1.0:
+        raise ValueError(allowed)
     return v
 
 
@@ -80,6 +83,10 @@ class UncertaintyPolicy:
         in a row with s > threshold that set no new low (for a signal whose healthy level
         is known, such as ``overconfidence``: 0 while the model is no more sure than it is
         right; one that starts high and keeps falling is still being corrected).
+        With ``explore=True`` as well the signal is signed, in [-1, 1] (``calibration_gap``):
+        the trigger judges max(s, 0), and before the decay each decision with
+        s < -threshold (under-confident) multiplies a gain by (1 + step_size), capped so no
+        group passes its max_lr: lr = base_lr x gain, and the decay runs from there.
     Every LR is then clamped to [min_lr, max_lr] of its group.
 
     References (u = the smoothed signal):
@@ -133,6 +140,8 @@ class UncertaintyPolicy:
                 raise ValueError(
                     f"min_lr must not exceed max_lr, got min_lr={lo:g} > max_lr={hi:g}"
                 )
+        # Signals are in [signal_low, 1]: signed (from -1) only for explore.
+        self.signal_low = -1.0 if self.explore else 0.0
         # Mutable state: plain numbers only, see state_dict().
         self.steps = 0
         self.ema: float | None = None
@@ -150,6 +159,8 @@ class UncertaintyPolicy:
         self.stall = 0
         self.decay_start: int | None = None
         self.decay_steps = 0
+        # explore=True: the factor the under-confident decisions have raised the LR by.
+        self.gain = 1.0
         # For writers that compose with other schedules (see advance()): the signal waiting
         # for the next decision, and the policy LRs as of the last write.
         self.pending: float | None = None
@@ -157,8 +168,8 @@ class UncertaintyPolicy:
 
     # -- the decision -------------------------------------------------------------------
     def step(self, uncertainty: float) -> list[float]:
-        """Feed one signal in [0, 1]; return the new LR of every group."""
-        u = check_signal(uncertainty)
+        """Feed one signal in [0, 1] ([-1, 1] with explore); return the new LR of every group."""
+        u = check_signal(uncertainty, self.signal_low)
         self.steps += 1
         self.ema = u if self.ema is None else self.smoothing * self.ema + (1 - self.smoothing) * u
         s = self._judged(self.ema)
@@ -177,8 +188,8 @@ class UncertaintyPolicy:
         return list(self.lrs)
 
     def observe(self, uncertainty: float) -> None:
-        """Queue one signal in [0, 1] for the next advance() / restart(); the last one wins."""
-        self.pending = check_signal(uncertainty)
+        """Queue one signal for the next advance() / restart(); the last one wins."""
+        self.pending = check_signal(uncertainty, self.signal_low)
 
     def advance(self, current_lrs: Sequence[float]) -> list[float]:
         """The LRs to write now, composed with whatever else moved them (the one LR writer).
@@ -219,6 +230,11 @@ class UncertaintyPolicy:
 
     def _anneal_factor(self, s: float) -> float:
         if self.decay_start is None:
+            if self.explore:
+                if s < -self.threshold:  # right more often than sure: explore
+                    cap = min(hi / base for hi, base in zip(self.max_lrs, self.base_lrs))
+                    self.gain = max(1.0, min(self.gain * (1.0 + self.step_size), cap))
+                s = max(s, 0.0)  # the trigger judges over-confidence only
             new_low = self.best is None or s < self.best * (1.0 - self.tolerance)
             if new_low:
                 self.best = s
@@ -227,12 +243,12 @@ class UncertaintyPolicy:
             else:
                 self.stall = 0 if new_low else self.stall + 1
             if self.stall < self.patience:
-                return 1.0
+                return self.gain
             # The stall is the cue: decay over a length set by the time taken to get here.
             self.decay_start = self.steps
             self.decay_steps = max(1, math.ceil(self.decay_ratio * self.steps))
         j = self.steps - self.decay_start + 1
-        return max(0.0, 1.0 - j / self.decay_steps)
+        return self.gain * max(0.0, 1.0 - j / self.decay_steps)
 
     def _rule(self, s: float) -> list[float]:
         if self.mode == "anneal":
@@ -281,14 +297,14 @@ class UncertaintyPolicy:
 
     # -- state --------------------------------------------------------------------------
     _STATE = ("steps", "ema", "ref_sum", "ref_count", "running_min", "cooldown_left", "last_signal",
-              "pending", "best", "stall", "decay_start", "decay_steps")  # fmt: skip
+              "pending", "best", "stall", "decay_start", "decay_steps", "gain")  # fmt: skip
     _CONFIG = (
         "base_lrs", "threshold", "step_size", "mode", "min_lrs", "max_lrs", "smoothing",
         "cooldown", "warmup", "reference", "reference_steps", "band_width", "warmup_start_factor",
-        "trigger", "patience", "tolerance", "decay_ratio",
+        "trigger", "patience", "tolerance", "decay_ratio", "explore",
     )  # fmt: skip
     #: Options added after the first release: a state saved before them loads with these.
-    _ADDED = {"trigger": "stall"}
+    _ADDED = {"trigger": "stall", "explore": False, "gain": 1.0}
 
     def state_dict(self) -> dict:
         """Configuration and state as plain numbers, strings and lists (torch.load(weights_only=True) safe)."""
@@ -314,3 +330,4 @@ class UncertaintyPolicy:
             setattr(self, k, list(value) if isinstance(value, (list, tuple)) else value)
         self.lrs = [float(v) for v in state["lrs"]]
         self.applied = [float(v) for v in state["applied"]]
+        self.signal_low = -1.0 if self.explore else 0.0

@@ -21,9 +21,10 @@ from uncertainty_lr.schedulers.options import (
 #: Signals an uncertainty schedule can read in the harness. val_* come from the loop's
 #: validation pass, mc_* / ll_* from (last-layer) MC dropout on validation data, train_*
 #: from the training logits the loop already has (no extra forward pass). overconfidence
-#: (validation confidence minus accuracy, floored at 0) reads the validation labels too.
+#: (validation confidence minus accuracy, floored at 0) and calibration_gap (the same, signed,
+#: for explore=true; without it the scheduler floors it at 0) read the validation labels too.
 UNCERTAINTY_SIGNALS = (
-    "confidence", "entropy", "margin", "overconfidence",
+    "confidence", "entropy", "margin", "overconfidence", "calibration_gap",
     "mc_entropy", "mc_mutual_information", "mc_variance",
     "ll_entropy", "ll_mutual_information", "ll_variance",
     "la_entropy", "la_mutual_information",

@@ -1,8 +1,9 @@
 """UncertaintyLR: a torch ``LRScheduler`` driven by a model-uncertainty signal.
 
 Stepped like ``ReduceLROnPlateau``: ``scheduler.step(u)`` with ``u`` in [0, 1]
-(0 = certain) after each evaluation. Because it is a plain ``LRScheduler`` (not a
-``ReduceLROnPlateau``, which torch refuses there), it also composes:
+(0 = certain; signed, in [-1, 1], with ``explore=True``) after each evaluation. Because
+it is a plain ``LRScheduler`` (not a ``ReduceLROnPlateau``, which torch refuses there),
+it also composes:
 
 - ``step()`` with no signal takes no decision: it consumes the signal last given to
   ``observe(u)`` if there is one, else it keeps the policy's factor. So a container that
@@ -33,7 +34,7 @@ from uncertainty_lr.schedulers.options import UncertaintyOptions
 from uncertainty_lr.schedulers.policy import UncertaintyPolicy, check_signal
 
 
-def _as_signal(value: Any) -> float:
+def _as_signal(value: Any, low: float = 0.0) -> float:
     if isinstance(value, torch.Tensor):
         if value.numel() != 1:
             raise ValueError(
@@ -46,13 +47,14 @@ def _as_signal(value: Any) -> float:
             f"uncertainty must be a float in [0, 1], got the int {value!r} (an epoch number? "
             "inside SequentialLR UncertaintyLR needs torch >= 2.9)"
         )
-    return check_signal(value)
+    return check_signal(value, low)
 
 
 def mean_over_ranks(value: float | torch.Tensor) -> float:
     """Mean of a scalar signal over all torch.distributed ranks (``value`` itself when
-    not distributed). Call it before ``step(u)`` so that every rank takes the same decision."""
-    v = _as_signal(value)
+    not distributed). Call it before ``step(u)`` so that every rank takes the same decision.
+    ``value`` is in [0, 1], or in [-1, 1] for a signed signal such as ``calibration_gap``."""
+    v = _as_signal(value, -1.0)
     if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
         backend = dist.get_backend()
         device = torch.device("cuda", torch.cuda.current_device()) if backend == "nccl" else "cpu"
@@ -104,8 +106,9 @@ class UncertaintyLR(LRScheduler):
 
     # -- the signal ---------------------------------------------------------------------
     def observe(self, uncertainty: float | torch.Tensor) -> None:
-        """Give a signal (float or 0-dim tensor in [0, 1]) for the next ``step()``."""
-        self.policy.observe(_as_signal(uncertainty))
+        """Give a signal (float or 0-dim tensor in [0, 1]; [-1, 1] with ``explore``) for the
+        next ``step()``."""
+        self.policy.observe(_as_signal(uncertainty, self.policy.signal_low))
 
     def step(self, metrics: float | torch.Tensor | None = None) -> None:  # type: ignore[override]
         """Take one decision on ``metrics`` (or on the last observed signal), write the LRs."""

@@ -1,4 +1,5 @@
-"""Uncertainty signals: floats in [0, 1], 0 = certain, 1 = maximally unsure.
+"""Uncertainty signals: floats in [0, 1], 0 = certain, 1 = maximally unsure (the one
+exception, ``calibration_gap``, is signed, in [-1, 1]).
 
 - ``functions``: pure functions of probabilities (or logits with ``from_logits=True``).
 - ``estimators``: run a model over data (single pass, MC dropout, last-layer MC dropout).
@@ -18,6 +19,7 @@ from uncertainty_lr.signals.estimators import (
 )
 from uncertainty_lr.signals.functions import (
     SIGNAL_FUNCTIONS,
+    calibration_gap,
     confidence,
     entropy,
     expected_calibration_error,
@@ -46,6 +48,7 @@ __all__ = [
     "SIGNAL_FUNCTIONS",
     "BatchSignalTracker",
     "HeadPosterior",
+    "calibration_gap",
     "confidence",
     "entropy",
     "estimate_signal",

@@ -235,11 +235,24 @@ def overconfidence(
     sharpening its predictions without getting more of them right. Unlike the other
     signals it needs labels (held-out data), and 0 means "honest", not "certain".
     """
+    return max(calibration_gap(probs, labels, from_logits=from_logits), 0.0)
+
+
+def calibration_gap(
+    probs: torch.Tensor, labels: torch.Tensor, *, from_logits: bool = False
+) -> float:
+    """mean_n max_c p_nc - accuracy in [-1, 1]: signed, unlike the other signals.
+
+    Above 0 the model is surer than it is right (over-confident), below 0 it is right more
+    often than it is sure (under-confident); ``overconfidence`` is its positive part. It
+    feeds ``UncertaintyLR(mode="anneal", trigger="threshold", explore=True)``, which raises
+    the LR on the negative side and anneals on the positive one.
+    """
     probs = _checked_probs(probs, 2, "probs", from_logits)
     labels = _checked_labels(labels, probs)
     conf = probs.max(dim=-1).values.mean().item()
     accuracy = (probs.argmax(dim=-1) == labels).to(torch.float64).mean().item()
-    return min(max(conf - accuracy, 0.0), 1.0)
+    return min(max(conf - accuracy, -1.0), 1.0)
 
 
 # The signals that need one deterministic forward pass (no Monte Carlo samples).
