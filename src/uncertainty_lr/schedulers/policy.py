@@ -140,8 +140,6 @@ class UncertaintyPolicy:
                 raise ValueError(
                     f"min_lr must not exceed max_lr, got min_lr={lo:g} > max_lr={hi:g}"
                 )
-        # Signals are in [signal_low, 1]: signed (from -1) only for explore.
-        self.signal_low = -1.0 if self.explore else 0.0
         # Mutable state: plain numbers only, see state_dict().
         self.steps = 0
         self.ema: float | None = None
@@ -220,6 +218,11 @@ class UncertaintyPolicy:
         if self.pending is not None:
             u, self.pending = self.pending, None
             self.step(u)
+
+    @property
+    def signal_low(self) -> float:
+        """Signals are in [signal_low, 1]: signed (from -1) only with explore."""
+        return -1.0 if self.explore else 0.0
 
     @property
     def annealed(self) -> bool:
@@ -330,4 +333,3 @@ class UncertaintyPolicy:
             setattr(self, k, list(value) if isinstance(value, (list, tuple)) else value)
         self.lrs = [float(v) for v in state["lrs"]]
         self.applied = [float(v) for v in state["applied"]]
-        self.signal_low = -1.0 if self.explore else 0.0
