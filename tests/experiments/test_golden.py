@@ -1,9 +1,11 @@
 """Golden runs: a fixed small grid gives bit-identical records, before and after any refactor.
 
 Digits, three schedules, two seeds, through the sweep into a store; one run is
-interrupted after its second epoch and resumed from its checkpoint. Every per-epoch
-field except wall-clock times, the test metrics and the run ids must equal the records in
-``golden_runs.json`` exactly (floats compared by value, which JSON round-trips).
+interrupted after its second epoch and resumed from its checkpoint. Run ids, statuses,
+epoch numbers and the learning rates must equal the records in ``golden_runs.json``
+exactly; every other float (losses, signals, ECE) to a relative 1e-6, because the CPU's
+float kernels (AVX2 or AVX-512) move the last bits of a sum between machines while the
+decisions the schedules take from them stay the same.
 
 To rewrite the fixture after an intended change of behaviour:
 ``UNCERTAINTY_LR_WRITE_GOLDEN=1 python -m pytest tests/experiments/test_golden.py``.
@@ -69,7 +71,24 @@ def test_golden_grid_is_bit_identical(tmp_path):
         got = json.loads(json.dumps(records[name]))  # the same float round trip as the fixture
         assert got["run_id"] == want["run_id"], name
         assert got["status"] == want["status"], name
-        assert got["test"] == want["test"], name
+        assert same_record(got["test"], want["test"]), name
         assert len(got["epochs"]) == len(want["epochs"]), name
         for epoch_got, epoch_want in zip(got["epochs"], want["epochs"]):
-            assert epoch_got == epoch_want, (name, epoch_want["epoch"])
+            assert same_record(epoch_got, epoch_want), (name, epoch_want["epoch"])
+
+
+#: Compared bit for bit: what the schedules decide, not what the float kernels sum.
+EXACT = ("epoch", "lr", "epochs", "run_id", "status")
+
+
+def same_record(got: dict, want: dict) -> bool:
+    """Equal keys; EXACT fields and non-floats equal, other floats equal to a relative 1e-6."""
+    if sorted(got) != sorted(want):
+        return False
+    for key, value in want.items():
+        if key in EXACT or not isinstance(value, float):
+            if got[key] != value:
+                return False
+        elif got[key] != pytest.approx(value, rel=1e-6, abs=1e-12):
+            return False
+    return True
