@@ -55,8 +55,29 @@ def test_list_names_everything(capsys):
         "la_entropy",
         "la_mutual_information",
         "train_entropy",
+        "overconfidence",
+        "calibration_gap",
     ):
         assert name in text
+
+
+def test_list_names_every_signal_the_harness_accepts(capsys):
+    from uncertainty_lr.experiments.config import RunConfig, resolve
+    from uncertainty_lr.schedulers.registry import SCHEDULES
+
+    assert run_cli("list") == 0
+    section = capsys.readouterr().out.split("\nsignals (")[1].splitlines()[1:]
+    listed = {line.split()[0] for line in section}
+    schedule = set(SCHEDULES["uncertainty"].options["signal"].choices)  # signal=...
+    flags = set()  # --signals: every name validation takes
+    for name in listed | schedule:
+        try:
+            resolve(RunConfig(signals=(name,)))
+            flags.add(name)
+        except ValueError:
+            pass
+    assert schedule | flags == listed
+    assert {"overconfidence", "calibration_gap"} <= flags
 
 
 def test_export_writes_csv(tmp_path):

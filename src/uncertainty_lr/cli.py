@@ -337,7 +337,7 @@ def cmd_export(args) -> int:
 def cmd_list() -> int:
     from uncertainty_lr.problems import PROBLEMS
     from uncertainty_lr.schedulers.registry import SCHEDULES
-    from uncertainty_lr.signals.estimators import SIGNAL_DESCRIPTIONS
+    from uncertainty_lr.signals.catalog import SIGNALS
 
     print("problems (default sizes are upper bounds, a smaller split is used whole; "
           "an explicit --train-size / --val-size / --test-size must fit):")  # fmt: skip
@@ -349,11 +349,9 @@ def cmd_list() -> int:
     print("schedules:")
     for name, spec in SCHEDULES.items():
         print(f"  {name:<20} {spec.description}")
-    print("signals (uncertainty schedule option signal=..., or --signals):")
-    for name, text in SIGNAL_DESCRIPTIONS.items():
-        print(f"  {name:<24} {text}")
-    for name in ("confidence", "entropy", "margin"):
-        print(f"  train_{name:<18} {name} of the training logits, EMA over batches (no extra pass)")
+    print("signals (uncertainty schedule option signal=..., or --signals except train_*):")
+    for name, spec in SIGNALS.items():
+        print(f"  {name:<24} {spec.description}")
     return 0
 
 

@@ -5,10 +5,8 @@ import torch
 from torch import nn
 
 from uncertainty_lr.signals import functions
-from uncertainty_lr.signals.estimate import estimate_signal
+from uncertainty_lr.signals.estimate import ESTIMATED_SIGNALS, SIGNAL_DESCRIPTIONS, estimate_signal
 from uncertainty_lr.signals.estimators import (
-    ESTIMATED_SIGNALS,
-    SIGNAL_DESCRIPTIONS,
     last_layer_mc_probs,
     mc_dropout_probs,
     predict_logits,

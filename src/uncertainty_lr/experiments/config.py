@@ -18,6 +18,7 @@ import tomllib
 from uncertainty_lr.checks import check_choice, check_int, check_number
 from uncertainty_lr.experiments.records import hash_run_id
 from uncertainty_lr.problems import STUDY_PRESET, get_problem, has_feature_dropout
+from uncertainty_lr.signals.catalog import SIGNALS, evaluated_signals
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -150,12 +151,7 @@ def resolve(cfg: RunConfig) -> RunConfig:
 
 def validate(cfg: RunConfig) -> None:
     """Raise ValueError naming the first bad value and what is allowed."""
-    from uncertainty_lr.schedulers.registry import (
-        SCHEDULES,
-        UNCERTAINTY_SIGNALS,
-        check_optimizer,
-        check_schedule,
-    )
+    from uncertainty_lr.schedulers.registry import SCHEDULES, check_optimizer, check_schedule
 
     if cfg.schedule not in SCHEDULES:
         raise ValueError(f"unknown schedule {cfg.schedule!r}; known: {', '.join(SCHEDULES)}")
@@ -179,7 +175,7 @@ def validate(cfg: RunConfig) -> None:
             raise ValueError(f"{f.name} must be true or false, got {value!r}")
         if f.type == "str | None" and not isinstance(value, (str, os.PathLike, type(None))):
             raise ValueError(f"{f.name} must be a string, got {value!r}")
-    known = tuple(s for s in UNCERTAINTY_SIGNALS if not s.startswith("train_"))
+    known = evaluated_signals()
     for s in cfg.signals:
         if s not in known:
             raise ValueError(f"unknown signal {s!r}; known: {', '.join(known)}")
@@ -188,27 +184,30 @@ def validate(cfg: RunConfig) -> None:
             f"schedule_options must be a table of options, got {cfg.schedule_options!r}"
         )
     options = check_schedule(cfg.schedule, cfg.schedule_options)  # names, types, ranges; no torch
-    schedule_signals = (options["signal"],) if cfg.schedule == "uncertainty" else ()
+    schedule_signals = (options["signal"],) if "signal" in options else ()  # the arm reads it
     _check_dropout_signals(cfg, (*cfg.signals, *schedule_signals))
 
 
 def _check_dropout_signals(cfg: RunConfig, signals: tuple[str, ...]) -> None:
-    """Refuse MC-dropout signals (mc_*, ll_*) that dropout = 0 would make exactly 0.
+    """Refuse MC-dropout signals that dropout = 0 would make exactly 0.
 
     Through Dropout(p=0) every MC sample is the same, so mutual information and variance
-    are 0 and an uncertainty schedule reading them only ever lowers the LR. ll_* samples
-    the head alone (p = dropout); mc_* is allowed when the model has dropout elsewhere.
+    are 0 and an uncertainty schedule reading them only ever lowers the LR. A signal whose
+    family samples the head (``needs_dropout == "head"``: last-layer MC dropout) needs
+    p = dropout > 0; one that samples the whole model ("model") is allowed when the model
+    has dropout elsewhere.
     """
     if cfg.dropout > 0:
         return
     model = get_problem(cfg.problem).model
     for signal in signals:
-        if signal.startswith("ll_") or (
-            signal.startswith("mc_") and not has_feature_dropout(model, cfg.model_options)
+        where = SIGNALS[signal].needs_dropout
+        if where == "head" or (
+            where == "model" and not has_feature_dropout(model, cfg.model_options)
         ):
             why = (
                 "last-layer MC dropout samples only the head's dropout"
-                if signal.startswith("ll_")
+                if where == "head"
                 else f"model {model!r} has no other dropout"
             )
             raise ValueError(

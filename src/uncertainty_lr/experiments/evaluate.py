@@ -1,4 +1,8 @@
-"""Metrics of a model on one split: loss, accuracy, macro-F1, ECE and uncertainty signals."""
+"""Metrics of a model on one split: loss, accuracy, macro-F1, ECE and uncertainty signals.
+
+Which signals exist, which predictions each needs and how it is computed come from the
+signal catalog (``signals.catalog``); nothing here knows a signal by name.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +12,12 @@ import torch
 import torch.nn.functional as F
 
 from uncertainty_lr.signals import functions as sf
-from uncertainty_lr.signals.estimators import last_layer_mc_probs, mc_dropout_probs, predict_logits
-from uncertainty_lr.signals.laplace import last_layer_laplace_probs
+from uncertainty_lr.signals.catalog import FAMILIES, SIGNALS, SignalSpec, evaluated_signals
+from uncertainty_lr.signals.estimate import sampled_probs
+from uncertainty_lr.signals.estimators import predict_logits
 
 #: Signals computed on every evaluation: one pass, already paid for by the loss.
-DEFAULT_SIGNALS = ("confidence", "entropy", "margin")
-#: Signals from the same pass that also read the labels, computed when asked for.
-LABELLED_SIGNALS = {"overconfidence": sf.overconfidence, "calibration_gap": sf.calibration_gap}
+DEFAULT_SIGNALS = tuple(name for name, spec in SIGNALS.items() if spec.every_evaluation)
 
 
 def macro_f1(pred: torch.Tensor, target: torch.Tensor, num_classes: int) -> float:
@@ -26,16 +29,6 @@ def macro_f1(pred: torch.Tensor, target: torch.Tensor, num_classes: int) -> floa
     present = (support + predicted) > 0
     f1 = 2 * tp[present] / (support[present] + predicted[present])
     return f1.mean().item()
-
-
-def mc_signals(name: str, mc_probs: torch.Tensor) -> float:
-    """The value of an mc_* / ll_* / la_* signal from sampled probabilities (T, N, C)."""
-    kind = name.split("_", 1)[1]
-    if kind == "entropy":
-        return sf.entropy(mc_probs.mean(0))
-    if kind == "mutual_information":
-        return sf.mutual_information(mc_probs)
-    return sf.predictive_variance(mc_probs)
 
 
 def evaluate(
@@ -55,32 +48,34 @@ def evaluate(
     """Loss (mean cross-entropy, nats), accuracy, macro-F1, ECE (15 bins) and signals.
 
     Keys are ``{prefix}_loss``, ``{prefix}_accuracy``, ``{prefix}_f1``, ``{prefix}_ece``,
-    ``{prefix}_{signal}`` for the default signals and every name in ``extra_signals``
-    ("overconfidence" and "calibration_gap" read the labels ``y`` too, from the same pass)
-    (mc_* = full MC dropout, ll_* = last-layer MC dropout, la_* = last-layer Laplace,
-    ``mc_samples`` passes or draws each, seeded by ``mc_seed``), plus ``{prefix}_mutual_information`` / ``{prefix}_variance`` from whichever MC
-    estimate ran (last-layer preferred, as it is the cheaper one to ask for).
-    la_* fits the head's posterior on ``fit_inputs``, the training inputs (N_train, ...)
-    (at most 1024 rows of them, a subset seeded by ``mc_seed``); it needs them.
+    ``{prefix}_{signal}`` for the default signals (``DEFAULT_SIGNALS``) and every name in
+    ``extra_signals`` (any of ``signals.catalog.evaluated_signals()``; ValueError for
+    another). Single-pass signals come from the same pass as the loss (those that need
+    labels read ``y``); a sampled family (MC dropout, last-layer MC dropout, last-layer
+    Laplace) runs once for all its signals, ``mc_samples`` passes or draws, seeded by
+    ``mc_seed``. Whenever an MC-dropout family ran, ``{prefix}_mutual_information`` and
+    ``{prefix}_variance`` come from it too (last-layer preferred). Last-layer Laplace fits
+    the head's posterior on ``fit_inputs``, the training inputs (N_train, ...) (at most
+    1024 rows of them, a subset seeded by ``mc_seed``); it needs them.
     """
-    wanted = [s for s in dict.fromkeys(extra_signals) if s not in DEFAULT_SIGNALS]
-    labelled = [s for s in wanted if s in LABELLED_SIGNALS]
-    wanted = [s for s in wanted if s not in LABELLED_SIGNALS]
-    laplace = [s for s in wanted if s.startswith("la_")]
+    wanted = [_evaluated(name) for name in dict.fromkeys(extra_signals)]
+    wanted = [spec for spec in wanted if not spec.every_evaluation]
+    one_pass = [spec for spec in wanted if not spec.sampled]
+    sampled = [spec for spec in wanted if spec.sampled]
+    laplace = [spec for spec in sampled if spec.needs_laplace_fit]
     if laplace and fit_inputs is None:
-        raise ValueError(f"signal {laplace[0]!r} needs fit_inputs (the training inputs), got None")
+        raise ValueError(
+            f"signal {laplace[0].name!r} needs fit_inputs (the training inputs), got None"
+        )
+    options = dict(samples=mc_samples, batch_size=batch_size, transform=transform,
+                   generator_seed=mc_seed, fit_inputs=fit_inputs)  # fmt: skip
+    families = dict.fromkeys(spec.family for spec in sampled)
     samples: dict[str, torch.Tensor] = {}
-    if any(s.startswith("ll_") for s in wanted):
-        # one feature pass serves both the deterministic logits and the head samples
-        samples["ll"], logits = last_layer_mc_probs(
-            model, x, samples=mc_samples, batch_size=batch_size, transform=transform,
-            generator_seed=mc_seed, return_logits=True,
-        )  # fmt: skip
-    elif laplace:
-        samples["la"], logits = last_layer_laplace_probs(
-            model, x, fit_inputs, samples=mc_samples, batch_size=batch_size, transform=transform,
-            generator_seed=mc_seed, return_logits=True,
-        )  # fmt: skip
+    # One feature pass serves both the deterministic logits and a last-layer family's
+    # samples (last-layer dropout first, in catalog order).
+    shared = next((f for f in FAMILIES if f in families and FAMILIES[f].last_layer), None)
+    if shared is not None:
+        samples[shared], logits = sampled_probs(shared, model, x, return_logits=True, **options)
     else:
         logits = predict_logits(model, x, batch_size=batch_size, transform=transform)
     logits = logits.double()
@@ -93,22 +88,25 @@ def evaluate(
         f"{prefix}_ece": sf.expected_calibration_error(probs, y),
     }
     for name in DEFAULT_SIGNALS:
-        out[f"{prefix}_{name}"] = sf.SIGNAL_FUNCTIONS[name](probs)
-    for name in labelled:
-        out[f"{prefix}_{name}"] = LABELLED_SIGNALS[name](probs, y)
-    for name in wanted:
-        family = name.split("_", 1)[0]
-        if family not in samples:
-            options = dict(samples=mc_samples, batch_size=batch_size, transform=transform,
-                           generator_seed=mc_seed)  # fmt: skip
-            if family == "la":
-                samples[family] = last_layer_laplace_probs(model, x, fit_inputs, **options)
-            else:
-                sampler = mc_dropout_probs if family == "mc" else last_layer_mc_probs
-                samples[family] = sampler(model, x, **options)
-        out[f"{prefix}_{name}"] = mc_signals(name, samples[family])
-    for family in ("mc", "ll"):
-        if family in samples:
+        out[f"{prefix}_{name}"] = sf.signal_function(name)(probs)
+    for spec in one_pass:
+        labels = (y,) if spec.needs_labels else ()
+        out[f"{prefix}_{spec.name}"] = sf.signal_function(spec.name)(probs, *labels)
+    for spec in sampled:
+        if spec.family not in samples:
+            samples[spec.family] = sampled_probs(spec.family, model, x, **options)
+        out[f"{prefix}_{spec.name}"] = sf.signal_function(spec.name)(samples[spec.family])
+    # The store's val_mutual_information / val_variance columns: from whichever MC-dropout
+    # estimate ran, last-layer preferred (later in catalog order) as the cheaper one to ask for.
+    for family in FAMILIES:
+        if FAMILIES[family].dropout and family in samples:
             out[f"{prefix}_mutual_information"] = sf.mutual_information(samples[family])
             out[f"{prefix}_variance"] = sf.predictive_variance(samples[family])
     return out
+
+
+def _evaluated(name: str) -> SignalSpec:
+    """The catalog entry of a signal an evaluation can compute; ValueError otherwise."""
+    if name not in evaluated_signals():
+        raise ValueError(f"unknown signal {name!r}; known: {', '.join(evaluated_signals())}")
+    return SIGNALS[name]

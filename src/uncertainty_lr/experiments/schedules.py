@@ -23,6 +23,7 @@ from uncertainty_lr.schedulers.baselines import build_scheduler
 from uncertainty_lr.schedulers.prodigy import effective_lrs
 from uncertainty_lr.schedulers.registry import SCHEDULES
 from uncertainty_lr.schedulers.uncertainty import mean_over_ranks
+from uncertainty_lr.signals.catalog import signal_spec
 
 
 class Schedule:
@@ -125,13 +126,12 @@ class UncertaintySchedule(TorchSchedule):
         super().__init__("uncertainty", optimizer, scheduler, every)
         self.signal = signal
         self.tracker = None
-        if signal.startswith("train_"):
+        spec = signal_spec(signal)
+        if spec.from_training:
             from uncertainty_lr.signals.tracker import BatchSignalTracker
 
-            self.tracker = BatchSignalTracker(
-                signal.removeprefix("train_"), momentum=tracker_momentum
-            )
-        elif signal not in ("confidence", "entropy", "margin"):
+            self.tracker = BatchSignalTracker(spec.statistic, momentum=tracker_momentum)
+        elif not spec.every_evaluation:
             self.val_signals = (signal,)
 
     def after_batch(self, logits=None) -> None:

@@ -4,7 +4,10 @@ The LR itself is written by ``UncertaintyLR`` (Lightning, HF) or by the policy's
 ``advance()`` (Keras, whose optimizer is not a torch one): the same code as everywhere.
 
 No framework import here (torch only), so each integration module pulls in just its own
-framework. Signals follow the package contract: a float in [0, 1], 0 = certain.
+framework. Signals follow the package contract: a float in [0, 1], 0 = certain. Which
+signals a callback can read comes from the signal catalog (``signals.catalog``): those of
+one pass or of MC dropout that are a mean over examples and need no labels, named by
+their statistic ("entropy", "mutual_information").
 """
 
 from __future__ import annotations
@@ -12,25 +15,27 @@ from __future__ import annotations
 import torch
 
 from uncertainty_lr.schedulers.options import UncertaintyOptions
-from uncertainty_lr.signals.functions import (
-    per_sample_confidence,
-    per_sample_entropy,
-    per_sample_margin,
-    per_sample_mutual_information,
-    per_sample_variance,
-)
+from uncertainty_lr.signals.catalog import SignalSpec, signals_of
+from uncertainty_lr.signals.functions import per_example_function
 
+
+def _per_example(family: str) -> dict[str, SignalSpec]:
+    """The catalog's signals of ``family`` that are a mean over examples and need no
+    labels, by statistic: the callbacks add them up batch by batch (``SignalMean``)."""
+    return {
+        spec.statistic: spec
+        for spec in signals_of(family)
+        if spec.per_example is not None and not spec.needs_labels
+    }
+
+
+_ONE_PASS = _per_example("single_pass")
+_SPREAD = {k: v for k, v in _per_example("mc_dropout").items() if k not in _ONE_PASS}
 #: Signals from one deterministic pass over (N, C) logits.
-SINGLE_PASS_SIGNALS: tuple[str, ...] = ("confidence", "entropy", "margin")
+SINGLE_PASS_SIGNALS: tuple[str, ...] = tuple(_ONE_PASS)
 #: Signals available with ``mc_samples >= 2`` MC-dropout passes: the single-pass ones
-#: computed on the mean prediction, plus the two that need the spread between passes.
-MC_SIGNALS: tuple[str, ...] = SINGLE_PASS_SIGNALS + ("mutual_information", "variance")
-
-_SINGLE = {
-    "confidence": per_sample_confidence,
-    "entropy": per_sample_entropy,
-    "margin": per_sample_margin,
-}
+#: computed on the mean prediction, plus those that need the spread between passes.
+MC_SIGNALS: tuple[str, ...] = SINGLE_PASS_SIGNALS + tuple(_SPREAD)
 
 
 def missing_framework(what: str, module: str, extra: str) -> ImportError:
@@ -48,7 +53,9 @@ def check_signal_choice(signal: str, mc_samples: int) -> None:
         raise ValueError("mc_samples must be 0 (one pass) or an integer >= 2, got 1")
     allowed = MC_SIGNALS if mc_samples else SINGLE_PASS_SIGNALS
     if signal not in allowed:
-        hint = " (mutual_information and variance need mc_samples >= 2)" if not mc_samples else ""
+        *first, last = _SPREAD
+        spread = f"{', '.join(first)} and {last}" if first else last
+        hint = f" ({spread} need mc_samples >= 2)" if not mc_samples else ""
         raise ValueError(f"signal must be one of {', '.join(allowed)}{hint}; got {signal!r}")
 
 
@@ -77,15 +84,12 @@ def per_sample_signal(
     """
     if sum(x is not None for x in (logits, probs, mc_probs)) != 1:
         raise ValueError("give exactly one of logits, probs or mc_probs")
-    if mc_probs is None:
-        if logits is not None:
-            return _SINGLE[signal](logits, from_logits=True)
-        return _SINGLE[signal](probs)
-    if signal == "mutual_information":
-        return per_sample_mutual_information(mc_probs)
-    if signal == "variance":
-        return per_sample_variance(mc_probs)
-    return _SINGLE[signal](torch.as_tensor(mc_probs).mean(dim=0))
+    if signal in _SPREAD and mc_probs is not None:
+        return per_example_function(_SPREAD[signal].name)(mc_probs)
+    one_pass = per_example_function(_ONE_PASS[signal].name)
+    if mc_probs is not None:
+        return one_pass(torch.as_tensor(mc_probs).mean(dim=0))
+    return one_pass(logits, from_logits=True) if logits is not None else one_pass(probs)
 
 
 class SignalMean:

@@ -17,19 +17,11 @@ from uncertainty_lr.schedulers.options import (
     UncertaintyOptions,
     check_options,
 )
+from uncertainty_lr.signals.catalog import SIGNALS
 
-#: Signals an uncertainty schedule can read in the harness. val_* come from the loop's
-#: validation pass, mc_* / ll_* from (last-layer) MC dropout on validation data, train_*
-#: from the training logits the loop already has (no extra forward pass). overconfidence
-#: (validation confidence minus accuracy, floored at 0) and calibration_gap (the same, signed,
-#: for explore=true; without it the scheduler floors it at 0) read the validation labels too.
-UNCERTAINTY_SIGNALS = (
-    "confidence", "entropy", "margin", "overconfidence", "calibration_gap",
-    "mc_entropy", "mc_mutual_information", "mc_variance",
-    "ll_entropy", "ll_mutual_information", "ll_variance",
-    "la_entropy", "la_mutual_information",
-    "train_confidence", "train_entropy", "train_margin",
-)  # fmt: skip
+#: Signals an uncertainty schedule can read in the harness: every signal of the catalog
+#: (``signals.catalog``), which says where each comes from and what it needs.
+UNCERTAINTY_SIGNALS = tuple(SIGNALS)
 #: Metrics ReduceLROnPlateau may watch: it minimises, so lower must mean better.
 PLATEAU_METRICS = ("val_loss", "val_ece", "val_entropy", "val_confidence", "val_margin")
 
@@ -156,7 +148,7 @@ def check_schedule(name: str, options: Mapping[str, Any] | None = None) -> dict[
     resolved = check_options(f"schedule {name!r}", given, table, qualify=qualify)
     if name == "uncertainty":
         signal, every = resolved["signal"], resolved["every"]
-        if every == "step" and not signal.startswith("train_"):
+        if every == "step" and not SIGNALS[signal].from_training:
             raise ValueError(
                 f"every='step' needs a train_* signal (no extra forward pass), got {signal!r}"
             )

@@ -1,71 +1,57 @@
 """Uncertainty signals: floats in [0, 1], 0 = certain, 1 = maximally unsure (the one
 exception, ``calibration_gap``, is signed, in [-1, 1]).
 
+- ``catalog``: every signal as data (``SIGNALS``: family, function, what it needs, a
+  description); torch-free.
 - ``functions``: pure functions of probabilities (or logits with ``from_logits=True``).
 - ``estimators``: run a model over data (single pass, MC dropout, last-layer MC dropout).
 - ``laplace``: last-layer Laplace (K-FAC GGN posterior of the linear head, fitted on
   training features) and its sampled predictive.
+- ``estimate``: one signal of a model over data, by catalog name.
 - ``tracker``: an EMA of a single-pass signal from the training loop's own logits.
+
+Names are imported lazily, so ``uncertainty_lr.signals.catalog`` loads no torch (the
+config check and the schedule registry read it).
 """
 
-from uncertainty_lr.signals.estimate import estimate_signal
-from uncertainty_lr.signals.estimators import (
-    DROPOUT_TYPES,
-    ESTIMATED_SIGNALS,
-    SIGNAL_DESCRIPTIONS,
-    last_layer_mc_probs,
-    mc_dropout_probs,
-    predict_logits,
-)
-from uncertainty_lr.signals.functions import (
-    SIGNAL_FUNCTIONS,
-    calibration_gap,
-    confidence,
-    entropy,
-    expected_calibration_error,
-    margin,
-    mutual_information,
-    overconfidence,
-    per_sample_confidence,
-    per_sample_entropy,
-    per_sample_margin,
-    per_sample_mutual_information,
-    per_sample_variance,
-    predictive_variance,
-    probs_from_logits,
-)
-from uncertainty_lr.signals.laplace import (
-    HeadPosterior,
-    fit_head_posterior,
-    last_layer_laplace_probs,
-)
-from uncertainty_lr.signals.tracker import BatchSignalTracker
+from importlib import import_module
 
-__all__ = [
-    "DROPOUT_TYPES",
-    "ESTIMATED_SIGNALS",
-    "SIGNAL_DESCRIPTIONS",
-    "SIGNAL_FUNCTIONS",
-    "BatchSignalTracker",
-    "HeadPosterior",
-    "calibration_gap",
-    "confidence",
-    "entropy",
-    "estimate_signal",
-    "expected_calibration_error",
-    "fit_head_posterior",
-    "last_layer_laplace_probs",
-    "last_layer_mc_probs",
-    "margin",
-    "mc_dropout_probs",
-    "mutual_information",
-    "overconfidence",
-    "per_sample_confidence",
-    "per_sample_entropy",
-    "per_sample_margin",
-    "per_sample_mutual_information",
-    "per_sample_variance",
-    "predict_logits",
-    "predictive_variance",
-    "probs_from_logits",
-]
+_EXPORTS = {
+    "SIGNALS": "catalog",
+    "SignalSpec": "catalog",
+    "signal_spec": "catalog",
+    "estimate_signal": "estimate",
+    "ESTIMATED_SIGNALS": "estimate",
+    "SIGNAL_DESCRIPTIONS": "estimate",
+    "DROPOUT_TYPES": "estimators",
+    "last_layer_mc_probs": "estimators",
+    "mc_dropout_probs": "estimators",
+    "predict_logits": "estimators",
+    "SIGNAL_FUNCTIONS": "functions",
+    "calibration_gap": "functions",
+    "confidence": "functions",
+    "entropy": "functions",
+    "expected_calibration_error": "functions",
+    "margin": "functions",
+    "mutual_information": "functions",
+    "overconfidence": "functions",
+    "per_sample_confidence": "functions",
+    "per_sample_entropy": "functions",
+    "per_sample_margin": "functions",
+    "per_sample_mutual_information": "functions",
+    "per_sample_variance": "functions",
+    "predictive_entropy": "functions",
+    "predictive_variance": "functions",
+    "probs_from_logits": "functions",
+    "HeadPosterior": "laplace",
+    "fit_head_posterior": "laplace",
+    "last_layer_laplace_probs": "laplace",
+    "BatchSignalTracker": "tracker",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{_EXPORTS[name]}"), name)

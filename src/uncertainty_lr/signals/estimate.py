@@ -1,8 +1,10 @@
 """One number from a model over data: ``estimate_signal(model, inputs, signal)``.
 
-Dispatches to the single-pass signal functions, MC dropout, last-layer MC dropout
-(``signals.estimators``) and last-layer Laplace (``signals.laplace``); kept apart from
-those so that they import one way (laplace uses the estimators' batching helpers).
+What a signal is and how it is computed comes from the catalog (``signals.catalog``):
+its family picks the predictions (one pass, MC dropout, last-layer MC dropout or
+last-layer Laplace, see ``sampled_probs``), its function turns them into the number.
+Kept apart from the estimators so that they import one way (laplace uses the
+estimators' batching helpers).
 """
 
 from __future__ import annotations
@@ -10,21 +12,61 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from uncertainty_lr.signals.catalog import SIGNALS, signal_spec
 from uncertainty_lr.signals.estimators import (
-    ESTIMATED_SIGNALS,
-    SIGNAL_DESCRIPTIONS,
     Transform,
     last_layer_mc_probs,
     mc_dropout_probs,
     predict_logits,
 )
-from uncertainty_lr.signals.functions import (
-    SIGNAL_FUNCTIONS,
-    entropy,
-    mutual_information,
-    predictive_variance,
-)
+from uncertainty_lr.signals.functions import signal_function
 from uncertainty_lr.signals.laplace import last_layer_laplace_probs
+
+#: The signals ``estimate_signal`` computes from a model and inputs alone: those of an
+#: evaluation that read no labels. Name -> the catalog's one-line description.
+SIGNAL_DESCRIPTIONS: dict[str, str] = {
+    name: spec.description
+    for name, spec in SIGNALS.items()
+    if not spec.from_training and not spec.needs_labels
+}
+ESTIMATED_SIGNALS: tuple[str, ...] = tuple(SIGNAL_DESCRIPTIONS)
+
+
+def sampled_probs(
+    family: str,
+    model: nn.Module,
+    inputs: torch.Tensor,
+    *,
+    samples: int = 10,
+    batch_size: int = 512,
+    transform: Transform | None = None,
+    generator_seed: int | None = None,
+    fit_inputs: torch.Tensor | None = None,
+    return_logits: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """The T sampled predictions (T, N, C) of a sampled catalog family over ``inputs``.
+
+    "mc_dropout": ``mc_dropout_probs``; "last_layer_dropout": ``last_layer_mc_probs``;
+    "last_layer_laplace": ``last_layer_laplace_probs``, fitted on ``fit_inputs`` (the
+    training inputs; ValueError without them). ``return_logits`` (last-layer families
+    only) also returns the deterministic logits (N, C) of the same feature pass.
+    """
+    options = dict(samples=samples, batch_size=batch_size, transform=transform,
+                   generator_seed=generator_seed)  # fmt: skip
+    if return_logits:
+        options["return_logits"] = True
+    if family == "mc_dropout" and not return_logits:
+        return mc_dropout_probs(model, inputs, **options)
+    if family == "last_layer_dropout":
+        return last_layer_mc_probs(model, inputs, **options)
+    if family == "last_layer_laplace":
+        if fit_inputs is None:
+            raise ValueError(f"family {family!r} needs fit_inputs (the training inputs), got None")
+        return last_layer_laplace_probs(model, inputs, fit_inputs, **options)
+    raise ValueError(
+        "family must be mc_dropout, last_layer_dropout or last_layer_laplace "
+        f"(return_logits: the last two); got {family!r}"
+    )
 
 
 def estimate_signal(
@@ -40,30 +82,21 @@ def estimate_signal(
 ) -> float:
     """Run ``model`` over ``inputs`` and return the named signal, a float in [0, 1].
 
-    ``signal`` is one of ESTIMATED_SIGNALS (see SIGNAL_DESCRIPTIONS): "confidence",
-    "entropy", "margin" use one eval pass (``samples`` and ``generator_seed`` are
-    ignored); "mc_*" use full MC dropout, "ll_*" last-layer MC dropout and "la_*"
-    last-layer Laplace, each with ``samples`` passes or draws. "la_*" needs
-    ``fit_inputs``, the training inputs its posterior is fitted on.
+    ``signal`` is one of ESTIMATED_SIGNALS (see SIGNAL_DESCRIPTIONS): the single-pass
+    ones ("confidence", "entropy", "margin") use one eval pass (``samples`` and
+    ``generator_seed`` are ignored); "mc_*" use full MC dropout, "ll_*" last-layer MC
+    dropout and "la_*" last-layer Laplace, each with ``samples`` passes or draws. "la_*"
+    needs ``fit_inputs``, the training inputs its posterior is fitted on.
     """
     if signal not in SIGNAL_DESCRIPTIONS:
         raise ValueError(f"unknown signal {signal!r}; known: {', '.join(ESTIMATED_SIGNALS)}")
-    if signal in SIGNAL_FUNCTIONS:
+    spec, function = signal_spec(signal), signal_function(signal)
+    if not spec.sampled:
         logits = predict_logits(model, inputs, batch_size=batch_size, transform=transform)
-        return SIGNAL_FUNCTIONS[signal](logits, from_logits=True)
-
-    options = dict(samples=samples, batch_size=batch_size, transform=transform,
-                   generator_seed=generator_seed)  # fmt: skip
-    if signal.startswith("la_"):
-        if fit_inputs is None:
-            raise ValueError(f"signal {signal!r} needs fit_inputs (the training inputs), got None")
-        mc_probs = last_layer_laplace_probs(model, inputs, fit_inputs, **options)
-    else:
-        sampler = mc_dropout_probs if signal.startswith("mc_") else last_layer_mc_probs
-        mc_probs = sampler(model, inputs, **options)
-    kind = signal.split("_", 1)[1]
-    if kind == "entropy":
-        return entropy(mc_probs.mean(dim=0))
-    if kind == "mutual_information":
-        return mutual_information(mc_probs)
-    return predictive_variance(mc_probs)
+        return function(logits, from_logits=True)
+    if spec.needs_laplace_fit and fit_inputs is None:
+        raise ValueError(f"signal {signal!r} needs fit_inputs (the training inputs), got None")
+    mc_probs = sampled_probs(spec.family, model, inputs, samples=samples, batch_size=batch_size,
+                             transform=transform, generator_seed=generator_seed,
+                             fit_inputs=fit_inputs)  # fmt: skip
+    return function(mc_probs)

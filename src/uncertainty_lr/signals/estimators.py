@@ -36,21 +36,6 @@ DROPOUT_TYPES: tuple[type[nn.Module], ...] = (
     nn.FeatureAlphaDropout,
 )
 
-SIGNAL_DESCRIPTIONS: dict[str, str] = {
-    "confidence": "1 - mean max softmax probability, one eval pass, scaled by 1 - 1/C",
-    "entropy": "mean predictive entropy / log C, one eval pass",
-    "margin": "1 - mean gap between the top two softmax probabilities, one eval pass",
-    "mc_entropy": "entropy / log C of the mean of T MC-dropout predictions (whole model)",
-    "mc_mutual_information": "BALD mutual information / log C over T MC-dropout passes (whole model)",
-    "mc_variance": "summed class-probability variance over T MC-dropout passes / (1 - 1/C)",
-    "ll_entropy": "entropy / log C of the mean of T last-layer MC-dropout predictions (head only)",
-    "ll_mutual_information": "BALD mutual information / log C over T last-layer MC-dropout passes",
-    "ll_variance": "summed class-probability variance over T last-layer MC-dropout passes",
-    "la_entropy": "entropy / log C of the mean of T last-layer Laplace draws (K-FAC GGN of the head)",
-    "la_mutual_information": "BALD mutual information / log C over T last-layer Laplace draws",
-}
-ESTIMATED_SIGNALS: tuple[str, ...] = tuple(SIGNAL_DESCRIPTIONS)
-
 
 # ---------------------------------------------------------------- helpers
 

@@ -21,6 +21,8 @@ from collections.abc import Callable
 
 import torch
 
+from uncertainty_lr.signals.catalog import signal_spec, signals_of
+
 # Probabilities given as float32 (e.g. a float32 softmax over 1000 classes) sum to 1 only
 # up to round-off; anything further off is a caller who passed logits or scores.
 _ROW_SUM_TOLERANCE = 1e-3
@@ -167,6 +169,16 @@ def mutual_information(mc_probs: torch.Tensor, *, from_logits: bool = False) -> 
     return _mean_float(per_sample_mutual_information(mc_probs, from_logits=from_logits))
 
 
+def predictive_entropy(mc_probs: torch.Tensor, *, from_logits: bool = False) -> float:
+    """H(mean_t p) / log C in [0, 1], averaged over examples. mc_probs: (T, N, C).
+
+    The entropy of the mean prediction of T samples: the total uncertainty, of which
+    ``mutual_information`` is the part the samples disagree on.
+    """
+    mc_probs = _checked_probs(mc_probs, 3, "mc_probs", from_logits)
+    return entropy(mc_probs.mean(dim=0))
+
+
 def predictive_variance(mc_probs: torch.Tensor, *, from_logits: bool = False) -> float:
     """mean_n sum_c Var_t(p_tnc) / (1 - 1/C) in [0, 1], population variance (divide by T).
 
@@ -255,9 +267,32 @@ def calibration_gap(
     return min(max(conf - accuracy, -1.0), 1.0)
 
 
-# The signals that need one deterministic forward pass (no Monte Carlo samples).
-SIGNAL_FUNCTIONS: dict[str, Callable[..., float]] = {
-    "confidence": confidence,
-    "entropy": entropy,
-    "margin": margin,
-}
+def signal_function(name: str) -> Callable[..., float]:
+    """The function of this module that computes the catalog's signal ``name``
+    (``SignalSpec.function``); ValueError for a name the catalog does not know."""
+    return globals()[signal_spec(name).function]
+
+
+def per_example_function(name: str) -> Callable[..., torch.Tensor]:
+    """The (N,) per-example function of signal ``name`` (``SignalSpec.per_example``);
+    ValueError when the signal has none."""
+    spec = signal_spec(name)
+    if spec.per_example is None:
+        raise ValueError(f"signal {name!r} has no per-example function in the catalog")
+    return globals()[spec.per_example]
+
+
+def __getattr__(name: str) -> dict[str, Callable[..., float]]:
+    """``SIGNAL_FUNCTIONS``: the single-pass signals that need no labels, by name, each a
+    function of (N, C) probabilities (or logits with ``from_logits=True``), no samples.
+
+    Built from the catalog when read, not at import, so it finds every function of this
+    module wherever in the file it is defined.
+    """
+    if name == "SIGNAL_FUNCTIONS":
+        return {
+            spec.name: signal_function(spec.name)
+            for spec in signals_of("single_pass")
+            if not spec.needs_labels
+        }
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
