@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from uncertainty_lr.experiments.schedules import make_schedule
-from uncertainty_lr.schedulers.registry import SCHEDULES
+from uncertainty_lr.experiments.schedules import ADAPTER_CLASSES, make_schedule
+from uncertainty_lr.schedulers.registry import ADAPTERS, SCHEDULES
 
 EPOCHS, STEPS = 6, 5
 # Fixed validation metrics per epoch: the adaptive schedules' LRs depend on these only, so
@@ -232,3 +232,18 @@ def test_calibration_gap_arm_explores_on_the_signed_signal_and_floors_it_without
     for u in [-0.3, -0.1, -0.02, 0.08, 0.09]:
         plain.after_epoch({"val_entropy": 0.9, "val_calibration_gap": u})
     assert plain.get_last_lr()[0] == pytest.approx(1e-2 * 4 / 5) and plain.last_signal == 0.09
+
+
+def test_the_loop_has_a_class_for_every_adapter_the_registry_names():
+    assert set(ADAPTER_CLASSES) == set(ADAPTERS)
+    for name, spec in SCHEDULES.items():
+        assert type(build(name)[3]) is ADAPTER_CLASSES[spec.adapter], name
+
+
+def test_a_signal_is_fed_from_where_the_catalog_says():
+    schedule = build("uncertainty", mode="threshold", signal="train_margin")[3]
+    assert schedule.tracker.signal == "margin" and schedule.val_signals == ()
+    assert build("uncertainty", mode="threshold", signal="entropy")[3].val_signals == ()
+    assert build("uncertainty", mode="threshold", signal="ll_entropy")[3].val_signals == (
+        "ll_entropy",
+    )

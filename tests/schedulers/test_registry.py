@@ -1,11 +1,20 @@
-"""The schedule registry validates options without torch and describes each arm's optimizer."""
+"""The schedule registry validates options without torch, names each arm's builder and
+describes its optimizer; a new torch schedule arm is two files."""
 
+import json
 import subprocess
 import sys
 
 import pytest
 
-from uncertainty_lr.schedulers.registry import SCHEDULES, check_schedule, optimizer_description
+from uncertainty_lr.schedulers.registry import (
+    ADAPTERS,
+    SCHEDULES,
+    STEPPING,
+    ScheduleSpec,
+    check_schedule,
+    optimizer_description,
+)
 
 
 def test_defaults_are_filled_in():
@@ -107,3 +116,70 @@ def test_explore_is_checked_with_the_other_options_before_anything_is_built():
         check_schedule("uncertainty", {"mode": "threshold", "explore": True})
     with pytest.raises(ValueError, match="explore must be true or false, got 'yes'"):
         check_schedule("uncertainty", {**explore, "explore": "yes"})
+
+
+def test_every_entry_names_a_builder_that_exists():
+    from uncertainty_lr.schedulers.baselines import load_builder
+
+    for name, spec in SCHEDULES.items():
+        assert callable(load_builder(spec.builder)), name
+        assert spec.adapter in ADAPTERS and spec.every in STEPPING
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"builder": "build_step"}, "builder must look like 'module:function', got 'build_step'"),
+        ({"every": "hourly"}, "every must be one of step, epoch, metric, none; got 'hourly'"),
+        ({"adapter": "magic"}, "adapter must be one of torch, fixed, schedule_free"),
+    ],
+)
+def test_a_malformed_entry_is_refused_in_one_line(fields, message):
+    with pytest.raises(ValueError) as err:
+        ScheduleSpec(**{"description": "x", "builder": "m:f", **fields})
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+#: A plain torch schedule arm as a user would add it: one entry in the registry ...
+TOY_ENTRY = """
+SCHEDULES["exponential"] = ScheduleSpec(
+    "exponential decay: LR x gamma (0.5) after every epoch", f"{BASELINES}:build_exponential",
+    {"gamma": Option(0.5, closed="(]", **_FRACTION)}, every="epoch",
+)
+"""
+#: ... and its builder.
+TOY_BUILDER = """
+def build_exponential(optimizer, o, budget) -> torch_sched.ExponentialLR:
+    return torch_sched.ExponentialLR(optimizer, gamma=o["gamma"])
+"""
+
+
+def test_a_new_torch_schedule_touches_two_files_and_runs_from_the_command_line(package_copy):
+    package_copy.append("schedulers/registry.py", TOY_ENTRY)
+    package_copy.append("schedulers/baselines.py", TOY_BUILDER)
+    assert package_copy.changed() == {"schedulers/registry.py", "schedulers/baselines.py"}
+    out = package_copy.run("""
+        import contextlib, io, json
+        from uncertainty_lr.cli import main
+        from uncertainty_lr.experiments.store import Store
+        from uncertainty_lr.schedulers.registry import check_schedule, needs_budget
+
+        assert check_schedule("exponential") == {"gamma": 0.5}
+        assert not needs_budget("exponential")
+        try:
+            check_schedule("exponential", {"gamma": 2})
+            raise SystemExit("gamma=2 was accepted")
+        except ValueError as error:
+            assert str(error).startswith("gamma of schedule 'exponential' must be a number in (0, 1]")
+        text = io.StringIO()
+        with contextlib.redirect_stdout(text):
+            assert main(["list"]) == 0
+            assert main(["run", "--problem", "digits_mlp", "--schedule", "exponential:gamma=0.5",
+                         "--epochs", "3", "--lr", "0.01", "--out", "out", "--quiet",
+                         "--no-report"]) == 0
+        assert "exponential          exponential decay: LR x gamma (0.5)" in text.getvalue()
+        with Store("out", create=False) as store:
+            (run,) = store.runs()
+            print(json.dumps([e["lr"] for e in store.epochs(run["run_id"])]))
+    """)
+    assert json.loads(out.strip().splitlines()[-1]) == pytest.approx([0.01, 0.005, 0.0025])

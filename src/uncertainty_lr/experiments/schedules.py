@@ -8,8 +8,9 @@ The loop calls, per epoch::
     schedule.after_epoch(metrics)          # metrics: "val_loss", "val_entropy", ...
 
 ``make_schedule(name, optimizer, epochs=..., steps_per_epoch=..., **options)`` builds one
-from the registry (``uncertainty_lr.schedulers.registry``). What is here knows about the
-loop: validation metric keys, signals from training batches, BatchNorm recalibration.
+from the registry (``uncertainty_lr.schedulers.registry``) and wraps it in the class its
+entry's ``adapter`` names (``ADAPTER_CLASSES``). What is here knows about the loop: validation
+metric keys, signals from training batches, BatchNorm recalibration.
 """
 
 from __future__ import annotations
@@ -38,6 +39,12 @@ class Schedule:
     def __init__(self, optimizer: torch.optim.Optimizer) -> None:
         self.optimizer = optimizer
         self.last_signal: float | None = None
+
+    @classmethod
+    def from_built(cls, name: str, optimizer, scheduler, options: dict[str, Any]) -> Schedule:
+        """Wrap what ``build_scheduler`` returned for schedule ``name`` (with its resolved
+        ``options``) around ``optimizer``. Here: nothing to step (``constant``)."""
+        return cls(optimizer)
 
     def train(self) -> None:
         """Called before the training batches of each epoch."""
@@ -68,6 +75,13 @@ class TorchSchedule(Schedule):
         super().__init__(optimizer)
         self.name, self.scheduler, self.every, self.metric = name, scheduler, every, metric
 
+    @classmethod
+    def from_built(cls, name, optimizer, scheduler, options) -> TorchSchedule:
+        """Stepped as the registry entry's ``every`` says; on ``metric`` (default val_loss)."""
+        every = SCHEDULES[name].every
+        metric = options.get("metric", "val_loss") if every == "metric" else None
+        return cls(name, optimizer, scheduler, every, metric=metric)
+
     def after_batch(self, logits=None) -> None:
         if self.every == "step":
             self.scheduler.step()
@@ -94,6 +108,11 @@ class ScheduleFree(Schedule):
     name = "schedule_free"
     recalibrate_batchnorm = True
 
+    @classmethod
+    def from_built(cls, name, optimizer, scheduler, options) -> ScheduleFree:
+        """``scheduler`` is the schedule-free optimizer that replaces ``optimizer``."""
+        return cls(scheduler)
+
     def train(self) -> None:
         self.optimizer.train()
 
@@ -109,6 +128,11 @@ class Prodigy(Schedule):
     ``d x lr`` of each group after the step (``lr`` is Prodigy's multiplier, 1.0)."""
 
     name = "prodigy"
+
+    @classmethod
+    def from_built(cls, name, optimizer, scheduler, options) -> Prodigy:
+        """``scheduler`` is the Prodigy optimizer that replaces ``optimizer``."""
+        return cls(scheduler)
 
     def get_last_lr(self) -> list[float]:
         return effective_lrs(self.optimizer)
@@ -133,6 +157,12 @@ class UncertaintySchedule(TorchSchedule):
             self.tracker = BatchSignalTracker(spec.statistic, momentum=tracker_momentum)
         elif not spec.every_evaluation:
             self.val_signals = (signal,)
+
+    @classmethod
+    def from_built(cls, name, optimizer, scheduler, options) -> UncertaintySchedule:
+        """Fed the signal ``options["signal"]``, every epoch or step (``options["every"]``)."""
+        return cls(optimizer, scheduler, options["signal"], options["every"],
+                   options["tracker_momentum"])  # fmt: skip
 
     def after_batch(self, logits=None) -> None:
         if self.envelope is not None:
@@ -175,6 +205,16 @@ class UncertaintySchedule(TorchSchedule):
             self.envelope.load_state_dict(state["envelope"])
 
 
+#: The loop's class for each ``ScheduleSpec.adapter`` (``registry.ADAPTERS``).
+ADAPTER_CLASSES: dict[str, type[Schedule]] = {
+    "torch": TorchSchedule,
+    "fixed": Schedule,
+    "schedule_free": ScheduleFree,
+    "prodigy": Prodigy,
+    "uncertainty": UncertaintySchedule,
+}
+
+
 def make_schedule(
     name: str, optimizer: torch.optim.Optimizer, *, epochs: int, steps_per_epoch: int, **options
 ) -> Schedule:
@@ -185,19 +225,8 @@ def make_schedule(
     ``schedule_free`` the schedule's ``optimizer`` is the schedule-free twin of the given
     one (same params, LRs and regularisation), for ``prodigy`` a Prodigy optimizer.
     """
-    scheduler, o = build_scheduler(
+    scheduler, resolved = build_scheduler(
         name, optimizer, epochs=epochs, steps_per_epoch=steps_per_epoch, **options
     )
-    if name == "constant":
-        return Schedule(optimizer)
-    if name == "schedule_free":
-        return ScheduleFree(scheduler)
-    if name == "prodigy":
-        return Prodigy(scheduler)
-    if name == "uncertainty":
-        return UncertaintySchedule(
-            optimizer, scheduler, o["signal"], o["every"], o["tracker_momentum"]
-        )
-    spec = SCHEDULES[name]
-    metric = o.get("metric", "val_loss") if spec.every == "metric" else None
-    return TorchSchedule(name, optimizer, scheduler, spec.every, metric=metric)
+    adapter = ADAPTER_CLASSES[SCHEDULES[name].adapter]
+    return adapter.from_built(name, optimizer, scheduler, resolved)

@@ -1,13 +1,16 @@
-"""The schedules the harness compares: name -> description, typed options, how it is stepped.
+"""The schedules the harness compares: name -> description, typed options, builder, stepping.
 
 Torch-free on purpose: ``check_schedule(name, options)`` validates a schedule's options
 (names, types, ranges) without building an optimizer, so a config can be checked before
-torch is imported. ``schedulers.baselines.build_scheduler`` builds the torch objects.
+torch is imported. Each entry names its builder as a "module:function" string that
+``schedulers.baselines.build_scheduler`` imports when it builds, so this table can say how
+a schedule is built without importing torch. Adding a plain torch schedule is an entry
+here and its builder in ``baselines.py``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +27,16 @@ from uncertainty_lr.signals.catalog import SIGNALS
 UNCERTAINTY_SIGNALS = tuple(SIGNALS)
 #: Metrics ReduceLROnPlateau may watch: it minimises, so lower must mean better.
 PLATEAU_METRICS = ("val_loss", "val_ece", "val_entropy", "val_confidence", "val_margin")
+#: When the loop steps a schedule (``ScheduleSpec.every``).
+STEPPING = ("step", "epoch", "metric", "none")
+#: How the harness's loop drives what a builder returns (``ScheduleSpec.adapter``); each
+#: has one class in ``experiments/schedules.py``. "torch": a torch LR scheduler stepped
+#: as ``every`` says; "fixed": nothing (None); "schedule_free": an optimizer with
+#: train() / eval() weights; "prodigy": an optimizer whose step size is d x lr;
+#: "uncertainty": an UncertaintyLR fed a signal.
+ADAPTERS = ("torch", "fixed", "schedule_free", "prodigy", "uncertainty")
+#: Where the baseline builders live (``ScheduleSpec.builder`` = "module:function").
+BASELINES = "uncertainty_lr.schedulers.baselines"
 
 _POSITIVE = {"low": 0.0, "closed": "()"}
 _FRACTION = {"low": 0.0, "high": 1.0}
@@ -31,44 +44,91 @@ _FRACTION = {"low": 0.0, "high": 1.0}
 
 @dataclass(frozen=True)
 class ScheduleSpec:
-    """A schedule: what it does, its options, and when the loop steps it.
+    """A schedule: what it does, how it is built, its options, and when the loop steps it.
 
-    ``every`` is "step" (after each optimizer step), "epoch", "metric" (after each
-    evaluation, with a validation metric) or "none" (the schedule is in the optimizer).
-    ``budget`` says whether the schedule must know the number of epochs in advance.
+    ``builder`` is "module:function": ``function(optimizer, options, budget)`` returns the
+    scheduler (see ``schedulers.baselines.build_scheduler``). ``every`` is "step" (after
+    each optimizer step), "epoch", "metric" (after each evaluation, with a validation
+    metric) or "none" (the schedule is in the optimizer). ``budget`` says whether the
+    schedule must know the number of epochs in advance. ``adapter`` is one of
+    ``ADAPTERS`` (default "torch"). ``check``, if given, takes the resolved options and
+    raises ValueError for a combination the single options allow (e.g. wsd's warmup +
+    decay > 1).
     """
 
     description: str
+    builder: str
     options: Mapping[str, Option] = field(default_factory=dict)
     every: str = "none"
     budget: bool = False
+    adapter: str = "torch"
+    check: Callable[[dict[str, Any]], None] | None = None
+
+    def __post_init__(self) -> None:
+        module, colon, function = self.builder.partition(":")
+        if not (module and colon and function.isidentifier()):
+            raise ValueError(f"builder must look like 'module:function', got {self.builder!r}")
+        if self.every not in STEPPING:
+            raise ValueError(f"every must be one of {', '.join(STEPPING)}; got {self.every!r}")
+        if self.adapter not in ADAPTERS:
+            raise ValueError(f"adapter must be one of {', '.join(ADAPTERS)}; got {self.adapter!r}")
+
+
+def _check_wsd(resolved: dict[str, Any]) -> None:
+    if resolved["warmup_fraction"] + resolved["decay_fraction"] > 1:
+        raise ValueError(
+            "warmup_fraction + decay_fraction of schedule 'wsd' must be <= 1, got "
+            f"{resolved['warmup_fraction']:g} + {resolved['decay_fraction']:g}"
+        )
+
+
+def _check_uncertainty(resolved: dict[str, Any]) -> None:
+    signal, every = resolved["signal"], resolved["every"]
+    if every == "step" and not SIGNALS[signal].from_training:
+        raise ValueError(
+            f"every='step' needs a train_* signal (no extra forward pass), got {signal!r}"
+        )
+    policy = {k: resolved[k] for k in UncertaintyOptions.table()}
+    UncertaintyOptions(**policy)  # one place for cross-option rules, too
+    _check_bounds(resolved.get("min_lr"), resolved.get("max_lr"))
+
+
+def _check_bounds(min_lr: Any, max_lr: Any) -> None:
+    """min_lr <= max_lr where both are single numbers (lists are checked per group later)."""
+    if isinstance(min_lr, (int, float)) and isinstance(max_lr, (int, float)) and min_lr > max_lr:
+        raise ValueError(
+            f"min_lr must not exceed max_lr, got min_lr={min_lr:g} > max_lr={max_lr:g}"
+        )
 
 
 SCHEDULES: dict[str, ScheduleSpec] = {
-    "constant": ScheduleSpec("the optimizer's LR, unchanged"),
+    "constant": ScheduleSpec(
+        "the optimizer's LR, unchanged", f"{BASELINES}:build_constant", adapter="fixed",
+    ),
     "step": ScheduleSpec(
-        "step decay: LR x gamma (0.1) every step_epochs (epochs // 3)",
+        "step decay: LR x gamma (0.1) every step_epochs (epochs // 3)", f"{BASELINES}:build_step",
         {"step_epochs": Option(None, kind="int", low=1), "gamma": Option(0.1, closed="(]", **_FRACTION)},
         every="epoch", budget=True,
     ),
     "cosine": ScheduleSpec(
-        "cosine annealing from the LR to eta_min (0) over all steps",
+        "cosine annealing from the LR to eta_min (0) over all steps", f"{BASELINES}:build_cosine",
         {"eta_min": Option(0.0, low=0.0, closed="[)")}, every="step", budget=True,
     ),
     "linear": ScheduleSpec(
         "linear decay from the LR to 0 over all steps, after an optional linear warmup over "
-        "warmup_fraction (0) of steps",
+        "warmup_fraction (0) of steps", f"{BASELINES}:build_linear",
         {"warmup_fraction": Option(0.0, closed="[)", **_FRACTION)}, every="step", budget=True,
     ),
     "wsd": ScheduleSpec(
         "warmup-stable-decay: linear warmup over warmup_fraction (5 %) of steps, the LR, then "
-        "linear decay to 0 over the last decay_fraction (20 %) of steps",
+        "linear decay to 0 over the last decay_fraction (20 %) of steps", f"{BASELINES}:build_wsd",
         {"warmup_fraction": Option(0.05, closed="[)", **_FRACTION),
          "decay_fraction": Option(0.2, closed="(]", **_FRACTION)},
-        every="step", budget=True,
+        every="step", budget=True, check=_check_wsd,
     ),
     "plateau": ScheduleSpec(
         "ReduceLROnPlateau on val_loss: factor 0.2, patience 3, min_lr 1e-6 (the study plan)",
+        f"{BASELINES}:build_plateau",
         {"factor": Option(0.2, closed="()", **_FRACTION), "patience": Option(3, kind="int", low=0),
          "min_lr": Option(1e-6, low=0.0, closed="[)"),
          "metric": Option("val_loss", kind="choice", choices=PLATEAU_METRICS)},
@@ -76,15 +136,18 @@ SCHEDULES: dict[str, ScheduleSpec] = {
     ),
     "onecycle": ScheduleSpec(
         "one-cycle: up to max_lr (3 x LR) over 30 % of steps, then cosine down",
+        f"{BASELINES}:build_onecycle",
         {"max_lr_multiple": Option(3.0, **_POSITIVE), "pct_start": Option(0.3, closed="()", **_FRACTION)},
         every="step", budget=True,
     ),
     "warmup_cosine": ScheduleSpec(
         "linear warmup over warmup_fraction (5 %) of steps, then cosine to 0",
+        f"{BASELINES}:build_warmup_cosine",
         {"warmup_fraction": Option(0.05, closed="[)", **_FRACTION)}, every="step", budget=True,
     ),
     "greedy": ScheduleSpec(
         "loss-driven GreedyLR: LR / factor after improving evaluations, x factor on a plateau",
+        f"{BASELINES}:build_greedy",
         {"factor": Option(0.9, closed="()", **_FRACTION), "patience": Option(1, kind="int", low=0),
          "min_lr_multiple": Option(1e-3, **_POSITIVE), "max_lr_multiple": Option(10.0, **_POSITIVE)},
         every="metric",
@@ -94,12 +157,13 @@ SCHEDULES: dict[str, ScheduleSpec] = {
     # arm is the one measured before.
     "schedule_free": ScheduleSpec(
         "schedule-free AdamW / SGD (schedulefree package), same weight decay as the other arms, "
-        "warmup over warmup_epochs (0.3) epochs of steps",
-        {"warmup_epochs": Option(0.3, low=0.0)},
+        "warmup over warmup_epochs (0.3) epochs of steps", f"{BASELINES}:build_schedule_free",
+        {"warmup_epochs": Option(0.3, low=0.0)}, adapter="schedule_free",
     ),
     "prodigy": ScheduleSpec(
         "Prodigy (prodigyopt package) in place of Adam / AdamW: lr 1.0, d_coef 1.0, the "
-        "optimizer's betas and weight decay; learning-rate free",
+        "optimizer's betas and weight decay; learning-rate free", f"{BASELINES}:build_prodigy",
+        adapter="prodigy",
     ),
     "uncertainty": ScheduleSpec(
         "UncertaintyLR. With no mode given, the default: hold the LR until the model is over 5 % "
@@ -107,7 +171,9 @@ SCHEDULES: dict[str, ScheduleSpec] = {
         "to ~0 over half the epochs so far (mode=anneal, trigger=threshold, "
         "signal=overconfidence). With a mode (threshold: the study plan's rule on entropy; "
         "band, proportional, anneal), the plain option defaults; envelope=linear adds a "
-        "linear-to-zero envelope",
+        "linear-to-zero envelope", f"{BASELINES}:build_uncertainty",
+        # The harness's own options (which signal, how often, the training signal's EMA,
+        # the envelope), then UncertaintyLR's, which the builder passes on to it.
         {"signal": Option("entropy", kind="choice", choices=UNCERTAINTY_SIGNALS),
          "every": Option("epoch", kind="choice", choices=("epoch", "step")),
          "tracker_momentum": Option(0.9, closed="[)", **_FRACTION),
@@ -115,7 +181,7 @@ SCHEDULES: dict[str, ScheduleSpec] = {
          # the uncertainty factor, composed the way ChainedScheduler composes them.
          "envelope": Option("none", kind="choice", choices=("none", "linear")),
          **UncertaintyOptions.table()},
-        every="metric",
+        every="metric", adapter="uncertainty", check=_check_uncertainty,
     ),
 }  # fmt: skip
 
@@ -146,20 +212,8 @@ def check_schedule(name: str, options: Mapping[str, Any] | None = None) -> dict[
     if uses_default_uncertainty(name, given):
         given = {**DEFAULT_UNCERTAINTY, **given}
     resolved = check_options(f"schedule {name!r}", given, table, qualify=qualify)
-    if name == "uncertainty":
-        signal, every = resolved["signal"], resolved["every"]
-        if every == "step" and not SIGNALS[signal].from_training:
-            raise ValueError(
-                f"every='step' needs a train_* signal (no extra forward pass), got {signal!r}"
-            )
-        policy = {k: resolved[k] for k in UncertaintyOptions.table()}
-        UncertaintyOptions(**policy)  # one place for cross-option rules, too
-        _check_bounds(resolved.get("min_lr"), resolved.get("max_lr"))
-    if name == "wsd" and resolved["warmup_fraction"] + resolved["decay_fraction"] > 1:
-        raise ValueError(
-            "warmup_fraction + decay_fraction of schedule 'wsd' must be <= 1, got "
-            f"{resolved['warmup_fraction']:g} + {resolved['decay_fraction']:g}"
-        )
+    if SCHEDULES[name].check is not None:
+        SCHEDULES[name].check(resolved)
     return resolved
 
 
@@ -168,14 +222,6 @@ def needs_budget(name: str, options: Mapping[str, Any] | None = None) -> bool:
     if name == "uncertainty":
         return check_schedule(name, options)["envelope"] != "none"
     return SCHEDULES[name].budget
-
-
-def _check_bounds(min_lr: Any, max_lr: Any) -> None:
-    """min_lr <= max_lr where both are single numbers (lists are checked per group later)."""
-    if isinstance(min_lr, (int, float)) and isinstance(max_lr, (int, float)) and min_lr > max_lr:
-        raise ValueError(
-            f"min_lr must not exceed max_lr, got min_lr={min_lr:g} > max_lr={max_lr:g}"
-        )
 
 
 #: Which schedule-free optimizer stands in for each harness optimizer, and how its weight
