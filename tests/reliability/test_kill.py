@@ -11,6 +11,7 @@ for bit, the uninterrupted reference sweep's.
 
 from __future__ import annotations
 
+import errno
 import json
 import random
 import signal
@@ -19,7 +20,13 @@ from pathlib import Path
 import pytest
 
 from uncertainty_lr import faults
-from uncertainty_lr.faults import COUNTS_ENV, FAULT_ENV, FAULT_POINTS, fault_point, parse_plan
+from uncertainty_lr.faults import (
+    COUNTS_ENV,
+    FAULT_ENV,
+    SWEEP_POINTS,
+    fault_point,
+    parse_plan,
+)
 
 EPOCHS = 3
 RUNS = 4  # constant + uncertainty, seeds 0 and 1
@@ -33,18 +40,9 @@ EDGE_KILLS = (
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory, helpers) -> dict:
+def reference(sweep_reference) -> dict:
     """The truth: the small sweep run once without a fault, plus pass counts."""
-    root = tmp_path_factory.mktemp("reference")
-    counts_file = root / "counts.json"
-    result = helpers.cli(
-        "run", *helpers.SMALL_SWEEP, "--out", root / "out", cwd=root,
-        env={COUNTS_ENV: str(counts_file)},
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    counts = json.loads(counts_file.read_text())
-    assert set(counts) == set(FAULT_POINTS), counts
-    return {"snapshot": helpers.snapshot(root / "out"), "counts": counts}
+    return sweep_reference
 
 
 def kill_plan(counts: dict[str, int]) -> list[tuple[str, int]]:
@@ -52,48 +50,21 @@ def kill_plan(counts: dict[str, int]) -> list[tuple[str, int]]:
     rng = random.Random(1234)
     plan = []
     for i in range(RANDOM_KILLS):
-        point = FAULT_POINTS[i % len(FAULT_POINTS)]
+        point = SWEEP_POINTS[i % len(SWEEP_POINTS)]
         plan.append((point, rng.randint(1, counts[point])))
     return plan
 
 
 def check_survivor(out: Path, reference: dict, helpers) -> list[str]:
     """Everything wrong with a rerun store, compared with the reference (empty = fine)."""
-    problems = []
-    if (ok := helpers.integrity(out / "results.sqlite")) != "ok":
-        problems.append(f"integrity_check: {ok}")
-    strays = [str(p.relative_to(out)) for p in out.rglob("*.tmp")]
-    strays += [str(p.relative_to(out)) for p in (out / "checkpoints").glob("*")]
-    if strays:
-        problems.append(f"files left behind: {strays}")
-    got, want = helpers.snapshot(out), reference["snapshot"]
-    if sorted(got) != sorted(want):
-        return [*problems, f"runs {sorted(got)} != reference {sorted(want)}"]
-    for run_id, run in got.items():
-        ref, label = want[run_id], run["label"]
-        if run["status"] != "done":
-            problems.append(f"{label}: status {run['status']}")
-        numbers = [row["epoch"] for row in run["epochs"]]
-        if numbers != list(range(1, EPOCHS + 1)) or run["epochs_done"] != EPOCHS:
-            problems.append(f"{label}: epoch rows {numbers}, epochs_done {run['epochs_done']}")
-        elif run["epochs"] != ref["epochs"]:
-            diff = [
-                (row["epoch"], k, row[k], ref_row.get(k))
-                for row, ref_row in zip(run["epochs"], ref["epochs"])
-                for k in row
-                if row[k] != ref_row.get(k)
-            ]
-            problems.append(f"{label}: epoch metrics differ (epoch, key, got, want): {diff[:3]}")
-        if (run["test"], run["test_columns"]) != (ref["test"], ref["test_columns"]):
-            problems.append(f"{label}: test {run['test']} != reference {ref['test']}")
-    return problems
+    return helpers.survivor_problems(out, reference["snapshot"], EPOCHS)
 
 
 def test_plan_is_seeded_and_covers_every_point(reference) -> None:
     plan = kill_plan(reference["counts"])
     assert plan == kill_plan(reference["counts"])
     assert len(plan) >= 10 and len(set(plan + list(EDGE_KILLS))) == len(plan) + len(EDGE_KILLS)
-    assert {point for point, _ in plan} == set(FAULT_POINTS)
+    assert {point for point, _ in plan} == set(SWEEP_POINTS)
     counts = reference["counts"]
     # at least: 1 schema write + per run: start, one per epoch, finish
     assert counts["commit"] == counts["after_commit"] >= 1 + RUNS * (EPOCHS + 2)
@@ -135,6 +106,7 @@ def test_sigkill_anywhere_then_rerun_loses_and_doubles_nothing(
         ("epoch:x", "'epoch:x' must look like NAME:N"),
         ("warp:3", "unknown fault point 'warp' in 'warp:3'; known: run_start, epoch"),
         ("epoch:1,epoch:2", "fault point 'epoch' is named twice"),
+        ("epoch:1:boom", "unknown action 'boom' in 'epoch:1:boom'; known: sigkill, sigterm"),
     ],
 )
 def test_bad_fault_plan_is_one_clear_line(text, fragment) -> None:
@@ -144,8 +116,26 @@ def test_bad_fault_plan_is_one_clear_line(text, fragment) -> None:
 
 
 def test_fault_plan_parses_several_points() -> None:
-    assert parse_plan(" epoch:7, commit:3 ,") == {"epoch": 7, "commit": 3}
+    assert parse_plan(" epoch:7, commit:3 ,") == {"epoch": (7, "sigkill"), "commit": (3, "sigkill")}
+    assert parse_plan("file_write:2:ENOSPC,epoch:5:sigterm") == {
+        "file_write": (2, "ENOSPC"),
+        "epoch": (5, "sigterm"),
+    }
     assert parse_plan("") == {}
+
+
+def test_fault_point_raises_the_planned_errno(monkeypatch) -> None:
+    monkeypatch.setenv(FAULT_ENV, "file_write:2:EROFS")
+    faults.reset()
+    try:
+        fault_point("file_write")
+        with pytest.raises(OSError) as caught:
+            fault_point("file_write")
+        assert caught.value.errno == errno.EROFS and "fault point file_write" in str(caught.value)
+        fault_point("file_write")  # only the planned pass
+    finally:
+        monkeypatch.delenv(FAULT_ENV)
+        faults.reset()
 
 
 def test_fault_point_does_nothing_without_the_variable(monkeypatch) -> None:
