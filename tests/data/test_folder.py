@@ -143,7 +143,10 @@ def test_missing_folder_and_corrupt_files(tmp_path):
     bad = tmp_path / "bad" / "data"
     bad.mkdir(parents=True)
     (bad / "train-00000-of-00001.parquet").write_bytes(b"not parquet" * 50)
-    with pytest.raises(ValueError, match=r"could not load data folder .*bad: ArrowInvalid") as info:
+    with pytest.raises(
+        ValueError,
+        match=r"could not load data folder .*bad: file data/train-00000-of-00001.parquet: ArrowInvalid",
+    ) as info:
         load_data(tmp_path / "bad", cache_dir=tmp_path / "c")
     assert "\n" not in str(info.value)
     (tmp_path / "file.parquet").write_bytes(b"x")

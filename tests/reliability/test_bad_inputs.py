@@ -60,7 +60,11 @@ CLI_CASES = [
     ("missing data folder", ["--problem", "mnist_cnn", "--data-dir", "{missing}"], "data folder not found: {missing}/mnist"),
     ("string labels", ["--problem", "mnist_cnn", "--source", "{string_labels}"], "labels must be a ClassLabel or integers; column 'label' in data folder {string_labels} is Value('string')"),
     ("empty split", ["--problem", "mnist_cnn", "--source", "{empty_split}"], "split 'test' of data folder {empty_split} is empty"),
-    ("corrupt parquet", ["--problem", "mnist_cnn", "--source", "{corrupt}"], "could not load data folder {corrupt}: ArrowInvalid"),
+    ("corrupt parquet", ["--problem", "mnist_cnn", "--source", "{corrupt}"], "could not load data folder {corrupt}: file data/train-00000-of-00001.parquet: ArrowInvalid"),
+    ("truncated parquet", ["--problem", "mnist_cnn", "--source", "{cut_parquet}"], "could not load data folder {cut_parquet}: file data/test-00000-of-00001.parquet: ArrowInvalid"),
+    ("label outside the classes", ["--problem", "mnist_cnn", "--source", "{stray_label}"], "label 1000 in split 'train' of data folder {stray_label} is outside 0..2: integer labels must number the classes 0..K-1 with training rows for each, and split 'train' has none for 3"),
+    ("class without training rows", ["--problem", "mnist_cnn", "--source", "{no_train_rows}"], "1 of 3 classes of data folder {no_train_rows} have no rows in the training split 'train': 2 ('c'); every class 0..2 needs training rows"),
+    ("all-empty text column", ["--problem", "imdb_lstm", "--source", "{empty_text}"], "text column 'text' of split 'train' of data folder {empty_text} is empty in all 12 rows"),
     ("unknown column", ["--problem", "mnist_cnn", "--source", "{good}", "--image-column", "pic"], "image_column 'pic' not found in data folder {good}; columns: image (image), label (classlabel)"),
     ("unknown split", ["--problem", "mnist_cnn", "--source", "{good}", "--train-split", "learn"], "train_split 'learn' not found in data folder {good}; available splits: train, test"),
     ("missing config file", ["--config", "{missing}/c.toml"], "config file not found: {missing}/c.toml"),
@@ -123,9 +127,12 @@ LIBRARY_CASES = [
     ("tracker NaN logits", lambda p: BatchSignalTracker("entropy").update(torch.tensor([[float("nan"), 1.0]])), "logits must be finite"),
     ("ECE NaN probs", lambda p: expected_calibration_error(torch.tensor([[0.5, float("nan")]]), torch.tensor([0])), "probs must be finite"),
     ("load_data missing", lambda p: load_data(p["missing"]), "data folder not found: {missing}"),
-    ("load_data corrupt", lambda p: load_data(p["corrupt"], cache_dir=p["cache"]), "could not load data folder {corrupt}: ArrowInvalid"),
+    ("load_data corrupt", lambda p: load_data(p["corrupt"], cache_dir=p["cache"]), "could not load data folder {corrupt}: file data/train-00000-of-00001.parquet: ArrowInvalid"),
     ("load_data string labels", lambda p: load_data(p["string_labels"], cache_dir=p["cache"]), "labels must be a ClassLabel or integers; column 'label'"),
     ("load_data empty split", lambda p: load_data(p["empty_split"], cache_dir=p["cache"]), "split 'test' of data folder {empty_split} is empty"),
+    ("load_data label outside", lambda p: load_data(p["stray_label"], cache_dir=p["cache"]), "label 1000 in split 'train' of data folder {stray_label} is outside 0..2"),
+    ("load_data class without rows", lambda p: load_data(p["no_train_rows"], cache_dir=p["cache"]), "have no rows in the training split 'train': 2 ('c')"),
+    ("load_data empty text", lambda p: load_data(p["empty_text"], cache_dir=p["cache"]), "text column 'text' of split 'train' of data folder {empty_text} is empty in all 12 rows"),
     ("load_data val_fraction", lambda p: load_data("digits", val_fraction=1.5), "val_fraction must be in (0, 1), got 1.5"),
     ("checkpoint of another problem", lambda p: load_checkpoint(p["checkpoint"], expected={"problem": "mnist_cnn"}), "checkpoint {checkpoint} is for problem digits_mlp, not mnist_cnn"),
     ("checkpoint truncated", lambda p: load_checkpoint(p["truncated"]), "checkpoint {truncated} is truncated, corrupt or not a torch checkpoint"),
@@ -138,6 +145,11 @@ LIBRARY_CASES = [
     ("RunConfig mc_, no encoder dropout", lambda p: resolve(RunConfig(problem="imdb_transformer", dropout=0.0, model_options={"encoder_dropout": 0.0}, signals=("mc_entropy",))), "signal 'mc_entropy' needs dropout > 0: model 'transformer' has no other dropout"),
     ("estimator, dropout 0", lambda p: estimate_signal(torch.nn.Sequential(torch.nn.Dropout(0.0), torch.nn.Linear(2, 2)), torch.zeros(3, 2), "mc_mutual_information"), "model Sequential has no dropout layer with p > 0"),
 ]  # fmt: skip
+
+
+def _text_split(texts: list[str], labels, feature) -> datasets.Dataset:
+    features = datasets.Features({"text": datasets.Value("string"), "label": feature})
+    return datasets.Dataset.from_dict({"text": texts, "label": labels}, features=features)
 
 
 def _image_split(n: int, labels, feature) -> datasets.Dataset:
@@ -190,6 +202,26 @@ def paths(tmp_path_factory) -> dict[str, Path]:
         "train": _image_split(30, [0, 1, 2] * 10, names),
         "test": _image_split(9, [0, 1, 2] * 3, names),
     })  # fmt: skip
+    integers = datasets.Value("int64")
+    p["stray_label"] = _hub_folder(root / "stray_label", {  # one 1000 among three classes
+        "train": _image_split(12, [0, 1, 2] * 3 + [0, 1000, 2], integers),
+        "test": _image_split(6, [0, 1, 2] * 2, integers),
+    })  # fmt: skip
+    p["no_train_rows"] = _hub_folder(root / "no_train_rows", {  # class "c" only in test
+        "train": _image_split(12, [0, 1] * 6, names),
+        "test": _image_split(6, [0, 1, 2] * 2, names),
+    })  # fmt: skip
+    sentiment = datasets.ClassLabel(names=["neg", "pos"])
+    p["empty_text"] = _hub_folder(root / "empty_text", {
+        "train": _text_split([""] * 12, [0, 1] * 6, sentiment),
+        "test": _text_split(["good film", "bad film"] * 2, [1, 0] * 2, sentiment),
+    })  # fmt: skip
+    p["cut_parquet"] = _hub_folder(root / "cut_parquet", {
+        "train": _image_split(12, [0, 1, 2] * 4, names),
+        "test": _image_split(6, [0, 1, 2] * 2, names),
+    })  # fmt: skip
+    test_file = p["cut_parquet"] / "data" / "test-00000-of-00001.parquet"
+    test_file.write_bytes(test_file.read_bytes()[:-200])  # a copy cut short
     p["corrupt"] = root / "corrupt"
     (p["corrupt"] / "data").mkdir(parents=True)
     (p["corrupt"] / "data" / "train-00000-of-00001.parquet").write_bytes(b"PAR1 not parquet")

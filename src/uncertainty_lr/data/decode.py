@@ -42,7 +42,7 @@ def decode_splits(
     pretrained `tokenizer`. Labels -> int64 (N,).
     """
     present = {role: split for role, split in roles.items() if split is not None}
-    class_names = label_names(dd[present["train"]].features[label], dd, present, label)
+    class_names = label_names(dd[present["train"]].features[label], dd, present, label, where)
     splits: dict[str, dict[str, torch.Tensor]] = {}
     for role, split in present.items():
         splits[role] = {
@@ -59,6 +59,12 @@ def decode_splits(
         unify_image_shapes(splits, where)
     else:
         texts = {role: read_texts(dd[split], column) for role, split in present.items()}
+        for role, split in present.items():
+            if not any(t.strip() for t in texts[role]):
+                raise ValueError(
+                    f"text column {column!r} of split {split!r} of {where} is empty in all "
+                    f"{len(texts[role])} rows; pass text_column= to pick another column"
+                )
         if tokenizer is None:
             tok = text.train_tokenizer(texts["train"], vocab_size, show_progress)
             for role in present:
@@ -87,19 +93,48 @@ def decode_splits(
 
 
 def label_names(
-    feature, dd: datasets.DatasetDict, present: dict[str, str], label: str
+    feature, dd: datasets.DatasetDict, present: dict[str, str], label: str, where: str
 ) -> list[str]:
-    """Class names from a ClassLabel, else "0".."max" over the integer labels of all splits."""
+    """Class names from a ClassLabel, else "0".."K-1" for integer labels.
+
+    Integer labels must number the classes 0..K-1 with training rows for each: K is the
+    first number the training split lacks, and a label of any split at K or above (one
+    stray 1000 among ten digits, say) is refused rather than made a class of its own.
+    """
     if isinstance(feature, datasets.ClassLabel):
         return list(feature.names)
-    top = -1
+    train = present["train"]
+    seen = set(pc.unique(dd[train].with_format("arrow")[label].drop_null()).to_pylist())
+    count = 0
+    while count in seen:
+        count += 1
+    if count == 0:
+        raise ValueError(f"integer label column {label!r} has no label 0 in split {train!r} of {where}; integer labels must number the classes from 0")  # fmt: skip
     for split in present.values():
         column = dd[split].with_format("arrow")[label]
-        if len(column) and column.null_count < len(column):
-            top = max(top, int(pc.max(column).as_py()))
-    if top < 0:
-        raise ValueError(f"integer label column {label!r} has no labels >= 0")
-    return [str(i) for i in range(top + 1)]
+        above = pc.filter(column, pc.greater_equal(column, count))
+        if len(above):
+            raise ValueError(
+                f"label {pc.min(above).as_py()} in split {split!r} of {where} is outside "
+                f"0..{count - 1}: integer labels must number the classes 0..K-1 with training "
+                f"rows for each, and split {train!r} has none for {count}"
+            )
+    return [str(i) for i in range(count)]
+
+
+def check_training_rows(payload: dict, train_split: str, where: str) -> None:
+    """ValueError naming the classes with no row in the training split (ClassLabel names
+    that no training row uses): a class the model is never shown cannot be learnt."""
+    names = payload["class_names"]
+    counts = torch.bincount(payload["splits"]["train"]["y"], minlength=len(names))
+    empty = [i for i in range(len(names)) if counts[i] == 0]
+    if empty:
+        listed = ", ".join(f"{i} ({names[i]!r})" for i in empty[:5]) + (", ..." if len(empty) > 5 else "")  # fmt: skip
+        raise ValueError(
+            f"{len(empty)} of {len(names)} classes of {where} have no rows in the training "
+            f"split {train_split!r}: {listed}; every class 0..{len(names) - 1} needs training "
+            "rows (pick another train_split or drop the class from the labels)"
+        )
 
 
 def read_labels(

@@ -118,11 +118,29 @@ def open_dataset(source: str, show_progress: bool = False) -> datasets.DatasetDi
         empty = re.search(r'Instruction "([^"]+)" corresponds to no data', str(err))
         if empty:
             raise ValueError(f"split {empty.group(1)!r} of {where} is empty") from err
+        broken = unreadable_parquet(target) if is_path else None
+        if broken:  # `datasets` says only "An error occurred while generating the dataset"
+            raise ValueError(f"could not load {where}: {broken}") from err
         hint = "" if is_path else " (no local folder has that name either)"
         raise ValueError(f"could not load {where}{hint}: {one_line(err)}") from err
     if not isinstance(loaded, datasets.DatasetDict):
         raise ValueError(f"{where} did not load as a DatasetDict of splits, got {type(loaded)}")
     return loaded
+
+
+def unreadable_parquet(folder: str) -> str | None:
+    """'file data/x.parquet: ArrowInvalid: ...' for the first parquet file under ``folder``
+    that pyarrow cannot read through (every row group), or None when all of them read."""
+    import pyarrow.parquet as pq
+
+    for path in sorted(Path(folder).rglob("*.parquet")):
+        try:
+            with pq.ParquetFile(path) as parquet:
+                for group in range(parquet.num_row_groups):
+                    parquet.read_row_group(group)
+        except Exception as err:  # noqa: BLE001 - pyarrow raises ArrowInvalid, OSError, ...
+            return f"file {path.relative_to(folder)}: {one_line(err)}"
+    return None
 
 
 def one_line(err: BaseException) -> str:

@@ -191,7 +191,7 @@ def load_decoded(
     mtime, the split and column choices, and the text settings.
     """
     from uncertainty_lr.data import text  # lazy, with `datasets`: digits needs neither
-    from uncertainty_lr.data.decode import decode_splits
+    from uncertainty_lr.data.decode import check_training_rows, decode_splits
 
     is_path = hub.looks_like_path(source)
     resolved = str(Path(source).expanduser().resolve()) if is_path else source
@@ -242,6 +242,7 @@ def load_decoded(
             tokenizer_path=cache_dir / f"{stem}.tokenizer.json", show_progress=show,
         )  # fmt: skip
         cache.save_payload(cache_path, payload)
+    check_training_rows(payload, roles["train"], where)  # cached payloads too
     return payload
 
 
