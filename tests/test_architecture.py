@@ -59,7 +59,8 @@ ALLOWED = {
 TORCH_FREE = ["checks", "faults", "problems", "stats", "report", "signals.catalog", "schedulers.policy",
               "schedulers.options", "schedulers.registry", "experiments.config",
               "experiments.grid", "experiments.results", "experiments.hooks",
-              "experiments.records", "experiments.lock", "experiments.store",
+              "experiments.records", "experiments.lock", "experiments.files",
+              "experiments.store_reader", "experiments.store",
               "experiments.tuning", "experiments.export", "experiments.summary"]  # fmt: skip
 
 
@@ -115,7 +116,7 @@ def test_experiments_never_imports_the_train_module_or_the_cli():
 
 
 #: experiments/ in the order of docs/architecture.md: each imports only modules before it.
-EXPERIMENTS_ORDER = ["records", "lock", "results", "hooks", "store", "config", "grid", "tuning",
+EXPERIMENTS_ORDER = ["records", "lock", "files", "results", "hooks", "store_reader", "store", "config", "grid", "tuning",
                      "export", "summary", "runtime", "build", "schedules", "evaluate",
                      "checkpoint", "loop", "run", "local_workers", "ray_tasks", "executors",
                      "sweep"]  # fmt: skip

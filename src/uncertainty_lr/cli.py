@@ -1,7 +1,7 @@
 """The ``uncertainty-lr`` command: run, tune, demo, report, export, list.
 
-Bad input is one line on stderr naming the value and what is allowed, exit code 2, and
-nothing written.
+Bad input (a read-only output included) is one line on stderr naming the value and what
+is allowed, exit code 2, and nothing written.
 """
 
 from __future__ import annotations
@@ -131,10 +131,12 @@ def build_parser() -> Parser:
         help="anytime report: per budget (epochs) the verdict, final-metrics and A/B tables, "
         "profile and AlgoPerf score; budget-free arms are cut from their longest run",
     )  # fmt: skip
+    rep.add_argument("--out", help="folder for the report (default: DIR/report)")
     exp = sub.add_parser(
         "export", help="write runs.csv and epochs.csv (and parquet) of a results folder"
     )
     exp.add_argument("dir")
+    exp.add_argument("--out", help="folder for the tables (default: DIR itself)")
     sub.add_parser("list", help="problems, schedules and signals, one line each")
     return p
 
@@ -182,19 +184,20 @@ def _set_threads(args) -> None:
 
 def _store_seeds(out: Path) -> dict[str, set[int]]:
     """lr_source -> seeds of the runs already in ``out``'s store (empty without a store)."""
-    from uncertainty_lr.experiments.store import Store, store_exists
+    from uncertainty_lr.experiments.store import StoreReader, check_store_writable, store_exists
     from uncertainty_lr.experiments.tuning import seeds_by_source
 
+    check_store_writable(out)  # run and tune write there: refused before anything is read
     if not store_exists(out):
         return {}
-    with Store(out, create=False) as store:
+    with StoreReader(out) as store:
         return seeds_by_source(store)
 
 
 def _comparison_configs(args, problems, schedules, seeds, base, out):
     """The run grid; with --tuned (or `tuned = true`) each arm at its stored tuned LR."""
     from uncertainty_lr.experiments.grid import expand_grid
-    from uncertainty_lr.experiments.store import Store, store_exists
+    from uncertainty_lr.experiments.store_reader import StoreReader, store_exists
     from uncertainty_lr.experiments.tuning import apply_tuned, check_disjoint, load_choices
 
     check_disjoint(_store_seeds(out).get("tuning", ()), seeds)
@@ -204,7 +207,7 @@ def _comparison_configs(args, problems, schedules, seeds, base, out):
         return configs
     if not store_exists(out):
         raise ValueError(f"no results store in {out}; run `uncertainty-lr tune --out {out}` first")
-    with Store(out, create=False) as store:
+    with StoreReader(out) as store:
         return apply_tuned(configs, load_choices(store))
 
 
@@ -243,7 +246,7 @@ def cmd_run(args, argv) -> int:
 
 def cmd_tune(args, argv) -> int:
     """Train the LR grid on the tuning seeds, pick each arm's LR, store and print the choices."""
-    from uncertainty_lr.experiments.store import Store
+    from uncertainty_lr.experiments.store import Store, StoreReader
     from uncertainty_lr.experiments.tuning import (
         DEFAULT_TUNING_SEEDS,
         check_disjoint,
@@ -266,7 +269,7 @@ def cmd_tune(args, argv) -> int:
     configs = tuning_grid(problems, schedules, seeds, base, args.lrs or file.get("lrs"))
     runs = []
     if stored:
-        with Store(out, create=False) as store:
+        with StoreReader(out) as store:
             runs = store.runs()
     print(f"tuning: {estimate_text(configs, runs)}", flush=True)
     _, rank = _sweep(configs, out, args)
@@ -316,21 +319,17 @@ def cmd_report(args, argv) -> int:
     from uncertainty_lr.report import write_report
 
     command = "uncertainty-lr " + shlex.join(argv)
-    print(write_report(Path(args.dir), target=args.target, uncertainty_schedule=args.uncertainty,
-                       command=command, schedules=args.schedules, budgets=args.budgets))  # fmt: skip
+    print(write_report(Path(args.dir), args.out, target=args.target,
+                       uncertainty_schedule=args.uncertainty, command=command,
+                       schedules=args.schedules, budgets=args.budgets))  # fmt: skip
     return 0
 
 
 def cmd_export(args) -> int:
     from uncertainty_lr.experiments.export import export_tables
-    from uncertainty_lr.experiments.store import Store
 
-    store = Store(args.dir, create=False)
-    try:
-        for path in export_tables(store, Path(args.dir)):
-            print(path)
-    finally:
-        store.close()
+    for path in export_tables(args.dir, Path(args.out or args.dir)):
+        print(path)
     return 0
 
 

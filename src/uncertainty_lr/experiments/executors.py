@@ -26,6 +26,7 @@ from uncertainty_lr.experiments.local_workers import run_local
 from uncertainty_lr.experiments.ray_tasks import MAX_RETRIES, run_ray
 from uncertainty_lr.experiments.results import stored_result
 from uncertainty_lr.experiments.store import Store, is_finished, store_exists
+from uncertainty_lr.experiments.store_reader import StoreReader
 from uncertainty_lr.problems import get_problem
 
 EXECUTORS = ("local", "ray")
@@ -139,7 +140,7 @@ def pending_runs(configs: list[RunConfig], out_dir: str | Path) -> int:
     ids = {run_id(cfg) for cfg in configs}
     if not store_exists(out_dir):
         return len(ids)
-    with Store(out_dir, create=False) as store:
+    with StoreReader(out_dir) as store:
         return sum(not is_finished(store.get_run(rid)) for rid in ids)
 
 

@@ -6,12 +6,11 @@ training code.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import replace
-from pathlib import Path
 
 from uncertainty_lr.experiments.config import RunConfig, resolve
+from uncertainty_lr.experiments.files import check_writable  # noqa: F401 - imported from here too
 
 
 def parse_schedule_spec(spec: str) -> tuple[str, dict]:
@@ -58,18 +57,3 @@ def expand_grid(
                               schedule_options={**base.schedule_options, **options})  # fmt: skip
                 configs.append(resolve(cfg))
     return configs
-
-
-def check_writable(out_dir: str | Path) -> Path:
-    """The output folder, if it exists and is writable or can be created; else ValueError."""
-    out = Path(out_dir).expanduser()
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"output folder {out} exists and is not a folder")
-    probe = out
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir():
-        raise ValueError(f"output folder {out} cannot be created: {probe} is not a folder")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise ValueError(f"output folder {out} is not writable (no write permission on {probe})")
-    return out

@@ -1,6 +1,7 @@
 """Crash-safe results store: one SQLite file, ``results.sqlite``, in an output folder.
 
-Training writes to it; statistics and reports read it. This module imports no torch, so
+Training writes to it; statistics and reports read it (``store_reader.StoreReader``, the
+read side, which ``Store`` extends with the writes). This module imports no torch, so
 readers stay light. Two tables hold everything:
 
 - ``runs``: one row per run (problem x schedule x seed x config) with its status
@@ -17,12 +18,13 @@ up to ``BUSY_TIMEOUT_S`` for the other.
 from __future__ import annotations
 
 import contextlib
-import json
+import os
 import sqlite3
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
+from uncertainty_lr.experiments.files import check_writable
 from uncertainty_lr.experiments.lock import (  # noqa: F401 - part of the store's API
     LOCK_NAME,
     StoreLockedError,
@@ -40,20 +42,21 @@ from uncertainty_lr.experiments.records import (
     hash_run_id,
     split_record,
 )
+from uncertainty_lr.experiments.store_reader import (  # noqa: F401 - part of the store's API
+    ADDED_RUN_COLUMNS,
+    BUSY_TIMEOUT_S,
+    DB_NAME,
+    FINAL_STATUSES,
+    RUN_STATUSES,
+    SCHEMA_VERSION,
+    StoreReader,
+    is_finished,
+    store_exists,
+)
 from uncertainty_lr.faults import fault_point
 
-DB_NAME = "results.sqlite"
-SCHEMA_VERSION = 1
-BUSY_TIMEOUT_S = 30.0
-
-RUN_STATUSES = ("running", "done", "diverged", "failed")
-FINAL_STATUSES = ("done", "diverged", "failed")
 # Test metrics copied out of the `test` JSON into their own columns for easy SQL.
 TEST_COLUMNS = ("accuracy", "loss", "f1", "ece")
-# Columns added to `runs` since schema version 1 first shipped. An older store gets them
-# (NULL for its old runs) when opened for writing and reads them as NULL when opened
-# read-only; the version stays 1, as an older package reads the wider table unchanged.
-ADDED_RUN_COLUMNS = (("stopped_epoch", "INTEGER"), ("tested_epoch", "INTEGER"))
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
@@ -71,42 +74,35 @@ CREATE TABLE IF NOT EXISTS epochs (
 """
 
 
-def is_finished(run: dict | None) -> bool:
-    """Whether a run row (``Store.get_run``) is one a rerun skips: done or diverged."""
-    return run is not None and run["status"] in ("done", "diverged")
-
-
-def store_exists(out_dir: str | Path) -> bool:
-    """Whether ``out_dir`` holds a results store to read.
-
-    False without ``results.sqlite``, and for a file with no tables at all: the store of
-    a process killed while creating it, before its schema committed, which
-    ``Store(out_dir)`` completes. Any other file counts, so opening it reports what is
-    wrong with it.
-    """
-    path = Path(out_dir) / DB_NAME
-    if not path.is_file():
-        return False
-    try:
-        with contextlib.closing(
-            sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-        ) as conn:
-            return conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] > 0
-    except sqlite3.DatabaseError:
-        return True
-
-
 def _now() -> str:
     """UTC time as ISO 8601 with seconds, e.g. '2024-05-01T12:00:00+00:00'."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-class Store:
-    """The results store in ``out_dir`` (``out_dir/results.sqlite``).
+def check_store_writable(out_dir: str | Path) -> Path:
+    """``out_dir`` if a sweep can write its store there, else one-line ValueError, up front.
+
+    Refuses a folder that cannot be written (``files.check_writable``) and a store whose
+    ``results.sqlite`` (or its ``-wal`` / ``-shm``) is read-only: SQLite would open it
+    anyway and fail every write of every run.
+    """
+    out = check_writable(out_dir)
+    for name in (DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm"):
+        path = out / name
+        if path.exists() and not os.access(path, os.W_OK):
+            raise ValueError(
+                f"results store file {path} is read-only; make it writable or pass another --out"
+            )
+    return out
+
+
+class Store(StoreReader):
+    """The results store in ``out_dir`` (``out_dir/results.sqlite``), open for writing.
 
     ``create=True`` (default) makes the folder and database if missing; ``create=False``
-    raises ``ValueError`` when there is no store there (readers: stats, reports).
-    Use one ``Store`` per process (a sqlite3 connection is not shared across processes).
+    raises ``ValueError`` when there is no store there. Readers that never write use
+    ``StoreReader``, which also reads a store on a read-only file system. Use one
+    ``Store`` per process (a sqlite3 connection is not shared across processes).
     """
 
     def __init__(self, out_dir: str | Path, *, create: bool = True) -> None:
@@ -135,12 +131,7 @@ class Store:
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = FULL")
-        has_meta = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
-        ).fetchone()
-        if not has_meta and not create:
-            raise ValueError(f"{self.path} is not an uncertainty-lr results store (no meta table)")
-        if not has_meta:
+        if create and not self._has_meta():
             with self._write():
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
@@ -149,13 +140,7 @@ class Store:
                     "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
                     (str(SCHEMA_VERSION),),
                 )
-        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        version = row["value"] if row else None
-        if version != str(SCHEMA_VERSION):
-            raise ValueError(
-                f"results store {self.path} has schema version {version}; this uncertainty-lr "
-                f"reads version {SCHEMA_VERSION} only (use the package version that wrote it)"
-            )
+        self._check_schema(create)
         if create:
             self._add_missing_columns()
 
@@ -186,30 +171,12 @@ class Store:
         self._conn.execute("COMMIT")
         fault_point("after_commit")
 
-    def __enter__(self) -> Store:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"Store({str(self.out_dir)!r})"
-
-    def close(self) -> None:
-        """Close the connection (idempotent)."""
-        self._conn.close()
-
     # ----- runs -----------------------------------------------------------------
 
     @staticmethod
     def run_id(problem: str, schedule: str, seed: int, config: dict) -> str:
         """The run id of these four inputs (`records.hash_run_id`)."""
         return hash_run_id(problem, schedule, seed, config)
-
-    def get_run(self, run_id: str) -> dict | None:
-        """The run's row as a dict (config/test/hardware decoded), or None if unknown."""
-        row = self._conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-        return None if row is None else _decode_run(row)
 
     def start_run(
         self,
@@ -322,18 +289,6 @@ class Store:
             conn.execute("DELETE FROM epochs WHERE run_id = ?", (run_id,))
             conn.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
 
-    def runs(self, status: str | None = None) -> list[dict]:
-        """All runs (or those with ``status``) in the order first started, JSON decoded."""
-        if status is None:
-            rows = self._conn.execute("SELECT * FROM runs ORDER BY rowid").fetchall()
-        elif status in RUN_STATUSES:
-            rows = self._conn.execute(
-                "SELECT * FROM runs WHERE status = ? ORDER BY rowid", (status,)
-            ).fetchall()
-        else:
-            raise ValueError(f"status must be one of {', '.join(RUN_STATUSES)}, got {status!r}")
-        return [_decode_run(row) for row in rows]
-
     # ----- meta -----------------------------------------------------------------
 
     def set_meta(self, key: str, value: str) -> None:
@@ -343,11 +298,6 @@ class Store:
             raise ValueError(f"meta {key!r} must be a text value other than schema_version")
         with self._write() as conn:
             conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
-
-    def meta(self, prefix: str = "") -> dict[str, str]:
-        """Meta entries whose key starts with ``prefix`` (all when empty), sorted by key."""
-        rows = self._conn.execute("SELECT key, value FROM meta ORDER BY key").fetchall()
-        return {row["key"]: row["value"] for row in rows if row["key"].startswith(prefix)}
 
     # ----- epochs ---------------------------------------------------------------
 
@@ -392,37 +342,6 @@ class Store:
             (run_id, run_id),
         )
 
-    def epochs(self, run_id: str | None = None) -> list[dict]:
-        """Epoch rows (all runs, or one) ordered by run_id, epoch, with ``extra`` merged in.
-
-        Each dict has run_id, epoch, every ``EPOCH_COLUMNS`` key (None when not logged)
-        and the extra keys of that row.
-        """
-        if run_id is None:
-            rows = self._conn.execute("SELECT * FROM epochs ORDER BY run_id, epoch").fetchall()
-        else:
-            rows = self._conn.execute(
-                "SELECT * FROM epochs WHERE run_id = ? ORDER BY epoch", (run_id,)
-            ).fetchall()
-        out = []
-        for row in rows:
-            item = dict(zip(row.keys(), tuple(row), strict=True))
-            extra = item.pop("extra")
-            if extra:
-                item.update(json.loads(extra))
-            out.append(item)
-        return out
-
     def lock(self, owner: str | None = None) -> contextlib.AbstractContextManager[None]:
         """Hold the store folder's exclusive ``sweep.lock`` (see `experiments.lock.hold_lock`)."""
         return hold_lock(self.out_dir, owner)
-
-
-def _decode_run(row: sqlite3.Row) -> dict:
-    item = dict(zip(row.keys(), tuple(row), strict=True))
-    for name, _ in ADDED_RUN_COLUMNS:  # an older store opened read-only lacks them
-        item.setdefault(name, None)
-    for key in ("config", "test", "hardware"):
-        if item[key] is not None:
-            item[key] = json.loads(item[key])
-    return item

@@ -1,7 +1,8 @@
 """A grid of runs (problems x schedules x seeds) into one results store, resumable.
 
-Every config is resolved and checked, and every dataset opened, before the store is
-created, so a bad value fails with nothing written. Runs already finished are skipped;
+Every config is resolved and checked, every dataset opened and the output folder and
+store checked writable, before the store is created, so a bad value or a read-only store
+fails with nothing written. Runs already finished are skipped;
 an interrupted one resumes from its checkpoint; a run that fails is marked ``failed``
 and the sweep goes on.
 """
@@ -31,7 +32,7 @@ from uncertainty_lr.experiments.grid import (  # noqa: F401 - imported from here
     parse_value,
 )
 from uncertainty_lr.experiments.run import train
-from uncertainty_lr.experiments.store import Store
+from uncertainty_lr.experiments.store import Store, check_store_writable
 
 
 def run_sweep(
@@ -67,7 +68,7 @@ def run_sweep(
             torch.set_num_threads(before)
     progress = progress and distributed.is_main_process()
     log = log or (lambda msg: print(msg, file=sys.stderr))
-    out = check_writable(out_dir)
+    out = check_store_writable(out_dir)
     pool, todo = None, pending_runs(configs, out) if parallel and executor == "local" else 0
     if todo:  # workers start (imports, warm-up) while this process loads the data below
         pool = local_workers.start_pool(

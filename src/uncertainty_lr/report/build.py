@@ -1,5 +1,10 @@
 """``write_report``: results store -> plots, CSV tables, report.md and report.html.
 
+Every file is written into a hidden staging folder first and the whole set is moved into
+place at the end, ``report.html`` last (``experiments.files.staged_folder``): a kill or a
+full disk leaves the previous report as it was, and a present ``report.html`` means the
+files beside it are of the same report.
+
 Output folder layout (default ``<store_dir>/report``)::
 
     report.md, report.html         the report (HTML is self-contained)
@@ -10,12 +15,14 @@ Output folder layout (default ``<store_dir>/report``)::
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from uncertainty_lr.experiments.files import staged_folder, write_file, write_refusal
 from uncertainty_lr.report.aggregates import (
     algoperf_table,
     divergence_table,
@@ -158,6 +165,8 @@ def _sections(
         try:
             return fn(*args)
         except Exception as error:  # noqa: BLE001 - a broken figure must not lose the report
+            if write_refusal(error):
+                raise  # a full or read-only disk fails the whole report, never one figure
             notes.append(f"{what} could not be drawn: {type(error).__name__}: {error}")
             return None
 
@@ -189,6 +198,25 @@ def _sections(
     return blocks, notes
 
 
+#: Files that mark a report as whole: moved into place after every other file.
+REPORT_MARKERS = ("report.md", "report.html")
+
+
+def _staged(write: Callable[..., Path]) -> Callable[..., Path]:
+    """``write(store_dir, out_dir, ...)`` into a staging folder, then moved into ``out_dir``."""
+
+    @functools.wraps(write)
+    def staged(store_dir: str | Path, out_dir: str | Path | None = None, **options) -> Path:
+        final = Path(store_dir) / "report" if out_dir is None else Path(out_dir)
+        with staged_folder(final, last=REPORT_MARKERS, what="report folder",
+                           hint="; write it elsewhere (report --out FOLDER)") as staging:  # fmt: skip
+            write(store_dir, staging, **options)
+        return final
+
+    return staged
+
+
+@_staged
 def write_report(
     store_dir: str | Path,
     out_dir: str | Path | None = None,
@@ -259,9 +287,7 @@ def write_report(
     for table in (verdict, setup, final, convergence, ab, divergence, iqm, improvement, score):
         table.write_csv(out / f"{table.name}.csv")
     eval_lines = eval_summary_lines(study)
-    (out / "eval_summaries.txt").write_text(
-        "\n".join(eval_lines) + ("\n" if eval_lines else ""), encoding="utf-8"
-    )
+    write_file(out / "eval_summaries.txt", "\n".join(eval_lines) + ("\n" if eval_lines else ""))
     section_blocks, figure_notes = _sections(study, summary, fig_dir, extra_sections)
     if len(summary.problems) <= 1:
         section_blocks.append(score)  # no profile section: the score stays with the tables

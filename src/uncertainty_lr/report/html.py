@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from uncertainty_lr.experiments.files import write_file
 from uncertainty_lr.report.tables import Table
 from uncertainty_lr.report.verdict import Matrix
 
@@ -320,5 +321,5 @@ def write_page(out: Path, title: str, store_dir: Path, body: list[Block]) -> Non
         Contents([b for b in body if isinstance(b, Heading)]),
         *body,
     ]
-    (out / "report.md").write_text(render_markdown(blocks, out), encoding="utf-8")
-    (out / "report.html").write_text(render_html(blocks, title), encoding="utf-8")
+    write_file(out / "report.md", render_markdown(blocks, out))
+    write_file(out / "report.html", render_html(blocks, title))  # last: it marks a whole report

@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from uncertainty_lr.experiments.store import EPOCH_COLUMNS, Store
+from uncertainty_lr.experiments.store import EPOCH_COLUMNS
+from uncertainty_lr.experiments.store_reader import StoreReader
 
 #: Test metrics a run can carry, by their report key.
 TEST_KEYS = ("test_accuracy", "test_loss", "test_f1", "test_ece")
@@ -177,13 +178,15 @@ def _test_metrics(row: dict[str, Any], epochs: np.ndarray, curves: dict[str, np.
 def load_study(store_dir: str | Path, *, by_budget: bool = False) -> Study:
     """Read ``store_dir/results.sqlite`` into a ``Study``.
 
+    The runs and their epochs are read in one read transaction, read-only (also on a
+    read-only file system), so a sweep writing meanwhile never shows half a write.
     Raises ``ValueError`` when there is no store there. Runs of the same problem, arm and
     seed (a rerun with another config) are reduced to the latest one, with a note. With
     ``by_budget`` runs with different config ``epochs`` are kept side by side (the anytime
     comparison, ``report.budgets.at_budget``, picks one per budget).
     """
     store_dir = Path(store_dir)
-    with Store(store_dir, create=False) as store:
+    with StoreReader(store_dir) as store, store.snapshot():
         run_rows = store.runs()
         epoch_rows = store.epochs()
     by_run: dict[str, list[dict[str, Any]]] = defaultdict(list)

@@ -8,6 +8,7 @@ tab10 for a 9th arm onwards.
 
 from __future__ import annotations
 
+import io
 import textwrap
 import warnings
 from pathlib import Path
@@ -24,6 +25,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 from scipy import stats as sps
 
+from uncertainty_lr.experiments.files import write_file
 from uncertainty_lr.report.aggregates import profile_times
 from uncertainty_lr.report.load import RunData, Study
 from uncertainty_lr.report.summary import ProblemSummary, Summary
@@ -66,9 +68,11 @@ def wrap(text: str, width: int = 18) -> str:
     return "\n".join(textwrap.wrap(text, width, break_long_words=True)) or text
 
 
-def _save(fig: Figure, path: Path) -> Path:
-    fig.savefig(path, dpi=DPI)
-    return path
+def save_figure(fig: Figure, path: Path) -> Path:
+    """Render ``fig`` (format from the suffix, PNG by default) and write it atomically."""
+    image = io.BytesIO()
+    fig.savefig(image, dpi=DPI, format=Path(path).suffix.lstrip(".") or "png")
+    return write_file(path, image.getvalue())
 
 
 def _stack(runs: list[RunData], key: str, epochs: np.ndarray, log: bool) -> np.ndarray:
@@ -183,7 +187,7 @@ def plot_curves(
         )
     fig.suptitle(f"{ps.problem}: training curves (mean of finished seeds)")
     fig.legend(handles=handles, loc="outside lower center", ncol=min(4, len(handles)), fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _arm_axis(ax: Axes, arms: list[str]) -> None:
@@ -251,7 +255,7 @@ def plot_final_accuracy(
         f"{ps.problem}: final test accuracy\n(dot = seed, black line = mean, box = quartiles)"
     )
     ax.grid(axis="y", alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _median_ci(values: np.ndarray, n_boot: int = 2000) -> tuple[float, float, float]:
@@ -351,7 +355,7 @@ def plot_epochs_to_target(
             Line2D([], [], ls="", marker="o", mfc="none", color="gray", label="seed: not reached"),
         )
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_performance_profile(
@@ -383,4 +387,4 @@ def plot_performance_profile(
     ax.set_title("Performance profile (median epochs to target over seeds)")
     ax.grid(alpha=0.3)
     fig.legend(loc="outside right center", fontsize=9)
-    return _save(fig, path), notes
+    return save_figure(fig, path), notes

@@ -6,7 +6,6 @@ Cells are strings. A value that does not exist says so in a short word ("n/a", "
 
 from __future__ import annotations
 
-import csv
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from uncertainty_lr.experiments.files import write_csv
 from uncertainty_lr.report.budgets import BUDGET_AWARE, BUDGET_FREE, run_kind
 from uncertainty_lr.report.load import STATUS_ORDER, RunData, Study, seed_vector
 from uncertainty_lr.report.summary import ALPHA, Comparison, Summary
@@ -37,12 +37,9 @@ class Table:
     csv_rows: list[list[str]] | None = None
 
     def write_csv(self, path: Path) -> Path:
-        """Write the table (header + rows) as UTF-8 CSV to ``path``."""
-        with path.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(self.csv_columns or self.columns)
-            writer.writerows(self.csv_rows if self.csv_rows is not None else self.rows)
-        return path
+        """Write the table (header + rows) as UTF-8 CSV to ``path``, atomically."""
+        rows = self.csv_rows if self.csv_rows is not None else self.rows
+        return write_csv(path, [self.csv_columns or self.columns, *rows])
 
 
 def fmt(value: float | None, digits: int = 4) -> str:

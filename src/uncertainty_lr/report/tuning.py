@@ -18,11 +18,12 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from uncertainty_lr.experiments.store import Store
+from uncertainty_lr.experiments.files import write_refusal
+from uncertainty_lr.experiments.store_reader import StoreReader
 from uncertainty_lr.experiments.tuning import Choice, load_choices, pick_lr
 from uncertainty_lr.report.html import Block, Heading, Image, Paragraph
 from uncertainty_lr.report.load import Study
-from uncertainty_lr.report.plots import DPI, arm_styles, wrap
+from uncertainty_lr.report.plots import arm_styles, save_figure, wrap
 from uncertainty_lr.report.summary import Comparison, Summary, summarise
 from uncertainty_lr.report.tables import Table, ab_table, fmt, fmt_p
 
@@ -62,7 +63,7 @@ def split_rulesets(study: Study) -> Rulesets:
 
 
 def stored_choices(store_dir: Path) -> dict[tuple[str, str], dict]:
-    with Store(store_dir, create=False) as store:
+    with StoreReader(store_dir) as store:
         return load_choices(store)
 
 
@@ -129,8 +130,7 @@ def plot_sensitivity(problem: str, choices: list[Choice], styles: dict, path: Pa
                  "ring = chosen LR, gap = an LR where a seed diverged or failed)")  # fmt: skip
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small", loc="best")
-    fig.savefig(path, dpi=DPI)
-    return path
+    return save_figure(fig, path)
 
 
 def _outcome(c: Comparison) -> str:
@@ -221,6 +221,8 @@ def tuning_blocks(parts: Rulesets, main_summary: Summary, store_dir: Path, out: 
             try:
                 path = plot_sensitivity(problem, mine, styles, out / "figures" / f"lr_sensitivity_{slug}.png")  # fmt: skip
             except Exception as error:  # noqa: BLE001 - a broken figure must not lose the report
+                if write_refusal(error):
+                    raise  # a full or read-only disk fails the whole report, never one figure
                 notes.append(f"{problem} LR sensitivity could not be drawn: {type(error).__name__}: {error}")  # fmt: skip
                 continue
             blocks.append(Image(path, f"{problem}: LR sensitivity",
