@@ -18,6 +18,7 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "architecture.md"
 #: modules of one ("signals.catalog": that module, not the rest of its package).
 ALLOWED = {
     "checks": set(),
+    "exits": {"experiments"},
     "faults": set(),
     "problems": set(),
     "distributed": set(),
@@ -41,6 +42,7 @@ ALLOWED = {
     "train": {"experiments"},
     "cli": {
         "checks",
+        "exits",
         "faults",
         "problems",
         "distributed",
@@ -56,7 +58,7 @@ ALLOWED = {
     "__main__": {"cli"},
 }
 #: Modules that must import no torch (at import time, through any chain of imports).
-TORCH_FREE = ["checks", "faults", "problems", "stats", "report", "signals.catalog", "schedulers.policy",
+TORCH_FREE = ["checks", "exits", "faults", "problems", "stats", "report", "signals.catalog", "schedulers.policy",
               "schedulers.options", "schedulers.registry", "experiments.config",
               "experiments.grid", "experiments.results", "experiments.hooks",
               "experiments.records", "experiments.lock", "experiments.files",

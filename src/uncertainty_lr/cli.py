@@ -1,7 +1,7 @@
 """The ``uncertainty-lr`` command: run, tune, demo, report, export, list.
 
 Bad input (a read-only output included) is one line on stderr naming the value and what
-is allowed, exit code 2, and nothing written.
+is allowed, exit code 2, and nothing written; other failures end as exits.py says.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from uncertainty_lr import exits
 from uncertainty_lr.experiments.config import FIELDS, SIZE_FIELDS, RunConfig, load_toml
 
 DEMO_SCHEDULES = ("constant", "step", "cosine", "plateau", "onecycle", "warmup_cosine", "greedy",
@@ -241,7 +242,7 @@ def cmd_run(args, argv) -> int:
     if rank != 0:
         return 0  # under torchrun: rank 0 prints the summary and writes the report
     _finish(out, results, args.no_report, command="uncertainty-lr " + shlex.join(argv))
-    return 0
+    return exits.failed_runs(configs, results)
 
 
 def cmd_tune(args, argv) -> int:
@@ -298,7 +299,7 @@ def cmd_demo(args, argv) -> int:
     out = Path(args.out)
     results = run_sweep(configs, out, progress=not args.quiet)
     _finish(out, results, args.no_report, command="uncertainty-lr " + shlex.join(argv))
-    return 0
+    return exits.failed_runs(configs, results)
 
 
 def _finish(out: Path, results, no_report: bool, command: str) -> None:
@@ -311,7 +312,8 @@ def _finish(out: Path, results, no_report: bool, command: str) -> None:
             from uncertainty_lr.report import write_report
         except ImportError:
             return
-        path = write_report(out, command=command)
+        with exits.runs_kept_if_report_fails(out):
+            path = write_report(out, command=command)
         print(f"report: {path}")
 
 
@@ -373,9 +375,10 @@ def main(argv: list[str] | None = None) -> int:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         print(f"uncertainty-lr: error: {msg}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("uncertainty-lr: interrupted; rerun the same command to resume", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM under entry()
+        return exits.interrupted(e)
+    except Exception as e:  # a write the file system refused: one line, exit 1; else re-raised
+        return exits.refused_write(e)
 
 
 def entry() -> int:
@@ -385,7 +388,8 @@ def entry() -> int:
     over the ~10^6 objects torch's import leaves (about half a second per command).
     Only the command does this; `main` called from Python leaves the collector alone.
     """
-    code = main()
+    with exits.sigterm_interrupts():  # a scheduler's preemption unwinds like Ctrl-C
+        code = main()
     gc.freeze()
     return code
 

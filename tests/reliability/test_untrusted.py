@@ -57,6 +57,10 @@ def test_poisoned_checkpoint_is_refused_on_resume_and_never_runs(tmp_path, helpe
     message = f"checkpoint {ckpt} is not a plain tensor/number checkpoint (refused by weights_only loading): Unsupported global"  # fmt: skip
     assert message in resumed.stderr and "exec" in resumed.stderr, resumed.stderr
     assert "Traceback" not in resumed.stderr
+    assert resumed.returncode == 1 and resumed.stderr.endswith(
+        "uncertainty-lr: 1 of 1 runs failed (their errors are above); rerun the same command "
+        "to retry them\n"
+    )
     with Store(out, create=False) as store:
         (run,) = store.runs()
     assert run["status"] == "failed" and message in run["error"], run

@@ -80,8 +80,12 @@ def save_checkpoint(path: str | Path, state: dict) -> None:
             os.fsync(handle.fileno())
         fault_point("checkpoint")  # a kill here leaves the old checkpoint and a stray .tmp
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         tmp.unlink(missing_ok=True)
+        # torch reports a failed write (e.g. a full disk) as "unexpected pos ..."; the OSError
+        # it was handling says what happened, and survives the trip back from a worker process
+        if isinstance(error, RuntimeError) and isinstance(error.__context__, OSError):
+            raise error.__context__ from None
         raise
     _fsync_dir(path.parent)
 

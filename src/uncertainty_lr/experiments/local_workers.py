@@ -10,9 +10,11 @@ from the on-disk data cache.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import multiprocessing
 from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -21,6 +23,7 @@ import torch
 
 from uncertainty_lr.experiments.build import load_problem_data
 from uncertainty_lr.experiments.config import RunConfig, data_key
+from uncertainty_lr.experiments.files import write_refusal
 from uncertainty_lr.experiments.run import train
 from uncertainty_lr.experiments.store import Store
 
@@ -96,6 +99,20 @@ def _train_in_worker(cfg: RunConfig, out_dir: str, data=None):
         return train(config=cfg, store=store, data=data)
 
 
+@contextlib.contextmanager
+def _workers_stopped_on_interrupt(pool) -> Iterator[None]:
+    """On Ctrl-C or SIGTERM, end ``pool``'s worker processes now rather than wait for their
+    runs (the pool's shutdown would): as after a kill, each run resumes on the rerun."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        # the executor keeps its processes in `_processes` (no public way to stop them)
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+
+
 def run_local(pending, out: Path, workers: int, threads: int, finished, loaded: dict,
                pool=None) -> None:  # fmt: skip
     """At most ``workers`` runs in flight; a dead worker process fails the runs in flight
@@ -105,7 +122,7 @@ def run_local(pending, out: Path, workers: int, threads: int, finished, loaded: 
     while todo:
         size = min(workers, len(todo))
         pool = pool or start_pool(size, threads)
-        with pool:
+        with pool, _workers_stopped_on_interrupt(pool):
             in_flight: dict = {}
             broken = None
             while (todo or in_flight) and broken is None:
@@ -122,6 +139,8 @@ def run_local(pending, out: Path, workers: int, threads: int, finished, loaded: 
                         broken = e
                         finished(cfg, None, f"worker process died: {e}")
                     except Exception as e:  # noqa: BLE001 - the run fails, the sweep goes on
+                        if write_refusal(e):
+                            raise  # a full or read-only disk would fail every later run too
                         finished(cfg, None, f"{type(e).__name__}: {e}")
             if broken is not None:
                 for cfg in in_flight.values():

@@ -24,6 +24,7 @@ from uncertainty_lr.experiments.checkpoint import (
     set_rng_state,
 )
 from uncertainty_lr.experiments.config import RunConfig, resolve, run_id, schedule_label
+from uncertainty_lr.experiments.files import write_refusal
 from uncertainty_lr.experiments.hooks import call_hooks, run_info
 from uncertainty_lr.experiments.loop import Diverged, EpochContext, epoch_context, train_epoch
 from uncertainty_lr.experiments.results import RunResult, epoch_record, stored_result
@@ -108,7 +109,13 @@ def train(
         return _train(run, epoch_context(cfg, data, device))
     except Exception as e:
         if store is not None:
-            store.finish_run(rid, "failed", error=f"{type(e).__name__}: {e}".splitlines()[0])
+            try:
+                store.finish_run(rid, "failed", error=f"{type(e).__name__}: {e}".splitlines()[0])
+            except Exception:
+                if not write_refusal(e):
+                    raise
+                # the full disk refuses this write too: the run stays 'running', the rerun
+                # resumes it, and the error raised is the cause, not this follow-up
         call_hooks(run.hooks, "on_run_end", run.info, "failed", {})
         raise
 

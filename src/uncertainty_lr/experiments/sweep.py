@@ -2,9 +2,10 @@
 
 Every config is resolved and checked, every dataset opened and the output folder and
 store checked writable, before the store is created, so a bad value or a read-only store
-fails with nothing written. Runs already finished are skipped;
-an interrupted one resumes from its checkpoint; a run that fails is marked ``failed``
-and the sweep goes on.
+fails with nothing written. Runs already finished are skipped; an interrupted one resumes
+from its checkpoint; a run that fails is marked ``failed`` and the sweep goes on, unless
+the file system refused a write (full disk, read-only): then every later run would fail
+the same way, so the sweep stops with ``files.OutputError`` and the rerun resumes.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from uncertainty_lr.experiments.executors import (
     pending_runs,
     run_parallel,
 )
+from uncertainty_lr.experiments.files import OutputError, write_refusal
 from uncertainty_lr.experiments.grid import (  # noqa: F401 - imported from here too
     check_writable,
     expand_grid,
@@ -82,9 +84,14 @@ def run_sweep(
             if first is None:
                 bundles[key] = load_problem_data(cfg, progress=progress)
         if parallel:
-            return run_parallel(configs, out, workers=workers, threads_per_worker=threads_per_worker,
-                                executor=executor, address=address, progress=progress, hooks=hooks,
-                                log=log, data=bundles, pool=pool)  # fmt: skip
+            try:
+                return run_parallel(configs, out, workers=workers, threads_per_worker=threads_per_worker,
+                                    executor=executor, address=address, progress=progress, hooks=hooks,
+                                    log=log, data=bundles, pool=pool)  # fmt: skip
+            except Exception as e:
+                if write_refusal(e):
+                    raise stopped_by(e, out, "in a worker") from e
+                raise
     results = []
     store = Store(out)
     try:
@@ -100,6 +107,8 @@ def run_sweep(
                         config=cfg, store=store, hooks=hooks, data=bundles[key], progress=progress
                     )
                 except Exception as e:  # noqa: BLE001 - recorded as failed; the sweep goes on
+                    if write_refusal(e):
+                        raise stopped_by(e, out, f"{cfg.problem}/{label}/seed {cfg.seed}") from e
                     if distributed.is_distributed():
                         raise  # the other ranks cannot skip in step: end them all (torchrun)
                     log(
@@ -112,6 +121,14 @@ def run_sweep(
     finally:
         store.close()
     return results
+
+
+def stopped_by(error: BaseException, out: Path, run: str) -> OutputError:
+    """The one line that ends a sweep whose write the file system refused."""
+    return OutputError(
+        f"{write_refusal(error)} in {out} (run {run}); the finished runs are stored: free "
+        "space (or make it writable) and rerun the same command to resume"
+    )
 
 
 def _progress(items, enabled: bool):
