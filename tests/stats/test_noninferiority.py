@@ -48,11 +48,11 @@ def test_noise_makes_the_claim_harder_where_an_interval_containing_zero_made_it_
 def test_the_test_holds_its_level_at_the_margin():
     # true mean difference exactly -margin: a level-0.05 test claims non-inferiority 5 %
     rng = np.random.default_rng(0)
-    sims = 4000
+    sims = 2000
     for n in (3, 5, 8):
         d = -0.005 + 0.01 * rng.standard_normal((sims, n))
         claims = sum(bool(non_inferiority(row, np.zeros(n)).holds) for row in d)
-        assert abs(claims / sims - 0.05) < 0.012, (n, claims / sims)
+        assert abs(claims / sims - 0.05) < 0.015, (n, claims / sims)
 
 
 def test_too_few_seeds_zero_variance_and_nan_pairs_say_why():
