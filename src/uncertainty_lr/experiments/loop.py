@@ -23,7 +23,6 @@ from uncertainty_lr.experiments.evaluate import evaluate
 from uncertainty_lr.experiments.schedules import make_schedule
 from uncertainty_lr.faults import fault_point
 
-
 #: The explosion rule: a run has diverged once an epoch's mean training loss or its validation
 #: loss exceeds this many times ln C, the cross-entropy of predicting chance (uniform over C
 #: classes), or once a loss is NaN or infinite. A model that trains, even badly or
