@@ -19,6 +19,7 @@ from uncertainty_lr.experiments.config import (
     schedule_label,
 )
 from uncertainty_lr.experiments.store import Store
+from uncertainty_lr.problems import get_problem
 
 
 def test_data_key_holds_the_settings_that_decide_the_data():
@@ -118,7 +119,8 @@ def test_a_changed_default_reruns_the_arm_in_a_store(tmp_path, monkeypatch):
         assert not second.skipped and second.run_id != first.run_id and len(store.runs()) == 2
         (row,) = [r for r in store.runs() if r["run_id"] == second.run_id]
         assert row["config"]["resolved_schedule_options"] == {"step_epochs": None, "gamma": 0.5}
-        assert row["version"] == uncertainty_lr.__version__ and row["config"]["num_classes"] == 10
+        assert row["version"] == uncertainty_lr.__version__
+        assert row["config"]["num_classes"] == 10 == get_problem("digits_mlp").classes
 
 
 def test_validating_configs_loads_no_torch():

@@ -191,7 +191,7 @@ def tuning_blocks(parts: Rulesets, main_summary: Summary, store_dir: Path, out: 
                   **summary_args) -> tuple[list[Block], list[str]]:  # fmt: skip
     """The report section on tuning and the second ruleset, CSVs written to ``out``.
 
-    ``summary_args`` (uncertainty_schedule, target, target_fraction) summarise the
+    ``summary_args`` (uncertainty_schedule, target, target_fraction, margin) summarise the
     externally tuned runs as their own test family. Returns (blocks, notes).
     """
     if not parts.tuning.runs and parts.tuned is None and parts.main_ruleset == "given":
