@@ -113,6 +113,20 @@ def test_non_inferiority_column_matches_scipy_and_follows_the_margin(tmp_path):
         write_report(tmp_path, margin=-0.01)
 
 
+def test_report_margin_flag(tmp_path, capsys):
+    from uncertainty_lr.cli import main
+
+    with Store(tmp_path) as store:
+        for seed, (a, b) in enumerate(((0.90, 0.91), (0.92, 0.91), (0.93, 0.90))):
+            put(store, "p", "uncertainty", seed, a)
+            put(store, "p", "cosine", seed, b)
+    assert main(["report", str(tmp_path), "--margin", "0.02"]) == 0
+    (verdict,) = read_csv(tmp_path / "report" / "verdict.csv")
+    assert "as good as the best baseline (non-inferiority, margin 0.02)" in verdict
+    assert main(["report", str(tmp_path), "--margin", "-1"]) == 2
+    assert "margin must be >= 0 (in the metric's units), got -1" in capsys.readouterr().err
+
+
 def test_across_problems_ranks_on_normalised_scores_not_pooled_accuracy(tmp_path):
     # Three problems on three scales. Pooled raw accuracies put the uncertainty arm first
     # (its one big win on the middle-scale problem survives the trim); normalised per

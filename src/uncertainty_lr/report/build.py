@@ -201,7 +201,7 @@ def write_report(
     schedules: list[str] | None = None,
     extra_sections: Sequence[SectionHook] = (),
     budgets: Sequence[int] | None = None,
-    margin: float = DEFAULT_MARGIN,
+    margin: float | None = None,
 ) -> Path:
     """Write the full report of the store in ``store_dir``; return the output folder.
 
@@ -217,8 +217,9 @@ def write_report(
     ``extra_sections``: hooks that add blocks to the end of each problem's section.
     ``budgets``: epoch budgets for the anytime report instead (``report/anytime.py``): per
     budget the verdict, final metrics, A/B tables, profile and AlgoPerf score.
-    ``margin``: the non-inferiority margin in test accuracy (default 0.005): "as good as" a
-    baseline means the one-sided 95 % paired lower bound of the difference is above -margin.
+    ``margin``: the non-inferiority margin in test accuracy (None: ``DEFAULT_MARGIN``,
+    0.005): "as good as" a baseline means the one-sided 95 % paired lower bound of the
+    difference is above -margin.
 
     Order of the report: verdict table and a sentence or two per problem; a section per
     problem with its figures; across problems (performance profile, AlgoPerf score); the
@@ -226,7 +227,7 @@ def write_report(
     final metrics, convergence, the written analysis, evaluation summaries and the setup.
     """
     _check_arguments(target, target_fraction, uncertainty_schedule, command)
-    margin = check_margin(margin)
+    margin = DEFAULT_MARGIN if margin is None else check_margin(margin)
     if budgets is not None:
         budgets = check_budgets(budgets)
     study = load_study(store_dir, by_budget=budgets is not None)

@@ -19,7 +19,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from uncertainty_lr.experiments.store import Store
-from uncertainty_lr.experiments.tuning import Choice, load_choices, pick_lr
+from uncertainty_lr.experiments.tuning import Choice, edge_text, load_choices, pick_lr
 from uncertainty_lr.report.html import Block, Heading, Image, Paragraph
 from uncertainty_lr.report.load import Study
 from uncertainty_lr.report.plots import DPI, arm_styles, wrap
@@ -104,6 +104,8 @@ def tuning_table(choices: dict[tuple[str, str], Choice]) -> Table:
         "highest mean wins; ties go to the smaller LR; an LR where any seed diverged or "
         "failed cannot be chosen. No test metric is read."
     ]
+    notes += [f"{c.problem} / {c.schedule}: chosen {edge_text(c)}" for c in choices.values()
+              if edge_text(c)]  # fmt: skip
     return Table("tuning", "LR tuning: validation accuracy per schedule and LR", columns, rows, notes)  # fmt: skip
 
 
