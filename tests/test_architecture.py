@@ -37,7 +37,7 @@ ALLOWED = {
         "signals",
         "schedulers",
     },  # fmt: skip
-    "report": {"experiments", "stats", "schedulers"},
+    "report": {"experiments", "stats", "schedulers", "problems"},
     "integrations": {"schedulers", "signals"},
     "train": {"experiments"},
     "cli": {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
 import torch
@@ -144,3 +145,24 @@ def test_tuned_run_refuses_untuned_arms_and_tuning_seeds(tuned_out, capsys):
     assert run_cli("run", *GRID, "--tuned", "--seeds", "101", "--out", tuned_out) == 2
     assert "both use [101]" in capsys.readouterr().err
     assert _val_curves(tuned_out) == before
+
+
+def test_tune_says_when_a_pick_is_at_the_grid_s_edge_and_extend_widens_it(tmp_path, capsys):
+    # At 2 epochs on 300 digits, Adam at 1e-2 beats 3e-3 (the grid's top), and 3e-2 is past
+    # the best: --extend adds 3e-2 once, after which 1e-2 is interior.
+    args = ["tune", "--problem", "digits_mlp", "--schedule", "constant", "--epochs", "2",
+            "--train-size", "300", "--lrs", "3e-3", "1e-2", "--seeds", "100", "--quiet",
+            "--no-report"]  # fmt: skip
+    assert run_cli(*args, "--out", tmp_path / "plain") == 0
+    printed = capsys.readouterr().out
+    assert (
+        "0.01  (at the grid's edge (the largest LR tried): the best LR may lie beyond it; "
+        "`tune --extend` widens the grid)" in printed
+    )
+    assert run_cli(*args, "--extend", "--out", tmp_path / "wide") == 0
+    printed = capsys.readouterr().out
+    assert "extending by 1 runs at LR 0.03" in printed
+    assert re.search(r"constant +0\.01\n", printed) and "grid's edge (the" not in printed
+    with Store(tmp_path / "wide", create=False) as store:
+        assert sorted(r["config"]["lr"] for r in store.runs()) == [3e-3, 1e-2, 3e-2]
+    assert _choices(tmp_path / "wide") == {("digits_mlp", "constant"): 1e-2}

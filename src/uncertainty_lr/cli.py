@@ -105,6 +105,8 @@ def build_parser() -> Parser:
                       help="LR grid (default: the problem's lr x 0.3, 1, 3, 10)")  # fmt: skip
     tune.add_argument("--select", choices=["final", "best"],
                       help="score of a tuning run: final (default) or best validation accuracy")  # fmt: skip
+    tune.add_argument("--extend", action="store_true", help="while an arm's pick is the grid's "
+                      "smallest or largest LR, add the LR x3 beyond it (at most 5 times)")  # fmt: skip
     demo = sub.add_parser(
         "demo", help="digits, every schedule, 3 seeds (about two minutes on 2 cores)"
     )
@@ -127,6 +129,8 @@ def build_parser() -> Parser:
     rep.add_argument(
         "--schedules", nargs="+", help="report only these schedule labels (default: all)"
     )
+    rep.add_argument("--margin", type=float, help="non-inferiority margin in test accuracy: "
+                     "'as good as' = one-sided 95%% lower bound above -margin (default 0.005)")  # fmt: skip
     rep.add_argument(
         "--budgets", nargs="+", type=int, metavar="EPOCHS",
         help="anytime report: per budget (epochs) the verdict, final-metrics and A/B tables, "
@@ -247,19 +251,21 @@ def cmd_run(args, argv) -> int:
 
 def cmd_tune(args, argv) -> int:
     """Train the LR grid on the tuning seeds, pick each arm's LR, store and print the choices."""
-    from uncertainty_lr.experiments.store import Store, StoreReader
+    from uncertainty_lr import distributed
+    from uncertainty_lr.experiments.store import StoreReader
     from uncertainty_lr.experiments.tuning import (
         DEFAULT_TUNING_SEEDS,
         check_disjoint,
         check_select,
+        choice_lines,
         estimate_text,
-        pick_lr,
-        save_choices,
+        finish_tuning,
         tuning_grid,
-        tuning_records,
     )
 
     _set_threads(args)
+    if args.extend and distributed.env_world_size() > 1:
+        raise UsageError("--extend is not offered under torchrun; extend the grid with --lrs")
     file = load_toml(args.config) if args.config else {}
     if args.seeds is None:  # --seeds of `tune` are tuning seeds; a shared TOML keeps both
         args.seeds = list(file.get("tune_seeds", DEFAULT_TUNING_SEEDS))
@@ -276,13 +282,8 @@ def cmd_tune(args, argv) -> int:
     _, rank = _sweep(configs, out, args)
     if rank != 0:
         return 0  # under torchrun: rank 0 picks, stores and prints the choices
-    with Store(out) as store:
-        choices = pick_lr(tuning_records(store), select)
-        save_choices(store, choices.values())
-    print(f"tuned LRs (by {select} validation accuracy, mean over the arm's tuning seeds):")
-    for choice in choices.values():
-        lr = "none: no LR finished every seed" if choice.lr is None else f"{choice.lr:g}"
-        print(f"  {choice.problem:<16} {choice.schedule:<32} {lr}")
+    choices = finish_tuning(out, select, configs, lambda more: _sweep(more, out, args), args.extend)
+    print("\n".join(choice_lines(choices)))
     print(f"\nresults: {out / 'results.sqlite'}")
     if not args.no_report:
         from uncertainty_lr.report import write_report
@@ -323,7 +324,8 @@ def cmd_report(args, argv) -> int:
     command = "uncertainty-lr " + shlex.join(argv)
     print(write_report(Path(args.dir), args.out, target=args.target,
                        uncertainty_schedule=args.uncertainty, command=command,
-                       schedules=args.schedules, budgets=args.budgets))  # fmt: skip
+                       schedules=args.schedules, budgets=args.budgets,
+                       margin=args.margin))  # fmt: skip
     return 0
 
 

@@ -25,6 +25,11 @@ STUDY_PRESET = {
 }
 
 
+#: Classes of each built-in dataset (its labels are 0..C-1): chance accuracy is 1/C. A run
+#: records the C of the data it loaded; the report falls back on this for runs that do not.
+DATASET_CLASSES = {"digits": 10, "mnist": 10, "cifar10": 10, "imdb": 2}
+
+
 @dataclass(frozen=True)
 class Problem:
     """A dataset + model pair and the run settings it defaults to."""
@@ -34,6 +39,11 @@ class Problem:
     model: str
     description: str
     defaults: dict = field(default_factory=dict)
+
+    @property
+    def classes(self) -> int:
+        """Number of classes of the problem's built-in dataset."""
+        return DATASET_CLASSES[self.dataset]
 
 
 def _p(dataset: str, model: str, description: str, **defaults) -> Problem:

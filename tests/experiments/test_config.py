@@ -4,6 +4,7 @@ import dataclasses
 
 import pytest
 
+import uncertainty_lr
 from uncertainty_lr.cli import build_parser
 from uncertainty_lr.experiments.config import (
     DATA_FIELDS,
@@ -18,6 +19,7 @@ from uncertainty_lr.experiments.config import (
     schedule_label,
 )
 from uncertainty_lr.experiments.store import Store
+from uncertainty_lr.problems import get_problem
 
 
 def test_data_key_holds_the_settings_that_decide_the_data():
@@ -73,9 +75,52 @@ def test_toml_keys_follow_the_fields(tmp_path):
 
 def test_run_id_is_the_stores_hash_of_the_run_key():
     cfg = resolve(RunConfig(schedule="cosine", seed=2))
-    assert run_id(cfg) == Store.run_id(cfg.problem, schedule_label(cfg), 2, run_key(cfg))
+    assert run_id(cfg) == Store.run_id(cfg.problem, cfg.schedule, 2, run_key(cfg))
     assert run_id(cfg) != run_id(dataclasses.replace(cfg, seed=3))
     assert run_id(cfg) == run_id(dataclasses.replace(cfg, device="cpu", data_dir="/elsewhere"))
+
+
+def test_run_key_holds_the_resolved_options_so_a_default_named_is_the_same_run():
+    bare = resolve(RunConfig(schedule="step"))
+    named = resolve(RunConfig(schedule="step", schedule_options={"gamma": 0.1}))
+    assert schedule_label(bare) != schedule_label(named)
+    assert run_key(bare)["schedule_options"] == {"step_epochs": None, "gamma": 0.1}
+    assert run_id(bare) == run_id(named)
+    other = resolve(RunConfig(schedule="step", schedule_options={"gamma": 0.5}))
+    assert run_id(other) != run_id(bare)
+
+
+def _with_default(monkeypatch, schedule: str, option: str, value) -> None:
+    """Change the registry's default of one schedule option, as a later version might."""
+    from uncertainty_lr.schedulers.registry import SCHEDULES
+
+    spec = SCHEDULES[schedule]
+    changed = dataclasses.replace(spec.options[option], default=value)
+    options = {**spec.options, option: changed}
+    monkeypatch.setitem(SCHEDULES, schedule, dataclasses.replace(spec, options=options))
+
+
+def test_a_changed_default_changes_the_run_id(monkeypatch):
+    # schedule_free's warmup changed default once; the old and new runs shared an id
+    before = run_id(resolve(RunConfig(schedule="schedule_free")))
+    _with_default(monkeypatch, "schedule_free", "warmup_epochs", 0.5)
+    assert run_id(resolve(RunConfig(schedule="schedule_free"))) != before
+
+
+def test_a_changed_default_reruns_the_arm_in_a_store(tmp_path, monkeypatch):
+    from uncertainty_lr.train import train
+
+    config = RunConfig(schedule="step", epochs=2, train_size=200, val_size=50, test_size=50)
+    with Store(tmp_path) as store:
+        first = train(config=config, store=store)
+        assert train(config=config, store=store).skipped  # finished: not trained again
+        _with_default(monkeypatch, "step", "gamma", 0.5)
+        second = train(config=config, store=store)
+        assert not second.skipped and second.run_id != first.run_id and len(store.runs()) == 2
+        (row,) = [r for r in store.runs() if r["run_id"] == second.run_id]
+        assert row["config"]["resolved_schedule_options"] == {"step_epochs": None, "gamma": 0.5}
+        assert row["version"] == uncertainty_lr.__version__
+        assert row["config"]["num_classes"] == 10 == get_problem("digits_mlp").classes
 
 
 def test_validating_configs_loads_no_torch():

@@ -11,7 +11,11 @@ from uncertainty_lr.experiments.tuning import (
     check_disjoint,
     check_grid,
     default_grid,
+    edge_text,
+    edges,
     estimate_text,
+    extension_configs,
+    extension_lr,
     load_choices,
     pick_lr,
     save_choices,
@@ -139,7 +143,6 @@ def test_tuning_grid_gives_every_arm_the_same_lrs_and_seeds():
         assert pairs == sorted((s, lr) for s in (100, 101) for lr in (3e-4, 1e-3, 3e-3, 1e-2))
     given = resolve(RunConfig(epochs=1, lr=1e-3, seed=100))
     assert run_key(given) != run_key(configs[1])  # a tuning run is never a comparison run
-    assert "lr_source" not in run_key(given)  # ids of runs stored before tuning are unchanged
     custom = tuning_grid(["digits_mlp"], ["constant"], [100], RunConfig(epochs=1), lrs=[0.1, 0.01])
     assert [c.lr for c in custom] == [0.01, 0.1]
 
@@ -172,3 +175,35 @@ def test_estimate_from_finished_runs_or_unknown():
              "epochs_done": 3}]  # fmt: skip
     text = estimate_text(configs, runs)
     assert text.startswith("1 runs in the grid, 1 to train (2 epochs); estimate 0.3 min")
+
+
+def test_a_pick_at_the_grid_s_edge_is_named():
+    top = pick_lr([rec(lr, 0, [acc]) for lr, acc in ((1e-3, 0.8), (3e-3, 0.85), (1e-2, 0.9))])
+    top = top[("p", "constant")]
+    assert top.lr == 1e-2 and edges(top) == ("high",)
+    assert edge_text(top).startswith("at the grid's edge (the largest LR tried)")
+    low = pick_lr([rec(1e-3, 0, [0.9]), rec(3e-3, 0, [0.8]), rec(1e-2, 0, [0.1], "diverged")])
+    assert edges(low[("p", "constant")]) == ("low",)
+    inner = pick_lr([rec(1e-3, 0, [0.8]), rec(3e-3, 0, [0.9]), rec(1e-2, 0, [0.85])])
+    assert edges(inner[("p", "constant")]) == () and edge_text(inner[("p", "constant")]) == ""
+    # the grid's top diverged: the pick below it is interior, the top bounds it
+    capped = pick_lr([rec(1e-3, 0, [0.8]), rec(3e-3, 0, [0.9]), rec(1e-2, 0, [0.1], "diverged")])
+    assert edges(capped[("p", "constant")]) == ()
+    single = pick_lr([rec(1e-3, 0, [0.8])])[("p", "constant")]
+    assert edges(single) == ("low", "high")
+
+
+def test_extension_steps_one_factor_beyond_the_edge_on_every_tuning_seed():
+    base = RunConfig(problem="digits_mlp", epochs=1)
+    configs = tuning_grid(["digits_mlp"], ["constant", "cosine"], [100, 101], base, [1e-3, 1e-2])
+    records = [rec(c.lr, c.seed, [0.9 if c.lr == 1e-2 else 0.8], schedule=c.schedule,
+                   problem="digits_mlp") for c in configs if c.schedule == "constant"]  # fmt: skip
+    records += [rec(c.lr, c.seed, [0.9 if c.lr == 1e-3 else 0.8], schedule="cosine",
+                    problem="digits_mlp") for c in configs if c.schedule == "cosine"]  # fmt: skip
+    choices = pick_lr(records)
+    assert extension_lr(choices[("digits_mlp", "constant")], "high") == 0.03
+    assert extension_lr(choices[("digits_mlp", "cosine")], "low") == 0.000333
+    more = extension_configs(choices, configs)
+    got = sorted((c.schedule, c.seed, c.lr, c.lr_source) for c in more)
+    assert got == [("constant", 100, 0.03, "tuning"), ("constant", 101, 0.03, "tuning"),
+                   ("cosine", 100, 0.000333, "tuning"), ("cosine", 101, 0.000333, "tuning")]  # fmt: skip

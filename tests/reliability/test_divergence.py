@@ -1,9 +1,10 @@
 """A schedule driven to a huge LR diverges: status 'diverged', history kept, sweep goes on.
 
 The uncertainty schedule stepping every batch on the training entropy with a tiny
-threshold, step 0.99 and no real ceiling nearly doubles plain SGD's LR per batch: from
-0.01 it passes 1e6 during epoch 3 and the loss turns NaN, while the constant baseline at
-0.01 trains normally. Seed 0's diverged run comes before seed 1's runs in the sweep.
+threshold, step 0.3 and no real ceiling raises plain SGD's LR 1.3x per batch: from 0.01 it
+passes 0.3 in epoch 2, and in epoch 3 the training loss explodes to ~1e4 (finite: a NaN
+check alone would call the run done), past the explosion limit 10 x ln 10. The constant
+baseline at 0.01 trains normally. Seed 0's diverged run comes before seed 1's in the sweep.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pytest
 from uncertainty_lr.cli import main
 from uncertainty_lr.experiments.store import Store
 
-RUNAWAY = "uncertainty:mode=threshold,signal=train_entropy,every=step,threshold=0.0001,step_size=0.99,max_lr=1e12"
+RUNAWAY = "uncertainty:mode=threshold,signal=train_entropy,every=step,threshold=0.0001,step_size=0.3,max_lr=1e12"
 EPOCHS = 4
 
 
@@ -48,11 +49,12 @@ def test_diverged_run_is_marked_and_keeps_its_history(diverged_sweep) -> None:
             assert 2 <= len(rows) < EPOCHS and run["epochs_done"] == len(rows)
             for row in rows[:-1]:
                 assert all(math.isfinite(row[k]) for k in ("train_loss", "val_loss", "lr"))
-            assert rows[-2]["lr"] > 100 * rows[0]["lr"]  # the LR really ran away
+            assert rows[-2]["lr"] > 10 * rows[0]["lr"]  # the LR really ran away
             # ...and the last row says where and why it stopped.
             last = rows[-1]
             assert last["train_loss"] is None and "train_loss" in last["nonfinite"]
-            assert last["diverged_at"].startswith(f"train_loss at epoch {len(rows)}, step ")
+            assert re.fullmatch(rf"train_loss \S+ above 10 x ln 10 = 23\.03 at epoch {len(rows)}",
+                                last["diverged_at"]), last["diverged_at"]  # fmt: skip
             baseline = runs["constant", seed]
             assert baseline["status"] == "done" and baseline["epochs_done"] == EPOCHS
             assert 0.5 < baseline["test_accuracy"] <= 1.0
@@ -81,3 +83,43 @@ def test_report_names_the_diverged_runs(diverged_sweep) -> None:
         assert "seed 1 [diverged]" in text
     assert "| 2 / 2 / 0 / 0 |" in md
     assert "<td>2 / 2 / 0 / 0</td>" in html
+
+
+@pytest.mark.parametrize("lr", [1e6, 1e3])
+def test_adam_at_an_absurd_lr_explodes_without_nan_and_is_diverged(tmp_path, lr):
+    # Adam keeps every loss finite here (training loss ~1e4 at lr 1e3, ~1e14 at 1e6), which
+    # a NaN check alone called 'done'; the explosion rule stops it in its first epoch.
+    from uncertainty_lr.experiments.config import RunConfig
+    from uncertainty_lr.train import train
+
+    config = RunConfig(problem="digits_mlp", optimizer="adam", lr=lr, epochs=3, train_size=300,
+                       batch_size=32)  # fmt: skip
+    with Store(tmp_path) as store:
+        result = train(config=config, store=store)
+        assert result.status == "diverged" and result.test == {}
+        (run,) = store.runs()
+        assert run["status"] == "diverged" and run["test_accuracy"] is None
+        (row,) = store.epochs(run["run_id"])  # stopped at the end of epoch 1
+        assert re.fullmatch(
+            r"(train|val)_loss \S+ above 10 x ln 10 = 23\.03 at epoch 1", row["diverged_at"]
+        ), row["diverged_at"]
+        loss = float(row["diverged_at"].split()[1])
+        assert math.isfinite(loss) and loss > 1e3
+
+
+def test_explosion_limit_is_ten_times_chance_cross_entropy():
+    from uncertainty_lr.experiments.loop import (
+        EXPLOSION_FACTOR,
+        Diverged,
+        check_losses,
+        explosion_limit,
+    )
+
+    assert EXPLOSION_FACTOR == 10.0
+    assert explosion_limit(10) == pytest.approx(10 * math.log(10))
+    assert explosion_limit(2) == pytest.approx(6.931, abs=1e-3)  # IMDB: overfit stays below
+    check_losses({"train_loss": 2.0, "val_loss": 6.9}, 2, epoch=4)  # within: no exception
+    with pytest.raises(Diverged, match=r"^val_loss 7 above 10 x ln 2 = 6\.931 at epoch 4$"):
+        check_losses({"train_loss": 2.0, "val_loss": 7.0}, 2, epoch=4)
+    with pytest.raises(Diverged, match=r"^train_loss at epoch 2$"):
+        check_losses({"train_loss": math.inf, "val_loss": 1.0}, 10, epoch=2)

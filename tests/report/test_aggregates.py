@@ -25,7 +25,7 @@ SEEDS = (0, 1, 2, 3, 4)
 
 def add_run(store: Store, problem: str, schedule: str, seed: int, final: float, status="done"):
     """A run whose val accuracy climbs to ``final``; a diverged one stops after 2 epochs."""
-    config = {"epochs": EPOCHS, "seed": seed, "schedule": schedule}
+    config = {"epochs": EPOCHS, "seed": seed, "schedule": schedule, "num_classes": 10}
     run_id = Store.run_id(problem, schedule, seed, config)
     store.start_run(run_id, problem=problem, schedule=schedule, seed=seed, config=config)
     stop = 2 if status == "diverged" else EPOCHS
@@ -65,20 +65,31 @@ def test_diverged_runs_count_as_losses_and_never_reaching_the_target(tmp_path):
     study = load_study(diverging_store(tmp_path))
     summary = summarise(study, target=0.85)
     ps = summary.problems["p"]
-    assert ps.diverged_accuracy == 0.89  # the lowest finished test accuracy on p
+    assert ps.chance_accuracy == 0.1  # 1/C for the 10 classes its runs recorded
     assert ps.divergence == {"uncertainty": (2, 5), "constant": (0, 5)}
     times = ps.epochs_to_target["uncertainty"]
     assert math.isinf(times[1]) and math.isinf(times[3]) and times[0] == 4.0
     by_metric = {c.metric.key: c for c in summary.comparisons}
     accuracy = by_metric["test_accuracy"].result
-    a = np.array([0.95, 0.89, 0.96, 0.89, 0.94])
+    a = np.array([0.95, 0.1, 0.96, 0.1, 0.94])
     assert accuracy.n == 5  # judged on all five seeds, not on its three survivors
     assert accuracy.mean_a == pytest.approx(a.mean())
     assert accuracy.t_p == pytest.approx(sps.ttest_rel(a, ACC["constant"]).pvalue)
-    assert by_metric["test_loss"].result.n == 3  # diverged runs have no loss: dropped
+    assert (
+        "2 diverged runs (A: 2, B: 0) count at chance accuracy 1/10"
+        in (by_metric["test_accuracy"].notes[0])
+    )
+    assert by_metric["test_loss"].result.n == 3  # diverged runs have no loss: dropped, said so
+    for key, label in (("test_loss", "test loss"), ("test_f1", "test macro-F1"),
+                       ("test_ece", "test ECE")):  # fmt: skip
+        assert by_metric[key].notes == [
+            f"drops 2 diverged runs (A: 2, B: 0): a diverged run has no {label}"
+        ]
     censored = by_metric["epochs_to_target"].result
     assert censored.n == 5 and censored.n_censored_a == 2
-    assert "diverged runs (A: 2, B: 0)" in by_metric["epochs_to_target"].notes[0]
+    assert by_metric["epochs_to_target"].notes == [
+        "2 diverged runs (A: 2, B: 0) never reached the target"
+    ]
     (d,) = summary.divergence
     assert (d.test.rate_a, d.test.rate_b) == (0.4, 0.0)
     assert d.test.p == pytest.approx(sps.fisher_exact([[2, 3], [0, 5]])[1])
@@ -101,9 +112,12 @@ def test_report_tables_of_divergence_iqm_improvement_and_score(tmp_path):
     got = iqm_rows[("p", "uncertainty")]
     assert (float(got["iqm"]), float(got["ci_low"]), float(got["ci_high"])) == pytest.approx(want)
     assert float(got["iqm"]) == pytest.approx(rly_metrics.aggregate_iqm(
-        np.array([0.95, 0.89, 0.96, 0.89, 0.94])))  # fmt: skip
+        np.array([0.95, 0.1, 0.96, 0.1, 0.94])))  # fmt: skip
     matrix, seeds = across_matrix(study, summary, "uncertainty")
     assert matrix.shape == (5, 2) and seeds == list(SEEDS)
+    # normalised per problem: 0 = chance (0.1), 1 = the best arm's mean (constant's 0.904)
+    raw_acc = np.array([0.95, 0.1, 0.96, 0.1, 0.94])
+    np.testing.assert_allclose(matrix[:, 0], (raw_acc - 0.1) / (0.904 - 0.1))
     across = iqm_rows[("all problems", "uncertainty")]
     assert float(across["iqm"]) == pytest.approx(rly_metrics.aggregate_iqm(matrix))
     poi = {
@@ -123,7 +137,7 @@ def test_report_tables_of_divergence_iqm_improvement_and_score(tmp_path):
     assert want_scores == pytest.approx({"uncertainty": 1.0, "constant": (4 - 1.25) / 3})
     md = (out / "report.md").read_text()
     assert "win rate" in md and "P(A better)" not in md
-    assert "lowest test accuracy of any finished run" in md
+    assert "at chance accuracy (1/C)" in md
 
 
 def test_forced_divergence_of_a_real_run(tmp_path):
@@ -159,8 +173,8 @@ def test_a_baseline_that_diverges_is_not_ranked_on_its_survivors(tmp_path):
                         "diverged" if value is None else "done")  # fmt: skip
     out = write_report(tmp_path, target=0.85)
     md = (out / "report.md").read_text()
-    # cosine's survivors average 0.95, but with its 2 diverged seeds at 0.90 it is 0.93
-    assert "Among the 2 baselines, cosine has the highest mean test accuracy (0.9300)" in md
+    # cosine's survivors average 0.95, but with its 2 diverged seeds at chance (0.1) it is 0.61
+    assert "Among the 2 baselines, constant has the highest mean test accuracy (0.9000)" in md
     (verdict,) = read_csv(out / "verdict.csv")
-    assert verdict["best schedule (mean test acc)"] == "cosine (0.9300)"
-    assert verdict["its rank"] == "2 of 3"
+    assert verdict["best schedule (mean test acc)"] == "uncertainty (0.9200)"
+    assert verdict["its rank"] == "1 of 3"

@@ -74,12 +74,20 @@ def test_verdict_rows_follow_the_ab_table(report):
     assert p["its rank"] == "1 of 3" and p["verdict"] == "better"
     assert p["best baseline (mean test acc)"].startswith("constant (")
     row = ab[("p", "constant", "test accuracy")]
-    interval = f"{float(row['mean_diff']):+.4f} [{float(row['ci_low']):+.4f}, {float(row['ci_high']):+.4f}]"
-    assert p["difference to best baseline [95% t-interval]"] == interval
+    # the interval beside a Holm verdict is at the level that agrees with the Holm p
+    level = float(row["holm_level"])
+    assert level == pytest.approx(1 - 0.05 * float(row["t-test p"]) / float(row["Holm p (t-test)"]))
+    low, high = float(row["holm_ci_low"]), float(row["holm_ci_high"])
+    interval = (
+        f"{float(row['mean_diff']):+.4f} [{low:+.4f}, {high:+.4f}] ({100 * level:.2f}% t-interval)"
+    )
+    column = "difference to best baseline [t-interval at the Holm level]"
+    assert p[column] == interval and low > 0
+    assert float(row["ci_low"]) > low  # wider than the unadjusted 95% interval
     assert row["significant (Holm p < 0.05)"] == "yes"
     assert q["its rank"] == "2 of 3" and q["verdict"] == "worse"
     across = verdict["all problems"]
-    assert across["difference to best baseline [95% t-interval]"].startswith("P(X > Y) = ")
+    assert across[column].startswith("P(X > Y) = ") and "permutation p" in across[column]
     md = (report / "report.md").read_text()
     assert "p: uncertainty has the highest mean test accuracy; uncertainty ranks 1 of 3, " in md
     assert re.search(r"q: constant has the highest mean test accuracy; uncertainty ranks 2 of 3, "

@@ -65,16 +65,44 @@ def test_sgd_is_refused_in_one_line_at_config_and_build_time():
         resolve(RunConfig(problem="digits_mlp", schedule="prodigy", optimizer="sgd"))
 
 
-def test_logged_lr_is_the_effective_step_size_and_the_arm_is_budget_free():
-    params = _params()
+def test_logged_lr_is_the_step_size_the_step_used_and_the_arm_is_budget_free():
+    # Prodigy's step() moves d but steps with d x lr as it was on entry; the loop reads the LR
+    # after step() and before after_batch(), so that must still be the step's own.
+    params = [torch.nn.Parameter(p.detach().double()) for p in _params()]  # exact deltas
     schedule = make_schedule(
         "prodigy", torch.optim.Adam(params, lr=1e-3), epochs=3, steps_per_epoch=2
     )
-    _run(schedule.optimizer, params, _loss, steps=4)
-    d = schedule.optimizer.param_groups[0]["d"]
-    assert d > 1e-6  # grew from d0: the check has teeth
-    assert schedule.get_last_lr() == [d * 1.0]
+    opt, group = schedule.optimizer, schedule.optimizer.param_groups[0]
+    moved = 0
+    for t in range(6):
+        d_before, p_before = group["d"], params[0].detach().clone()
+        opt.zero_grad()
+        _loss(params, t).backward()
+        opt.step()
+        logged = schedule.get_last_lr()
+        schedule.after_batch()
+        assert logged == [d_before * 1.0]
+        # The step size the update itself implies: p moved by -dlr x exp_avg / denom.
+        state = opt.state[params[0]]
+        denom = state["exp_avg_sq"].sqrt() + group["d"] * group["eps"]
+        implied = (p_before - params[0].detach()) * denom / state["exp_avg"]
+        torch.testing.assert_close(implied, torch.full_like(implied, logged[0]), rtol=1e-6, atol=0)
+        moved += group["d"] != d_before  # where d moved, a read after the step is late
+    assert moved >= 3  # the check has teeth
     assert not SCHEDULES["prodigy"].budget
     assert optimizer_description("adam", "prodigy", 1e-4).startswith(
         "Prodigy (lr 1.0, d_coef 1.0) in place of Adam, weight decay 0.0001 (decouple=False"
     )
+
+
+def test_a_resumed_arm_logs_the_step_size_its_next_step_uses():
+    params = _params()
+    first = make_schedule("prodigy", torch.optim.Adam(params, lr=1e-3), epochs=3, steps_per_epoch=2)
+    _run(first.optimizer, params, _loss, steps=4)
+    resumed = make_schedule(
+        "prodigy", torch.optim.Adam(params, lr=1e-3), epochs=3, steps_per_epoch=2
+    )
+    resumed.optimizer.load_state_dict(first.optimizer.state_dict())  # as run._resume does
+    resumed.load_state_dict(first.state_dict())
+    d = first.optimizer.param_groups[0]["d"]
+    assert d > 1e-6 and resumed.get_last_lr() == [d * 1.0]

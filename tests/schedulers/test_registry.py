@@ -101,10 +101,11 @@ def test_the_default_arm_s_run_id_carries_what_the_default_is():
     from uncertainty_lr.schedulers.registry import DEFAULT_UNCERTAINTY
 
     default = run_key(RunConfig(problem="digits_mlp", schedule="uncertainty"))
-    assert default["uncertainty_default"] == DEFAULT_UNCERTAINTY
+    options = default["schedule_options"]  # resolved: the default's values, spelled out
+    assert {k: options[k] for k in DEFAULT_UNCERTAINTY} == DEFAULT_UNCERTAINTY
     named = RunConfig(problem="digits_mlp", schedule="uncertainty",
                       schedule_options={"mode": "threshold"})  # fmt: skip
-    assert "uncertainty_default" not in run_key(named)
+    assert run_key(named)["schedule_options"]["trigger"] != options["trigger"]
 
 
 def test_explore_is_checked_with_the_other_options_before_anything_is_built():

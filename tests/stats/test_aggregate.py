@@ -1,4 +1,5 @@
-"""iqm, iqm_ci (stratified bootstrap), mean_std and summarise on hand-checkable numbers."""
+"""iqm, iqm_ci (stratified bootstrap), mean_std, summarise, competition_ranks and
+normalise_scores on hand-checkable numbers."""
 
 import math
 
@@ -6,7 +7,14 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from uncertainty_lr.stats import iqm, iqm_ci, mean_std, summarise
+from uncertainty_lr.stats import (
+    competition_ranks,
+    iqm,
+    iqm_ci,
+    mean_std,
+    normalise_scores,
+    summarise,
+)
 
 
 def test_iqm_matches_trim_mean_and_hand_value():
@@ -122,3 +130,22 @@ def test_summarise_tiny_samples():
     empty = summarise([math.nan])
     assert empty["n"] == 0 and empty["n_missing"] == 1
     assert all(empty[k] is None for k in ("mean", "median", "min", "max", "iqm"))
+
+
+def test_competition_ranks_share_a_rank_on_ties():
+    assert competition_ranks([0.9, 0.95, 0.9, 0.8]) == [2, 1, 2, 4]
+    assert competition_ranks([0.1 + 0.2, 0.3, 0.2]) == [1, 1, 3]  # equal up to float noise
+    assert competition_ranks([3.0, 1.0, 2.0], higher_is_better=False) == [3, 1, 2]
+    with pytest.raises(ValueError, match="finite"):
+        competition_ranks([0.9, float("nan")])
+
+
+def test_normalise_scores_between_chance_and_the_best_arm():
+    scores = np.array([[0.55, 0.98], [0.5, 0.1]])
+    got = normalise_scores(scores, low=[0.5, 0.1], high=[0.6, 0.9])
+    np.testing.assert_allclose(got, [[0.5, 1.1], [0.0, 0.0]])
+    np.testing.assert_allclose(normalise_scores([0.3, 0.5], [0.1], [0.5]), [[0.5], [1.0]])
+    with pytest.raises(ValueError, match="high > low"):
+        normalise_scores(scores, low=[0.5, 0.9], high=[0.6, 0.9])
+    with pytest.raises(ValueError, match="one value per task"):
+        normalise_scores(scores, low=[0.5], high=[0.6])

@@ -1,4 +1,5 @@
-"""compare_paired, compare_censored and holm against scipy and hand-worked numbers."""
+"""compare_paired, compare_censored, holm and holm_confidence against scipy and hand-worked
+numbers."""
 
 import math
 import subprocess
@@ -12,6 +13,7 @@ from uncertainty_lr.stats import (
     compare_censored,
     compare_paired,
     holm,
+    holm_confidence,
     t_interval,
 )
 
@@ -263,3 +265,31 @@ def test_wilcoxon_notes_normal_approximation_for_large_tied_samples():
     assert (r.w_stat, r.w_p) == pytest.approx((w.statistic, w.pvalue))
     assert any("normal approximation" in note for note in r.notes)
     assert not any("normal approximation" in note for note in compare_paired(A, B).notes)
+
+
+def test_holm_interval_excludes_zero_exactly_when_holm_p_is_below_005():
+    # The interval beside a Holm verdict is at level 1 - 0.05 x p / holm_p: it says "better"
+    # or "worse" exactly when the verdict does, where the 95 % interval can disagree.
+    rng = np.random.default_rng(11)
+    samples = [rng.normal(0.4, 1.0, size=n) for n in (3, 4, 5, 6, 8) for _ in range(8)]
+    ps = [sps.ttest_1samp(d, 0.0).pvalue for d in samples]
+    adjusted = holm(ps)
+    disagree = 0
+    for d, p, p_holm in zip(samples, ps, adjusted, strict=True):
+        level = holm_confidence(p, p_holm)
+        low, high = t_interval(d, level)
+        assert (low > 0 or high < 0) == (p_holm < 0.05)
+        want = sps.ttest_1samp(d, 0.0).confidence_interval(level)
+        assert (low, high) == pytest.approx((want.low, want.high), rel=1e-9)
+        plain_low, plain_high = t_interval(d, 0.95)
+        disagree += (plain_low > 0 or plain_high < 0) != (p_holm < 0.05)
+    assert disagree > 0  # the unadjusted interval does disagree with Holm somewhere here
+
+
+def test_holm_confidence_by_hand_and_its_edges():
+    # the first Holm step multiplies p by m: the interval of a Bonferroni step, 1 - 0.05 / m
+    assert holm_confidence(0.001, 0.004) == pytest.approx(1 - 0.05 / 4)
+    assert holm_confidence(0.3, 1.0) == pytest.approx(0.985)
+    assert holm_confidence(None, 0.2) is None and holm_confidence(0.0, 0.0) is None
+    with pytest.raises(ValueError, match="p <= holm_p"):
+        holm_confidence(0.2, 0.1)

@@ -231,25 +231,34 @@ def schedule_label(cfg: RunConfig | dict) -> str:
     return f"{schedule}:{opts}"
 
 
+def resolved_schedule_options(cfg: RunConfig) -> dict[str, Any]:
+    """The schedule's options as the run uses them: every default filled in (the registry's
+    ``check_schedule``), so ``step`` and ``step:gamma=0.1`` name the same options."""
+    from uncertainty_lr.schedulers.registry import check_schedule
+
+    return check_schedule(cfg.schedule, cfg.schedule_options)
+
+
 def run_key(cfg: RunConfig) -> dict[str, Any]:
-    """The part of a resolved config that identifies a run (hashed into its id)."""
+    """What identifies a run (hashed into its id): every training setting of the resolved
+    config, and the schedule's options with their defaults filled in.
+
+    A default that changes (a schedule option's, the default uncertainty arm's, a problem's
+    epochs or sizes) changes the key, so a store made under the old default does not take
+    the run as finished. The options as typed and the label are left out: ``step`` and
+    ``step:gamma=0.1`` (the default) are one run. Stores made before this rule keep their
+    rows and ids; the report reads them, and a rerun trains each run again under its new id.
+    """
     d = cfg.to_dict()
     for k in NOT_IN_RUN_ID:
         d.pop(k)
-    if d["lr_source"] == "given":  # runs stored before tuning existed keep their ids
-        d.pop("lr_source")
-    from uncertainty_lr.schedulers.registry import DEFAULT_UNCERTAINTY, uses_default_uncertainty
-
-    if uses_default_uncertainty(cfg.schedule, cfg.schedule_options):
-        # What the default is, so a store made under another default does not take these
-        # runs as finished (runs that name their mode keep their ids).
-        d["uncertainty_default"] = dict(DEFAULT_UNCERTAINTY)
+    d["schedule_options"] = resolved_schedule_options(cfg)
     return d
 
 
 def run_id(cfg: RunConfig) -> str:
-    """A resolved config's run id: see `hash_run_id`."""
-    return hash_run_id(cfg.problem, schedule_label(cfg), cfg.seed, run_key(cfg))
+    """A resolved config's run id: `hash_run_id` of problem, schedule name, seed, `run_key`."""
+    return hash_run_id(cfg.problem, cfg.schedule, cfg.seed, run_key(cfg))
 
 
 def data_key(cfg: RunConfig) -> tuple:

@@ -23,9 +23,34 @@ from uncertainty_lr.experiments.evaluate import evaluate
 from uncertainty_lr.experiments.schedules import make_schedule
 from uncertainty_lr.faults import fault_point
 
+#: The explosion rule: a run has diverged once an epoch's mean training loss or its validation
+#: loss exceeds this many times ln C, the cross-entropy of predicting chance (uniform over C
+#: classes), or once a loss is NaN or infinite. A model that trains, even badly or
+#: overfitting, stays within a few times ln C; Adam at lr 1e3 on digits reaches 1e4.
+EXPLOSION_FACTOR = 10.0
+
 
 class Diverged(Exception):
-    """A loss became NaN or infinite."""
+    """A loss became NaN or infinite, or exceeded the explosion limit (`check_losses`)."""
+
+
+def explosion_limit(num_classes: int) -> float:
+    """``EXPLOSION_FACTOR`` x ln C: the largest loss a run that has not diverged may report."""
+    return EXPLOSION_FACTOR * math.log(max(num_classes, 2))
+
+
+def check_losses(losses: dict[str, float], num_classes: int, epoch: int) -> None:
+    """Raise `Diverged` naming the first loss of ``losses`` that is non-finite or above
+    `explosion_limit` (``losses``: name -> the epoch's value, e.g. train_loss, val_loss)."""
+    limit = explosion_limit(num_classes)
+    for name, value in losses.items():
+        if not math.isfinite(value):
+            raise Diverged(f"{name} at epoch {epoch}")
+        if value > limit:
+            raise Diverged(
+                f"{name} {value:.4g} above {EXPLOSION_FACTOR:g} x ln {num_classes} = {limit:.4g}"
+                f" at epoch {epoch}"
+            )
 
 
 def steps_per_epoch(n: int, batch_size: int) -> int:
@@ -101,7 +126,8 @@ def train_epoch(ctx: EpochContext, epoch: int) -> tuple[dict[str, Any], float]:
     """Train one epoch, evaluate on validation, step the schedule; return (record, seconds).
 
     Under torchrun each rank takes its shard of every global batch. Raises `Diverged` on a
-    non-finite training or validation loss.
+    non-finite batch loss, and (`check_losses`) when the epoch's mean training loss or its
+    validation loss is non-finite or above the explosion limit.
     """
     cfg, schedule, device = ctx.cfg, ctx.schedule, ctx.device
     torch.manual_seed(epoch_seed(cfg.seed, epoch))
@@ -154,11 +180,12 @@ def train_epoch(ctx: EpochContext, epoch: int) -> tuple[dict[str, Any], float]:
                        transform=ctx.transform, batch_size=cfg.eval_batch_size,
                        extra_signals=ctx.extra_signals, mc_samples=cfg.mc_samples,
                        mc_seed=epoch_seed(cfg.seed, epoch), fit_inputs=ctx.x_train)  # fmt: skip
-    if not math.isfinite(metrics["val_loss"]):
-        raise Diverged(f"val_loss at epoch {epoch}")
     n = seen.item()
+    train_loss = loss_sum.item() / n
+    check_losses({"train_loss": train_loss, "val_loss": metrics["val_loss"]},
+                 ctx.data.num_classes, epoch)  # fmt: skip
     record: dict[str, Any] = {
-        "train_loss": loss_sum.item() / n,
+        "train_loss": train_loss,
         "train_accuracy": correct.item() / n,
         **metrics,
     }

@@ -23,7 +23,13 @@ from uncertainty_lr.experiments.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from uncertainty_lr.experiments.config import RunConfig, resolve, run_id, schedule_label
+from uncertainty_lr.experiments.config import (
+    RunConfig,
+    resolve,
+    resolved_schedule_options,
+    run_id,
+    schedule_label,
+)
 from uncertainty_lr.experiments.files import write_refusal
 from uncertainty_lr.experiments.hooks import call_hooks, run_info
 from uncertainty_lr.experiments.loop import Diverged, EpochContext, epoch_context, train_epoch
@@ -94,6 +100,8 @@ def train(
     data = data if data is not None else load_problem_data(cfg, progress=progress)
     config_record = {
         **cfg.to_dict(),
+        "resolved_schedule_options": resolved_schedule_options(cfg),
+        "num_classes": data.num_classes,
         "data_sizes": data.sizes(),
         "model": get_problem(cfg.problem).model,
         "optimizer_used": optimizer_description(cfg.optimizer, cfg.schedule, cfg.weight_decay),

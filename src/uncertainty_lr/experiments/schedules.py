@@ -124,10 +124,15 @@ class ScheduleFree(Schedule):
 
 
 class Prodigy(Schedule):
-    """Prodigy in place of the optimizer. The LR it reports is the effective step size
-    ``d x lr`` of each group after the step (``lr`` is Prodigy's multiplier, 1.0)."""
+    """Prodigy in place of the optimizer. The LR it reports is the step size ``d x lr`` the
+    last step used (``lr`` is Prodigy's multiplier, 1.0). ``step()`` moves ``d`` but steps
+    with the ``d`` it had on entry, so that value is kept before each step moves it."""
 
     name = "prodigy"
+
+    def __init__(self, optimizer) -> None:
+        super().__init__(optimizer)
+        self._step_lrs = effective_lrs(optimizer)  # what the next step will use
 
     @classmethod
     def from_built(cls, name, optimizer, scheduler, options) -> Prodigy:
@@ -135,7 +140,13 @@ class Prodigy(Schedule):
         return cls(scheduler)
 
     def get_last_lr(self) -> list[float]:
-        return effective_lrs(self.optimizer)
+        return list(self._step_lrs)
+
+    def after_batch(self, logits=None) -> None:
+        self._step_lrs = effective_lrs(self.optimizer)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._step_lrs = effective_lrs(self.optimizer)  # the optimizer's d is restored first
 
 
 class UncertaintySchedule(TorchSchedule):

@@ -8,6 +8,10 @@ never read, so the comparison that follows stays honest. The chosen LRs are kept
 store's meta table (``save_choices`` / ``load_choices``), and ``apply_tuned`` turns a
 comparison grid into runs at those LRs (``lr_source="tuned"``).
 
+A pick at the smallest or largest LR an arm tried says only that the best LR may lie
+beyond the grid (``edges``); ``extension_configs`` gives the runs one step further out, and
+``tune --extend`` repeats that until every pick is interior (at most ``MAX_EXTENSIONS``).
+
 No torch is imported here (the report reads ``pick_lr`` and the stored choices).
 """
 
@@ -17,13 +21,13 @@ import json
 import math
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 from uncertainty_lr.checks import is_number
 from uncertainty_lr.experiments.config import RunConfig, resolve, run_id, schedule_label
 from uncertainty_lr.experiments.grid import expand_grid
-from uncertainty_lr.experiments.store import is_finished
+from uncertainty_lr.experiments.store import Store, is_finished
 
 #: Tuning seeds unless given: far from the comparison seeds 0..N, so the two never meet.
 DEFAULT_TUNING_SEEDS = (100, 101)
@@ -35,6 +39,10 @@ CHOICE_PREFIX = "tuned_lr:"
 # Mean validation accuracies this close count as a tie (they are k/n fractions, so real
 # differences are far larger); ties go to the smaller LR, the safer of the two.
 TIE_TOLERANCE = 1e-9
+#: ``--extend`` steps this factor beyond a grid's edge (the default grid is spaced about x3).
+EXTEND_FACTOR = 3.0
+#: ``--extend`` widens the grid at most this many times, then reports the pick as it stands.
+MAX_EXTENSIONS = 5
 
 
 def default_grid(lr: float) -> list[float]:
@@ -158,6 +166,101 @@ def pick_lr(records: Iterable[dict], select: str = "final") -> dict[tuple[str, s
             problem, schedule, select, seeds, scores, mean, chosen
         )
     return choices
+
+
+def edges(choice: Choice) -> tuple[str, ...]:
+    """Which ends of the LRs the arm tried its pick sits on: ("low",), ("high",), both (a
+    one-LR grid) or () when the pick is interior or there is none."""
+    if choice.lr is None:
+        return ()
+    tried = sorted(choice.scores)
+    return tuple(side for side, lr in (("low", tried[0]), ("high", tried[-1])) if choice.lr == lr)
+
+
+def edge_text(choice: Choice) -> str:
+    """'' for an interior pick, else a sentence saying which edge and what to do about it."""
+    sides = edges(choice)
+    if not sides:
+        return ""
+    where = {"low": "smallest", "high": "largest"}
+    which = " and ".join(where[side] for side in sides)
+    return (f"at the grid's edge (the {which} LR tried): the best LR may lie beyond it; "
+            "`tune --extend` widens the grid")  # fmt: skip
+
+
+def extension_lr(choice: Choice, side: str, factor: float = EXTEND_FACTOR) -> float:
+    """One step beyond the arm's tried LRs on ``side`` ('low' / 'high'), 3 significant digits."""
+    tried = sorted(choice.scores)
+    lr = tried[-1] * factor if side == "high" else tried[0] / factor
+    return float(f"{lr:.3g}")
+
+
+def extension_configs(
+    choices: dict[tuple[str, str], Choice], configs: Iterable[RunConfig]
+) -> list[RunConfig]:
+    """Tuning runs one step beyond the edge of every arm whose pick is on an edge.
+
+    ``configs``: the tuning configs run so far (the templates: an arm's runs differ only in
+    lr and seed). Each arm at an edge gets one new LR per edge (``extension_lr``), on every
+    tuning seed it used; arms with an interior pick or none get nothing.
+    """
+    templates: dict[tuple[str, str, int], RunConfig] = {}
+    for cfg in configs:
+        templates.setdefault((cfg.problem, schedule_label(cfg), cfg.seed), cfg)
+    out = []
+    for (problem, label), choice in choices.items():
+        for side in edges(choice):
+            lr = extension_lr(choice, side)
+            for seed in choice.seeds:
+                template = templates.get((problem, label, seed))
+                if template is not None:
+                    out.append(resolve(replace(template, lr=lr)))
+    return out
+
+
+def finish_tuning(
+    out_dir,
+    select: str,
+    configs: list[RunConfig],
+    train: Callable[[list[RunConfig]], object],
+    extend: bool = False,
+    log: Callable[[str], None] = print,
+) -> dict[tuple[str, str], Choice]:
+    """Pick each arm's LR from the tuning runs in ``out_dir``'s store and save the choices.
+
+    With ``extend`` (``tune --extend``): while an arm's pick is on an edge of the LRs it
+    tried, ``train`` the runs one step beyond it (``extension_configs``) and pick again, at
+    most ``MAX_EXTENSIONS`` times. ``configs``: the tuning configs already trained.
+    """
+
+    def pick() -> dict[tuple[str, str], Choice]:
+        with Store(out_dir) as store:
+            return pick_lr(tuning_records(store), select)
+
+    choices, configs = pick(), list(configs)
+    for _ in range(MAX_EXTENSIONS if extend else 0):
+        more = extension_configs(choices, configs)
+        if not more:
+            break
+        lrs = ", ".join(sorted({f"{cfg.lr:g}" for cfg in more}, key=float))
+        log(f"tuning: a pick is at the grid's edge; extending by {len(more)} runs at LR {lrs}")
+        train(more)
+        configs += more
+        choices = pick()
+    with Store(out_dir) as store:
+        save_choices(store, choices.values())
+    return choices
+
+
+def choice_lines(choices: dict[tuple[str, str], Choice]) -> list[str]:
+    """What `tune` prints: each arm's LR, and whether the pick sits on the grid's edge."""
+    select = next((c.select for c in choices.values()), "final")
+    lines = [f"tuned LRs (by {select} validation accuracy, mean over the arm's tuning seeds):"]
+    for choice in choices.values():
+        lr = "none: no LR finished every seed" if choice.lr is None else f"{choice.lr:g}"
+        edge = f"  ({edge_text(choice)})" if edge_text(choice) else ""
+        lines.append(f"  {choice.problem:<16} {choice.schedule:<32} {lr}{edge}")
+    return lines
 
 
 def tuning_records(store) -> list[dict]:

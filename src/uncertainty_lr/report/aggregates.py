@@ -1,10 +1,13 @@
 """rliable aggregates, the AlgoPerf score and divergence rates, as report tables.
 
 Final test accuracy here is ``accuracy_by_seed``: finished runs with their own value, a
-diverged run with its problem's lowest finished test accuracy, so every table judges a
-schedule on all the runs that did not fail. Across problems, an arm's (seeds x problems)
-matrix keeps the seeds that have a value on every problem (rliable's stratified bootstrap
-needs one run count per task).
+diverged run at chance accuracy (1/C), so every table judges a schedule on all the runs
+that did not fail. Across problems, raw accuracies are not comparable (a problem at ~0.98
+and one at ~0.58 would make the pooled IQM's trim and rank follow one problem), so each
+problem is first normalised as rliable intends: 0 = chance, 1 = the best arm's mean test
+accuracy on that problem (``across_matrix``). An arm's (seeds x problems) matrix keeps the
+seeds that have a value on every problem (rliable's stratified bootstrap needs one run
+count per task).
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from uncertainty_lr.report.tables import NA, Table, fmt, fmt_p, raw
 from uncertainty_lr.stats import (
     ALGOPERF_TAU_MAX,
     algoperf_score,
+    improvement_permutation_test,
     iqm_ci,
+    normalise_scores,
     probability_of_improvement_ci,
 )
 
@@ -32,12 +37,39 @@ def _values(study: Study, ps: ProblemSummary, arm: str) -> np.ndarray:
     return values[np.isfinite(values)]
 
 
-def across_matrix(study: Study, summary: Summary, arm: str) -> tuple[np.ndarray, list[int]]:
-    """(seeds x problems) accuracies of ``arm`` over the seeds complete on every problem.
+def problem_reference(study: Study, ps: ProblemSummary) -> tuple[float, float | None]:
+    """(chance accuracy, the best arm's mean test accuracy) of one problem: the 0 and the 1
+    of its normalised score. The best mean is None when no arm has a test accuracy."""
+    means = []
+    for arm in ps.arms:
+        values = accuracy_by_seed(study, ps, arm)
+        if np.isfinite(values).any():
+            means.append(float(np.nanmean(values)))
+    return ps.chance_accuracy, (max(means) if means else None)
 
-    Shape (0, problems) when no seed is complete or the arm is missing from a problem.
+
+def across_problems(study: Study, summary: Summary) -> tuple[list[ProblemSummary], list[str]]:
+    """The problems that enter across-problem aggregates, and notes on those left out: a
+    problem whose best arm is not above chance has no scale to normalise by."""
+    kept, notes = [], []
+    for ps in summary.problems.values():
+        low, high = problem_reference(study, ps)
+        if high is not None and high > low:
+            kept.append(ps)
+        else:
+            notes.append(f"{ps.problem} is left out across problems: no arm is above chance")
+    return kept, notes
+
+
+def across_matrix(study: Study, summary: Summary, arm: str) -> tuple[np.ndarray, list[int]]:
+    """(seeds x problems) normalised scores of ``arm`` over the seeds complete on every problem.
+
+    Each problem's test accuracy is mapped to 0 = chance (1/C), 1 = the best arm's mean
+    test accuracy on it (``problem_reference``, ``stats.normalise_scores``); problems of
+    ``across_problems`` only. Shape (0, problems) when no seed is complete or the arm is
+    missing from a problem.
     """
-    problems = list(summary.problems.values())
+    problems = across_problems(study, summary)[0]
     if not problems or any(arm not in ps.arms for ps in problems):
         return np.empty((0, len(problems))), []
     by_problem = [
@@ -46,10 +78,11 @@ def across_matrix(study: Study, summary: Summary, arm: str) -> tuple[np.ndarray,
     seeds = sorted(
         set.intersection(*({s for s, v in d.items() if np.isfinite(v)} for d in by_problem))
     )
-    matrix = np.array([[d[s] for d in by_problem] for s in seeds]).reshape(
+    raw_scores = np.array([[d[s] for d in by_problem] for s in seeds]).reshape(
         len(seeds), len(problems)
     )
-    return matrix, seeds
+    low, high = zip(*(problem_reference(study, ps) for ps in problems), strict=True)
+    return normalise_scores(raw_scores, low, high), seeds
 
 
 def _ci_text(low: float | None, high: float | None) -> str:
@@ -59,7 +92,8 @@ def _ci_text(low: float | None, high: float | None) -> str:
 def iqm_table(study: Study, summary: Summary) -> Table:
     """IQM of final test accuracy with a 95 % stratified-bootstrap CI, per problem and arm,
     and across problems when there are several."""
-    columns = ["problem", "schedule", "runs", "IQM test accuracy", "95% CI (stratified bootstrap)"]
+    columns = ["problem", "schedule", "runs", "IQM test accuracy",
+               "95% CI (stratified bootstrap, too narrow with few runs)"]  # fmt: skip
     csv_columns = ["problem", "schedule", "runs", "iqm", "ci_low", "ci_high"]
     rows, csv_rows = [], []
 
@@ -80,14 +114,17 @@ def iqm_table(study: Study, summary: Summary) -> Table:
             add(ACROSS, arm, across_matrix(study, summary, arm)[0])
     notes = [
         "IQM = mean of the middle 50 % of runs (rliable); the CI resamples runs within each "
-        "problem (2000 resamples, seed 0). Diverged runs count with their problem's lowest "
-        "finished test accuracy; failed and running runs are left out.",
+        "problem (2000 resamples, seed 0), a percentile bootstrap that is too narrow with a "
+        "handful of runs (it describes the spread, it is not a test). Diverged runs count at "
+        "chance accuracy (1/C); failed and running runs are left out.",
     ]
     if len(summary.problems) > 1:
         notes.append(
-            f"'{ACROSS}': the IQM over the (seeds x problems) matrix of the seeds that have a "
-            "value on every problem; 'runs' counts those seeds."
+            f"'{ACROSS}': the IQM of normalised scores (per problem, 0 = chance accuracy, 1 = "
+            "the best arm's mean test accuracy) over the (seeds x problems) matrix of the "
+            "seeds that have a value on every problem; 'runs' counts those seeds."
         )
+        notes += across_problems(study, summary)[1]
     return Table("iqm", "IQM of final test accuracy", columns, rows, notes, csv_columns, csv_rows)
 
 
@@ -95,19 +132,22 @@ def improvement_table(study: Study, summary: Summary) -> Table:
     """rliable's probability of improvement P(X > Y) of each uncertainty arm over each
     baseline on final test accuracy, per problem and across problems."""
     columns = ["problem", "X (uncertainty)", "Y (baseline)", "runs X / Y", "P(X > Y)"]
-    columns.append("95% CI (stratified bootstrap)")
-    csv_columns = ["problem", "x", "y", "runs_x", "runs_y", "p_improvement", "ci_low", "ci_high"]
+    columns += ["permutation p", "95% CI (stratified bootstrap, too narrow with few runs)"]
+    csv_columns = ["problem", "x", "y", "runs_x", "runs_y", "p_improvement", "permutation_p",
+                   "ci_low", "ci_high"]  # fmt: skip
     rows, csv_rows = [], []
 
     def add(problem: str, x_arm: str, y_arm: str, x: np.ndarray, y: np.ndarray) -> None:
         if x.size == 0 or y.size == 0:
-            rows.append([problem, x_arm, y_arm, f"{len(x)} / {len(y)}", NA, NA])
-            csv_rows.append([problem, x_arm, y_arm, str(len(x)), str(len(y)), "", "", ""])
+            rows.append([problem, x_arm, y_arm, f"{len(x)} / {len(y)}", NA, NA, NA])
+            csv_rows.append([problem, x_arm, y_arm, str(len(x)), str(len(y)), "", "", "", ""])
             return
         point, low, high = probability_of_improvement_ci(x, y)
+        p = improvement_permutation_test(x, y)[1]
         runs = [str(x.shape[0]), str(y.shape[0])]
-        rows.append([problem, x_arm, y_arm, " / ".join(runs), fmt(point), _ci_text(low, high)])
-        csv_rows.append([problem, x_arm, y_arm, *runs, raw(point), raw(low), raw(high)])
+        rows.append([problem, x_arm, y_arm, " / ".join(runs), fmt(point), fmt_p(p),
+                     _ci_text(low, high)])  # fmt: skip
+        csv_rows.append([problem, x_arm, y_arm, *runs, raw(point), raw(p), raw(low), raw(high)])
 
     for ps in summary.problems.values():
         for x_arm in ps.uncertainty_arms:
@@ -122,9 +162,13 @@ def improvement_table(study: Study, summary: Summary) -> Table:
         "P(X > Y): the chance that a run of X ends with a higher test accuracy than a run of Y "
         "on the same problem, every run of X against every run of Y (ties count 1/2), averaged "
         "over problems (rliable); 0.5 = no edge. Unlike the A/B table's win rate it does not "
-        "pair seeds. CI: runs of X and Y resampled independently within each problem (2000 "
-        "resamples, seed 0). Diverged runs count with their problem's lowest finished test "
-        "accuracy.",
+        "pair seeds. Permutation p: two-sided, X and Y runs relabelled within each problem "
+        "(every relabelling up to 10,000, else 10,000 random ones); it holds its level at "
+        "any run count, so it is the test. CI: runs of X and Y resampled independently "
+        "within each problem (2000 resamples, seed 0), a percentile bootstrap that is too "
+        "narrow with few runs (at 3 runs x 3 problems it excludes 0.5 for about 10 % of "
+        "pairs with no difference): read it as a spread, not a test. Diverged runs count at "
+        "chance accuracy (1/C); across problems each problem is normalised first (IQM table).",
     ]
     return Table(
         "probability_of_improvement", "Probability of improvement (final test accuracy)",

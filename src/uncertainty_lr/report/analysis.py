@@ -19,9 +19,9 @@ from uncertainty_lr.report.summary import (
     ProblemSummary,
     Summary,
     accuracy_by_seed,
-    best_val_accuracy,
 )
 from uncertainty_lr.report.tables import fmt, fmt_p
+from uncertainty_lr.report.targets import best_val_accuracy
 
 
 def _join(items: list[str]) -> str:
@@ -69,10 +69,10 @@ def overview(study: Study, summary: Summary) -> str:
     if counts["diverged"] + counts["failed"] + counts["running"]:
         text.append(
             "Diverged, failed and running runs are plotted up to where they stopped and left "
-            "out of the averages; a diverged run still counts in the paired tests of test "
-            "accuracy (with the problem's lowest finished test accuracy) and of epochs to "
-            "target (as never reaching it), so a schedule that blows up is not judged on its "
-            "survivors alone (each such run is named below)."
+            "out of the averages; a diverged run still counts in every comparison of test "
+            "accuracy (at chance accuracy, 1/C) and of epochs to target (as never reaching "
+            "it), so a schedule that blows up is not judged on its survivors alone; test "
+            "loss, macro-F1 and ECE drop it, and say so (each such run is named below)."
         )
     text.extend(note[0].upper() + note[1:] + "." for note in study.notes + summary.notes)
     if summary.n_tests:
@@ -96,8 +96,9 @@ def _diff_text(c: Comparison) -> str:
     r = c.result
     unit = " epochs" if c.metric.censored else ""
     text = f"{r.mean_diff:+.4g}{unit}"
-    if r.ci_low is not None:
-        text += f" (95% t-interval [{r.ci_low:+.4g}, {r.ci_high:+.4g}])"
+    if c.holm_interval is not None:  # the interval that agrees with the Holm verdict
+        low, high = c.holm_interval
+        text += f" ({c.holm_level:.2%} t-interval, the Holm level: [{low:+.4g}, {high:+.4g}])"
     if c.metric.censored and (r.n_censored_a or r.n_censored_b):
         text += ", with runs that never reached the target counted as budget + 1"
     return text
@@ -109,7 +110,7 @@ def _best_baseline(study: Study, ps: ProblemSummary) -> str:
         return "There is no baseline schedule to compare with."
     means = {}
     for arm in ps.baseline_arms:
-        # The verdict's numbers: diverged runs count with the problem's lowest test accuracy.
+        # The verdict's numbers: diverged runs count at chance accuracy.
         values = accuracy_by_seed(study, ps, arm)
         if np.isfinite(values).any():
             means[arm] = float(np.nanmean(values))

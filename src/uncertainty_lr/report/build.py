@@ -60,6 +60,7 @@ from uncertainty_lr.report.tables import (
 )
 from uncertainty_lr.report.tuning import retitle_main, split_rulesets, tuning_blocks
 from uncertainty_lr.report.verdict import ab_matrix, problem_sentences, verdict_table
+from uncertainty_lr.stats import DEFAULT_MARGIN, check_margin
 
 
 @dataclass(frozen=True)
@@ -228,6 +229,7 @@ def write_report(
     schedules: list[str] | None = None,
     extra_sections: Sequence[SectionHook] = (),
     budgets: Sequence[int] | None = None,
+    margin: float | None = None,
 ) -> Path:
     """Write the full report of the store in ``store_dir``; return the output folder.
 
@@ -243,6 +245,9 @@ def write_report(
     ``extra_sections``: hooks that add blocks to the end of each problem's section.
     ``budgets``: epoch budgets for the anytime report instead (``report/anytime.py``): per
     budget the verdict, final metrics, A/B tables, profile and AlgoPerf score.
+    ``margin``: the non-inferiority margin in test accuracy (None: ``DEFAULT_MARGIN``,
+    0.005): "as good as" a baseline means the one-sided 95 % paired lower bound of the
+    difference is above -margin.
 
     Order of the report: verdict table and a sentence or two per problem; a section per
     problem with its figures; across problems (performance profile, AlgoPerf score); the
@@ -250,6 +255,7 @@ def write_report(
     final metrics, convergence, the written analysis, evaluation summaries and the setup.
     """
     _check_arguments(target, target_fraction, uncertainty_schedule, command)
+    margin = DEFAULT_MARGIN if margin is None else check_margin(margin)
     if budgets is not None:
         budgets = check_budgets(budgets)
     study = load_study(store_dir, by_budget=budgets is not None)
@@ -265,7 +271,8 @@ def write_report(
     out = Path(store_dir) / "report" if out_dir is None else Path(out_dir)
     if budgets is not None:
         return write_budget_report(study, out, budgets, uncertainty_schedule=uncertainty_schedule,
-                                   target=target, target_fraction=target_fraction, command=command)  # fmt: skip
+                                   target=target, target_fraction=target_fraction, command=command,
+                                   margin=margin)  # fmt: skip
     fig_dir = out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
     summary = summarise(
@@ -273,6 +280,7 @@ def write_report(
         uncertainty_schedule=uncertainty_schedule,
         target=target,
         target_fraction=target_fraction,
+        margin=margin,
     )
     verdict = verdict_table(study, summary)
     ab = ab_table(study, summary)
@@ -293,7 +301,7 @@ def write_report(
         section_blocks.append(score)  # no profile section: the score stays with the tables
     tuning, tuning_notes = tuning_blocks(rulesets, summary, Path(store_dir), out,
                                          uncertainty_schedule=uncertainty_schedule, target=target,
-                                         target_fraction=target_fraction)  # fmt: skip
+                                         target_fraction=target_fraction, margin=margin)  # fmt: skip
     figure_notes += tuning_notes
 
     paragraphs = analysis_paragraphs(study, summary)

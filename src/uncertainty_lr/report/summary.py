@@ -3,28 +3,38 @@
 Tables, plots and the written analysis all read one ``Summary``, so a number shown in a
 table, drawn in a plot and quoted in the text is the same number. Statistics come from
 ``uncertainty_lr.stats``; this module only decides what is compared with what.
+
+A diverged run counts at chance accuracy, 1/C, in every accuracy comparison (its model
+predicts no better than guessing), and as never reaching the target in time to target.
+Test loss, macro-F1 and ECE cannot be imputed for it, so those comparisons drop it and
+say how many diverged runs they dropped.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from uncertainty_lr.report.load import RunData, Study, seed_vector
+from uncertainty_lr.problems import PROBLEMS
+from uncertainty_lr.report.load import Study, seed_vector
+from uncertainty_lr.report.targets import run_budget, seconds_of, target_for, times_to_target
 from uncertainty_lr.stats import (
+    DEFAULT_MARGIN,
     DEFAULT_TARGET_FRACTION,
     DivergenceTest,
+    NonInferiority,
     PairedComparison,
+    check_margin,
     compare_censored,
     compare_paired,
-    default_target,
     divergence_test,
     epochs_to_target,
     holm,
-    seconds_to_target,
+    holm_confidence,
+    non_inferiority,
+    t_interval,
 )
 
 #: Significance level of the Holm-corrected paired t-tests.
@@ -56,10 +66,9 @@ class ProblemSummary:
     runs; ``math.inf`` means the run never reached the target within its budget, and a
     diverged run always counts as never reaching it (its model is unusable at the end).
 
-    ``diverged_accuracy`` is the test accuracy a diverged run enters the paired accuracy
-    comparison with: the lowest test accuracy of any finished run of the problem (None when
-    no finished run has one). ``divergence`` maps arm -> (diverged runs, finished or
-    diverged runs).
+    ``chance_accuracy`` is the test accuracy a diverged run counts with: 1/C for the C
+    classes of the problem (``chance_note`` says where C came from; 0 when it is unknown).
+    ``divergence`` maps arm -> (diverged runs, finished or diverged runs).
     """
 
     problem: str
@@ -73,7 +82,8 @@ class ProblemSummary:
     epochs_to_target: dict[str, dict[int, float]] = field(default_factory=dict)
     seconds_to_target: dict[str, dict[int, float]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-    diverged_accuracy: float | None = None
+    chance_accuracy: float = 0.0
+    chance_note: str = ""
     divergence: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
@@ -82,8 +92,12 @@ class Comparison:
     """Uncertainty arm ``arm_a`` vs baseline ``arm_b`` on one metric of one problem.
 
     ``result`` is None only when the statistics refused the input (``reason`` says why);
-    ``holm_p`` is the Holm-adjusted paired t-test p over every comparison in the report;
-    ``notes`` says what the report decided before the test (diverged runs let in).
+    ``holm_p`` is the Holm-adjusted paired t-test p over every comparison in the report, and
+    ``holm_interval`` the t-interval of the mean difference at ``holm_level``, the level that
+    agrees with it (``stats.holm_confidence``: it excludes 0 exactly when holm_p < ALPHA).
+    ``non_inferiority`` (test accuracy only): is A at most the summary's margin worse than B?
+    ``differences``: the paired differences a - b the tests used, shape (n,).
+    ``notes`` says what the report decided before the test (diverged runs let in or dropped).
     """
 
     problem: str
@@ -94,6 +108,10 @@ class Comparison:
     reason: str = ""
     holm_p: float | None = None
     notes: list[str] = field(default_factory=list)
+    non_inferiority: NonInferiority | None = None
+    differences: np.ndarray | None = None
+    holm_level: float | None = None
+    holm_interval: tuple[float, float] | None = None
 
     @property
     def significant(self) -> bool:
@@ -119,13 +137,15 @@ class DivergenceComparison:
 
 @dataclass
 class Summary:
-    """Everything numeric the report shows. ``notes`` are store-wide remarks."""
+    """Everything numeric the report shows. ``notes`` are store-wide remarks; ``margin`` is
+    the non-inferiority margin in test accuracy."""
 
     uncertainty_schedule: str
     problems: dict[str, ProblemSummary]
     comparisons: list[Comparison]
     notes: list[str] = field(default_factory=list)
     divergence: list[DivergenceComparison] = field(default_factory=list)
+    margin: float = DEFAULT_MARGIN
 
     @property
     def n_tests(self) -> int:
@@ -133,99 +153,37 @@ class Summary:
         return sum(1 for c in self.comparisons if c.result is not None and c.result.t_p is not None)
 
 
-def best_val_accuracy(run: RunData) -> float | None:
-    """Highest validation accuracy over the run's epochs, None if none was logged."""
-    values = run.curve("val_accuracy")
-    return float(np.nanmax(values)) if np.isfinite(values).any() else None
-
-
-def run_budget(run: RunData) -> float:
-    """Epochs the run was given: config 'epochs', else the epochs it logged."""
-    epochs = run.config.get("epochs")
-    if isinstance(epochs, (int, float)) and not isinstance(epochs, bool) and epochs > 0:
-        return float(max(epochs, run.epochs.size))
-    return float(max(run.epochs.size, run.epochs_done, 1))
-
-
-def cumulative_seconds(run: RunData) -> np.ndarray:
-    """Cumulative wall time (s) at the end of each epoch, shape (E,); NaN if unknown.
-
-    Uses the logged ``wall_time``; without it, the running sum of train + eval time.
-    """
-    wall = run.curve("wall_time")
-    if np.isfinite(wall).all() and wall.size:
-        return wall
-    parts = np.nan_to_num(run.curve("train_time")) + np.nan_to_num(run.curve("eval_time"))
-    if np.isfinite(run.curve("train_time")).all() and wall.size:
-        return np.cumsum(parts)
-    return np.full(wall.shape, np.nan)
-
-
-def _target_for(
-    study: Study,
-    problem: str,
-    baselines: list[str],
-    arms: list[str],
-    target: float | Mapping[str, float] | None,
-    fraction: float,
-) -> tuple[float | None, str]:
-    """The problem's target validation accuracy and a sentence saying where it came from."""
-    if isinstance(target, Mapping):
-        target = target.get(problem)
-    if target is not None:
-        return float(target), f"given: {float(target):.4g}"
-    pool = baselines or arms
-    best = {
-        arm: [
-            np.nan if (v := best_val_accuracy(run)) is None else v
-            for run in study.runs_of(problem, arm, status="done")
-        ]
-        for arm in pool
-    }
-    try:
-        value = default_target(best, pool, fraction)
-    except ValueError:
-        return None, "not set: no finished run logged a validation accuracy"
-    who = "baseline" if baselines else "schedule (there is no baseline)"
-    return value, (
-        f"{fraction:g} x median best validation accuracy of the best {who} = {value:.4g}"
-    )
-
-
-def _times(
-    study: Study, problem: str, arm: str, target: float | None, fn: Callable[[RunData], float]
-) -> dict[int, float]:
-    """seed -> time to target of finished runs; a diverged run never reached it (inf)."""
-    if target is None:
-        return {}
-    return {
-        run.seed: math.inf if run.status == "diverged" else fn(run)
-        for run in study.runs_of(problem, arm)
-        if run.status in ("done", "diverged")
-    }
-
-
 def accuracy_by_seed(study: Study, ps: ProblemSummary, arm: str) -> np.ndarray:
     """Final test accuracy of ``arm`` per seed of ``ps.seeds``, shape (seeds,).
 
-    Finished runs give their test accuracy; a diverged run gives ``ps.diverged_accuracy``
-    (the problem's lowest finished test accuracy), so a schedule that blows up is not
-    judged on its survivors alone; failed, running and missing runs are NaN.
+    Finished runs give their test accuracy; a diverged run gives ``ps.chance_accuracy``
+    (1/C: its model predicts no better than guessing), so a schedule that blows up is
+    judged on all its runs, not its survivors; failed, running and missing runs are NaN.
     """
     values = seed_vector(study, ps.problem, arm, ps.seeds, lambda run: run.test["test_accuracy"])
-    if ps.diverged_accuracy is not None:
-        diverged = {run.seed for run in study.runs_of(ps.problem, arm, status="diverged")}
-        for i, seed in enumerate(ps.seeds):
-            if seed in diverged:
-                values[i] = ps.diverged_accuracy
+    diverged = {run.seed for run in study.runs_of(ps.problem, arm, status="diverged")}
+    for i, seed in enumerate(ps.seeds):
+        if seed in diverged:
+            values[i] = ps.chance_accuracy
     return values
 
 
-def _seconds(run: RunData, target: float) -> float:
-    try:
-        return seconds_to_target(run.curve("val_accuracy"), cumulative_seconds(run), target)
-    except ValueError:  # no usable wall time: unknown, not "never"
-        return math.nan
+def chance_accuracy(study: Study, problem: str) -> tuple[float, str]:
+    """(1/C, where C came from) for ``problem``: the class count its runs recorded, else the
+    problem registry's for its dataset, else (0.0, why): accuracy 0 is the bound below chance.
+    """
+    recorded = {run.config.get("num_classes") for run in study.runs_of(problem)}
+    counts = sorted(c for c in recorded if isinstance(c, int) and not isinstance(c, bool) and c > 1)
+    if counts:
+        # Runs of one problem share its data; should they differ, the largest C is the
+        # lower chance, the conservative value for a run that diverged.
+        return 1.0 / counts[
+            -1
+        ], f"1/{counts[-1]}, chance for the {counts[-1]} classes its runs recorded"
+    if problem in PROBLEMS:
+        classes = PROBLEMS[problem].classes
+        return 1.0 / classes, f"1/{classes}, chance for the {classes} classes of its dataset"
+    return 0.0, "0: the number of classes is unknown (no run recorded it), so 0 bounds chance"
 
 
 def summarise_problem(
@@ -250,7 +208,7 @@ def summarise_problem(
     # Baselines are the other schedules; uncertainty variants that are not under test (a
     # selection study's other arms) are shown in the tables but are not baselines.
     baselines = [arm for arm in arms if by_arm[arm][0].base_schedule != "uncertainty"]
-    value, note = _target_for(study, problem, baselines, arms, target, fraction)
+    value, note = target_for(study, problem, baselines, arms, target, fraction)
     done = [run for run in study.runs if run.problem == problem and run.status == "done"]
     budgets = sorted({run_budget(run) for run in done})
     summary = ProblemSummary(
@@ -268,29 +226,28 @@ def summarise_problem(
             f"finished runs had different epoch budgets ({', '.join(f'{b:g}' for b in budgets)});"
             f" time-to-target comparisons use the largest, {budgets[-1]:g}"
         )
-    finished = [run.test["test_accuracy"] for run in done]
-    finished = [value for value in finished if value is not None]
-    summary.diverged_accuracy = min(finished) if finished else None
+    summary.chance_accuracy, summary.chance_note = chance_accuracy(study, problem)
     for arm in arms:
         counts = study.status_counts(problem, arm)
         summary.divergence[arm] = (counts["diverged"], counts["done"] + counts["diverged"])
-        summary.epochs_to_target[arm] = _times(
+        summary.epochs_to_target[arm] = times_to_target(
             study,
             problem,
             arm,
             value,
             lambda run: epochs_to_target(run.curve("val_accuracy"), value),
         )
-        summary.seconds_to_target[arm] = _times(
-            study, problem, arm, value, lambda run: _seconds(run, value)
+        summary.seconds_to_target[arm] = times_to_target(
+            study, problem, arm, value, lambda run: seconds_of(run, value)
         )
     return summary
 
 
 def _compare(
-    study: Study, ps: ProblemSummary, arm_a: str, arm_b: str, metric: Metric
+    study: Study, ps: ProblemSummary, arm_a: str, arm_b: str, metric: Metric, margin: float
 ) -> Comparison:
-    """One paired comparison; seeds without a finished run on either side drop out."""
+    """One paired comparison; seeds without a finished (or, for accuracy and time to target,
+    diverged) run on either side drop out."""
     seeds = ps.seeds
     if metric.censored:
         if ps.target is None or ps.budget is None:
@@ -302,31 +259,53 @@ def _compare(
             result = compare_censored(a, b, ps.budget)
         except ValueError as error:
             return Comparison(ps.problem, arm_a, arm_b, metric, None, reason=str(error))
-        notes = _diverged_note(ps, arm_a, arm_b, "never reached the target")
-        return Comparison(ps.problem, arm_a, arm_b, metric, result, notes=notes)
-    notes = []
+        notes = _diverged_note(ps, arm_a, arm_b, "{runs} never reached the target")
+        return Comparison(ps.problem, arm_a, arm_b, metric, result, notes=notes,
+                          differences=_differences(a, b, ps.budget + 1))  # fmt: skip
     if metric.key == "test_accuracy":
-        a = accuracy_by_seed(study, ps, arm_a)
-        b = accuracy_by_seed(study, ps, arm_b)
-        if ps.diverged_accuracy is not None:
-            notes = _diverged_note(
-                ps, arm_a, arm_b,
-                f"enter with test accuracy {ps.diverged_accuracy:.4g}, the lowest of any "
-                "finished run on this problem",
-            )  # fmt: skip
-    else:
-        a = seed_vector(study, ps.problem, arm_a, seeds, lambda run: run.test[metric.key])
-        b = seed_vector(study, ps.problem, arm_b, seeds, lambda run: run.test[metric.key])
+        a, b = accuracy_by_seed(study, ps, arm_a), accuracy_by_seed(study, ps, arm_b)
+        notes = _diverged_note(
+            ps, arm_a, arm_b, "{runs} count at chance accuracy " + ps.chance_note
+        )
+        result = compare_paired(a, b, higher_is_better=True)
+        return Comparison(ps.problem, arm_a, arm_b, metric, result, notes=notes,
+                          non_inferiority=non_inferiority(a, b, margin),
+                          differences=_differences(a, b))  # fmt: skip
+    a = seed_vector(study, ps.problem, arm_a, seeds, lambda run: run.test[metric.key])
+    b = seed_vector(study, ps.problem, arm_b, seeds, lambda run: run.test[metric.key])
+    notes = _diverged_note(
+        ps, arm_a, arm_b, f"drops {{runs}}: a diverged run has no {metric.label}"
+    )
     result = compare_paired(a, b, higher_is_better=metric.higher_is_better)
-    return Comparison(ps.problem, arm_a, arm_b, metric, result, notes=notes)
+    return Comparison(ps.problem, arm_a, arm_b, metric, result, notes=notes,
+                      differences=_differences(a, b))  # fmt: skip
 
 
-def _diverged_note(ps: ProblemSummary, arm_a: str, arm_b: str, how: str) -> list[str]:
-    """'diverged runs (A: 2, B: 0) count as ...' when either arm has a diverged run."""
+def _differences(a: np.ndarray, b: np.ndarray, never: float | None = None) -> np.ndarray:
+    """a - b over the pairs with both values, inf (never reached) set to ``never``."""
+    if never is not None:
+        a, b = np.where(np.isposinf(a), never, a), np.where(np.isposinf(b), never, b)
+    keep = ~(np.isnan(a) | np.isnan(b))
+    return a[keep] - b[keep]
+
+
+def _diverged_note(ps: ProblemSummary, arm_a: str, arm_b: str, text: str) -> list[str]:
+    """``text`` with '{runs}' as '2 diverged runs (A: 2, B: 0)', when either arm has one."""
     n_a, n_b = ps.divergence[arm_a][0], ps.divergence[arm_b][0]
     if not n_a and not n_b:
         return []
-    return [f"diverged runs (A: {n_a}, B: {n_b}) {how}"]
+    runs = f"{n_a + n_b} diverged run{'s' if n_a + n_b > 1 else ''} (A: {n_a}, B: {n_b})"
+    return [text.format(runs=runs)]
+
+
+def _holm_intervals(comparisons: list[Comparison]) -> None:
+    """Set each comparison's interval at the level that agrees with its Holm p."""
+    for c in comparisons:
+        if c.result is None or c.differences is None:
+            continue
+        level = holm_confidence(c.result.t_p, c.holm_p, ALPHA)
+        if level is not None:
+            c.holm_level, c.holm_interval = level, t_interval(c.differences, level)
 
 
 def summarise(
@@ -335,15 +314,20 @@ def summarise(
     uncertainty_schedule: str = "uncertainty",
     target: float | Mapping[str, float] | None = None,
     target_fraction: float | None = None,
+    margin: float = DEFAULT_MARGIN,
 ) -> Summary:
-    """All report numbers of ``study``; Holm correction over every paired t-test p."""
+    """All report numbers of ``study``; Holm correction over every paired t-test p.
+
+    ``margin``: the non-inferiority margin in test accuracy (default ``DEFAULT_MARGIN``).
+    """
+    margin = check_margin(margin)
     fraction = DEFAULT_TARGET_FRACTION if target_fraction is None else target_fraction
     problems = {
         problem: summarise_problem(study, problem, uncertainty_schedule, target, fraction)
         for problem in study.problems()
     }
     comparisons = [
-        _compare(study, ps, arm_a, arm_b, metric)
+        _compare(study, ps, arm_a, arm_b, metric, margin)
         for ps in problems.values()
         for arm_a in ps.uncertainty_arms
         for arm_b in ps.baseline_arms
@@ -352,6 +336,7 @@ def summarise(
     adjusted = holm([c.result.t_p if c.result is not None else None for c in comparisons])
     for comparison, p in zip(comparisons, adjusted, strict=True):
         comparison.holm_p = p
+    _holm_intervals(comparisons)
     divergence = [
         DivergenceComparison(
             ps.problem, arm_a, arm_b, divergence_test(*ps.divergence[arm_a], *ps.divergence[arm_b])
@@ -369,4 +354,4 @@ def summarise(
             f"no run uses the schedule {uncertainty_schedule!r} (schedules in the store: "
             f"{schedules}), so no A/B comparison was made"
         )
-    return Summary(uncertainty_schedule, problems, comparisons, notes, divergence)
+    return Summary(uncertainty_schedule, problems, comparisons, notes, divergence, margin)

@@ -7,64 +7,16 @@ Cells are strings. A value that does not exist says so in a short word ("n/a", "
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from uncertainty_lr.experiments.files import write_csv
 from uncertainty_lr.report.budgets import BUDGET_AWARE, BUDGET_FREE, run_kind
+from uncertainty_lr.report.cells import NA, Table, fmt, fmt_p, raw  # noqa: F401 - re-exported
 from uncertainty_lr.report.load import STATUS_ORDER, RunData, Study, seed_vector
-from uncertainty_lr.report.summary import ALPHA, Comparison, Summary
+from uncertainty_lr.report.summary import ALPHA, Comparison, Summary, accuracy_by_seed
 from uncertainty_lr.stats import mean_std
 from uncertainty_lr.stats import summarise as describe
-
-NA = "n/a"
-
-
-@dataclass
-class Table:
-    """A titled table. ``csv_columns``/``csv_rows`` default to the displayed ones; set
-    them when the CSV should hold raw numbers where the display joins them (mean ± std)."""
-
-    name: str
-    title: str
-    columns: list[str]
-    rows: list[list[str]]
-    notes: list[str] = field(default_factory=list)
-    csv_columns: list[str] | None = None
-    csv_rows: list[list[str]] | None = None
-
-    def write_csv(self, path: Path) -> Path:
-        """Write the table (header + rows) as UTF-8 CSV to ``path``, atomically."""
-        rows = self.csv_rows if self.csv_rows is not None else self.rows
-        return write_csv(path, [self.csv_columns or self.columns, *rows])
-
-
-def fmt(value: float | None, digits: int = 4) -> str:
-    """Round for display: '0.9312'; None/NaN -> 'n/a'; inf -> 'inf'."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return NA
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    if abs(value) >= 1e4 or 0 < abs(value) < 0.5 * 10.0**-digits:  # fixed decimals hide these
-        return f"{value:.2g}"
-    return f"{value:.{digits}f}"
-
-
-def raw(value: float | None) -> str:
-    """Full-precision text for CSV: '' for None/NaN, 'inf' for infinity."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    return "inf" if math.isinf(value) else repr(float(value))
-
-
-def fmt_p(p: float | None) -> str:
-    """p-values: '<0.0001' below 1e-4, else 4 decimals."""
-    if p is None:
-        return NA
-    return "<0.0001" if p < 1e-4 else f"{p:.4f}"
 
 
 def _unique(values: list[Any]) -> str:
@@ -145,7 +97,8 @@ FINAL_COLUMNS: tuple[tuple[str, str, Any], ...] = (
 
 
 def final_metrics_table(study: Study, summary: Summary) -> Table:
-    """Mean ± std over seeds (finished runs only) of the final metrics per problem and arm."""
+    """Mean ± std over seeds of the final metrics per problem and arm: test accuracy over
+    finished and diverged runs (a diverged one at chance), the others over finished runs."""
     columns = ["problem", "schedule", "runs (done/div/fail/run)", "seeds with test"]
     columns += [label for label, _, _ in FINAL_COLUMNS]
     csv_columns = ["problem", "schedule", *(f"n_{s}" for s in STATUS_ORDER), "n_test"]
@@ -160,8 +113,10 @@ def final_metrics_table(study: Study, summary: Summary) -> Table:
             n_test = int(np.isfinite(acc).sum())
             row = [ps.problem, arm, "/".join(str(counts[s]) for s in STATUS_ORDER), str(n_test)]
             csv_row = [ps.problem, arm, *(str(counts[s]) for s in STATUS_ORDER), str(n_test)]
-            for _, _, getter in FINAL_COLUMNS:
-                mean, std = mean_std(seed_vector(study, ps.problem, arm, seeds, getter))
+            for _, key, getter in FINAL_COLUMNS:
+                values = (accuracy_by_seed(study, ps, arm) if key == "test_accuracy"
+                          else seed_vector(study, ps.problem, arm, seeds, getter))  # fmt: skip
+                mean, std = mean_std(values)
                 if mean is None:
                     row.append(NA)
                 else:
@@ -173,9 +128,16 @@ def final_metrics_table(study: Study, summary: Summary) -> Table:
                 notes.append(f"{ps.problem} / {arm}: finished runs carry no test metrics")
             if counts["done"] == 1:
                 notes.append(f"{ps.problem} / {arm}: one finished seed, so no std")
+            if counts["diverged"]:
+                notes.append(
+                    f"{ps.problem} / {arm}: test accuracy counts its {counts['diverged']} "
+                    f"diverged run(s) at chance ({ps.chance_note}); test loss, macro-F1, ECE and "
+                    f"val entropy drop them ({counts['diverged']} diverged, they have none)"
+                )
     notes.append(
-        "mean ± sample std (ddof 1) over finished seeds; diverged, failed and running runs are "
-        "counted but not averaged"
+        "mean ± sample std (ddof 1) over seeds: test accuracy over finished and diverged runs, "
+        "a diverged run at chance accuracy (1/C); the other metrics over finished runs; failed "
+        "and running runs are counted but not averaged"
     )
     return Table(
         "final_metrics", "Final metrics per schedule", columns, rows, notes, csv_columns, csv_rows
@@ -277,9 +239,13 @@ def _number_notes(texts: list[str], notes: list[str]) -> str:
 def ab_table(study: Study, summary: Summary) -> Table:
     """Uncertainty schedule vs each baseline, per problem and metric, paired by seed."""
     columns = ["problem", "uncertainty", "baseline", "metric", "n", "mean A", "mean B"]
-    columns += ["mean diff A-B [95% t-interval]", "t-test p", "Wilcoxon p", "Cohen's d_z"]
-    columns += ["win rate", "Holm p (t-test)", f"significant (Holm p < {ALPHA:g})", "notes"]
-    csv_columns = columns[:7] + ["mean_diff", "ci_low", "ci_high"] + columns[8:-1] + ["notes"]
+    columns += ["mean diff A-B [95% t-interval, unadjusted]", "t-test p", "Wilcoxon p"]
+    columns += ["Cohen's d_z", "win rate", "Holm p (t-test)", f"significant (Holm p < {ALPHA:g})"]
+    columns += [f"non-inferior (margin {summary.margin:g}): one-sided 95% lower bound", "notes"]
+    csv_columns = columns[:7] + ["mean_diff", "ci_low", "ci_high"] + columns[8:-2]
+    csv_columns += ["holm_level", "holm_ci_low", "holm_ci_high"]
+    csv_columns += ["non_inferiority_margin", "non_inferiority_lower", "non_inferiority_p"]
+    csv_columns += ["non_inferior", "notes"]
     rows, csv_rows, row_notes = [], [], []
     for c in summary.comparisons:
         r, why = c.result, _reasons(c)
@@ -310,17 +276,19 @@ def ab_table(study: Study, summary: Summary) -> Table:
         else:
             diff_ci = shown["diff"]
         verdict = ("yes" if c.significant else "no") if c.holm_p is not None else "untested"
+        ni_shown, ni_exact = _non_inferiority_cells(c, why)
+        holm_ci = [raw(c.holm_level), *(raw(v) for v in c.holm_interval or (None, None))]
         texts = (list(r.notes) if r is not None else [c.reason]) + c.notes
         refs = _number_notes(texts, row_notes)
         lead = [c.problem, c.arm_a, c.arm_b, c.metric.label, str(r.n) if r is not None else "0"]
         stat_keys = ("t", "w", "dz", "pi", "holm")
         rows.append(
             lead + [shown["mean_a"], shown["mean_b"], diff_ci]
-            + [shown[k] for k in stat_keys] + [verdict, refs]
+            + [shown[k] for k in stat_keys] + [verdict, ni_shown, refs]
         )  # fmt: skip
         csv_rows.append(
             lead + [exact[k] for k in ("mean_a", "mean_b", "diff", "ci_low", "ci_high")]
-            + [exact[k] for k in stat_keys] + [verdict, "; ".join(texts)]
+            + [exact[k] for k in stat_keys] + [verdict, *holm_ci, *ni_exact, "; ".join(texts)]
         )  # fmt: skip
     notes = [f"[{i}] {text}" for i, text in enumerate(row_notes, 1)]
     if summary.n_tests:
@@ -337,12 +305,14 @@ def ab_table(study: Study, summary: Summary) -> Table:
         + "A = uncertainty schedule, B = baseline, differences are A - B per seed; win rate = "
         "the fraction of paired seeds on which A is better, ties counting 1/2 (not rliable's "
         "probability of improvement, which compares every run with every run). Finished runs "
-        "are paired; a diverged run enters the test-accuracy comparison with the lowest test "
-        "accuracy of any finished run on its problem (a loss against every finished seed but "
-        "the worst, and a tie with that) and the epochs-to-target comparison as never "
-        "reaching the target; it is left out of loss, macro-F1 and ECE, which it has none of. "
-        "Failed and running runs are excluded. Epochs to target: runs that never reached it "
-        "count as budget + 1.",
+        "are paired; a diverged run enters the test-accuracy comparison at chance accuracy "
+        "(1/C) and the epochs-to-target comparison as never reaching the target; loss, "
+        "macro-F1 and ECE drop it (it has none of them) and their notes say how many diverged "
+        "runs they dropped. Failed and running runs are excluded. Epochs to target: runs that "
+        "never reached it count as budget + 1. The 95% interval is unadjusted; the CSV also "
+        "holds the interval at the level that agrees with the Holm p (holm_level). "
+        f"Non-inferior (test accuracy only): the one-sided 95% paired-t lower bound of A - B "
+        f"is above -{summary.margin:g}, the margin (`report --margin`).",
     )
     if not summary.comparisons:
         notes.insert(0, "no comparison: " + ("; ".join(summary.notes) or _why_no_ab(summary)))
@@ -350,6 +320,19 @@ def ab_table(study: Study, summary: Summary) -> Table:
         "ab_tests", "A/B: uncertainty schedule vs baselines", columns, rows, notes,
         csv_columns, csv_rows,
     )  # fmt: skip
+
+
+def _non_inferiority_cells(c: Comparison, why: dict[str, str]) -> tuple[str, list[str]]:
+    """(display cell, [margin, lower bound, p, yes/no]) of the non-inferiority test."""
+    ni = c.non_inferiority
+    if ni is None:  # tested on test accuracy only: the margin is in accuracy
+        return NA, ["", "", "", NA]
+    if ni.lower is None:
+        word = "n<3" if ni.n < 3 else why.get("ci", "zero var")
+        return word, [raw(ni.margin), word, word, "untested"]
+    verdict = "yes" if ni.holds else "no"
+    cells = [raw(ni.margin), raw(ni.lower), raw(ni.p), verdict]
+    return f"{verdict} ({fmt(ni.lower)})", cells
 
 
 def _why_no_ab(summary: Summary) -> str:

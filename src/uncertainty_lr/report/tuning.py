@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 
 from uncertainty_lr.experiments.files import write_refusal
 from uncertainty_lr.experiments.store_reader import StoreReader
-from uncertainty_lr.experiments.tuning import Choice, load_choices, pick_lr
+from uncertainty_lr.experiments.tuning import Choice, edge_text, load_choices, pick_lr
 from uncertainty_lr.report.html import Block, Heading, Image, Paragraph
 from uncertainty_lr.report.load import Study
 from uncertainty_lr.report.plots import arm_styles, save_figure, wrap
@@ -105,6 +105,8 @@ def tuning_table(choices: dict[tuple[str, str], Choice]) -> Table:
         "highest mean wins; ties go to the smaller LR; an LR where any seed diverged or "
         "failed cannot be chosen. No test metric is read."
     ]
+    notes += [f"{c.problem} / {c.schedule}: chosen {edge_text(c)}" for c in choices.values()
+              if edge_text(c)]  # fmt: skip
     return Table("tuning", "LR tuning: validation accuracy per schedule and LR", columns, rows, notes)  # fmt: skip
 
 
@@ -191,7 +193,7 @@ def tuning_blocks(parts: Rulesets, main_summary: Summary, store_dir: Path, out: 
                   **summary_args) -> tuple[list[Block], list[str]]:  # fmt: skip
     """The report section on tuning and the second ruleset, CSVs written to ``out``.
 
-    ``summary_args`` (uncertainty_schedule, target, target_fraction) summarise the
+    ``summary_args`` (uncertainty_schedule, target, target_fraction, margin) summarise the
     externally tuned runs as their own test family. Returns (blocks, notes).
     """
     if not parts.tuning.runs and parts.tuned is None and parts.main_ruleset == "given":

@@ -1,5 +1,10 @@
 """Summaries of one sample and of a (runs x tasks) score matrix, rliable style.
 
+Scores of different tasks are only comparable once each task's scale is removed:
+``normalise_scores`` maps every task column onto 0 = its low reference (chance) and 1 = its
+high one (the best arm), as rliable normalises Atari scores between random and human play.
+``competition_ranks`` ranks arms so that equal scores share a rank.
+
 NaN means a missing run (failed, diverged, not yet run). Functions over one sample
 (``mean_std``, ``summarise``) drop NaN and ``summarise`` says how many; functions over a
 (runs x tasks) matrix (``iqm``, ``iqm_ci``) refuse NaN, because dropping values would
@@ -146,3 +151,45 @@ def summarise(x: Sequence[float] | np.ndarray) -> dict[str, float | int | None]:
         std = float(np.std(values, ddof=1))
         out.update(std=std, sem=std / float(np.sqrt(n)))
     return out
+
+
+def normalise_scores(
+    scores: Sequence[Sequence[float]] | np.ndarray,
+    low: Sequence[float] | np.ndarray,
+    high: Sequence[float] | np.ndarray,
+) -> np.ndarray:
+    """``(scores - low[t]) / (high[t] - low[t])`` per task column t, same shape as ``scores``.
+
+    ``scores``: shape (runs, tasks) (or (runs,) for one task; NaN stays NaN); ``low``,
+    ``high``: one finite reference per task with ``high > low``, e.g. chance accuracy 1/C and
+    the best arm's mean accuracy. A run at ``low`` scores 0, one at ``high`` scores 1; runs
+    may fall outside [0, 1].
+    """
+    arr = as_float_array(scores, "scores")
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2:
+        raise ValueError(f"scores must have shape (runs, tasks) or (runs,), got {arr.shape}")
+    lo, hi = as_float_array(low, "low").ravel(), as_float_array(high, "high").ravel()
+    if lo.size != arr.shape[1] or hi.size != arr.shape[1]:
+        raise ValueError(
+            f"low and high need one value per task ({arr.shape[1]}), got {lo.size} and {hi.size}"
+        )
+    if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi)) and np.all(hi > lo)):
+        raise ValueError(f"every task needs finite references with high > low, got {lo} and {hi}")
+    return (arr - lo) / (hi - lo)
+
+
+def competition_ranks(
+    values: Sequence[float] | np.ndarray, *, higher_is_better: bool = True, decimals: int = 12
+) -> list[int]:
+    """Rank of each value: 1 + how many values are strictly better ("1224" ranking).
+
+    Values equal after rounding to ``decimals`` places share a rank (means of k/n accuracies
+    that agree up to float noise are a tie, not an order). ``values``: 1-D, finite.
+    """
+    arr = as_float_array(values, "values").ravel()
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("values must be finite to be ranked")
+    key = np.round(arr, decimals) * (1.0 if higher_is_better else -1.0)
+    return [int(np.sum(key > k)) + 1 for k in key]

@@ -1,13 +1,18 @@
-"""rliable's probability of improvement P(X > Y) and the divergence-rate test.
+"""rliable's probability of improvement P(X > Y), its permutation test, and the divergence test.
 
 ``probability_of_improvement`` compares *unpaired* runs (every run of X against every run of
 Y, per task, then averaged over tasks), the way rliable (Agarwal et al., 2021) defines it;
-the paired "win rate" of ``compare_paired`` counts only seed-matched pairs. ``divergence_test``
-compares how often two schedules diverge with Fisher's exact test on the 2x2 table.
+the paired "win rate" of ``compare_paired`` counts only seed-matched pairs. Its stratified
+percentile bootstrap interval is too narrow with a few runs per task (at 3 runs x 3 tasks it
+excludes 0.5 about 10 % of the time when X and Y are the same), so whether X and Y differ is
+decided by ``improvement_permutation_test``, which holds its level at any run count.
+``divergence_test`` compares how often two schedules diverge with Fisher's exact test.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -101,6 +106,65 @@ def probability_of_improvement_ci(
         boot[start:stop] = _poi(sx[rows_x, columns], sy[rows_y, columns])
     low, high = percentile_interval(boot, confidence)
     return point, low, high
+
+
+#: Permutations of ``improvement_permutation_test``: every relabelling when there are at most
+#: this many, else this many random ones.
+N_PERMUTATIONS = 10_000
+
+
+def _labellings(column: np.ndarray, nx: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every split of one task's pooled runs into nx 'X' runs and the rest 'Y':
+    (X scores, shape (splits, nx)), (Y scores, shape (splits, n - nx))."""
+    n = column.size
+    xs = np.array(list(itertools.combinations(range(n), nx)), dtype=int)
+    mask = np.ones((xs.shape[0], n), dtype=bool)
+    np.put_along_axis(mask, xs, False, axis=1)
+    ys = np.nonzero(mask)[1].reshape(xs.shape[0], n - nx)
+    return column[xs], column[ys]
+
+
+def improvement_permutation_test(
+    scores_x: Sequence[Sequence[float]] | np.ndarray,
+    scores_y: Sequence[Sequence[float]] | np.ndarray,
+    n_permutations: int = N_PERMUTATIONS,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """``(P(X > Y), two-sided p)`` of the null "X and Y are exchangeable within every task".
+
+    ``scores_x`` (runs_x, tasks), ``scores_y`` (runs_y, tasks) as in
+    ``probability_of_improvement``. Under the null any relabelling of a task's pooled runs into
+    runs_x 'X' and runs_y 'Y' runs is as likely as the observed one; p is the fraction of
+    relabellings (independently per task) whose P(X > Y) is at least as far from 0.5 as the
+    observed. All prod_t C(runs_x + runs_y, runs_x) relabellings are enumerated when there are
+    at most ``n_permutations`` (8,000 at 3 runs x 3 tasks: exact); otherwise ``n_permutations``
+    random ones are drawn and p = (1 + hits) / (1 + n_permutations), which keeps the level.
+    """
+    sx, sy = _pair_inputs(scores_x, scores_y)
+    n_permutations, seed = check_n_boot(n_permutations), check_seed(seed)
+    point = float(_poi(sx[None], sy[None])[0])
+    (nx, tasks), ny = sx.shape, sy.shape[0]
+    pooled = np.concatenate([sx, sy])  # (runs_x + runs_y, tasks)
+    # A relabelling as extreme as the observed one, up to float noise in the mean over tasks.
+    observed = abs(point - 0.5) - 1e-12
+    if math.comb(nx + ny, nx) ** tasks <= n_permutations:
+        total = np.zeros(1)
+        for t in range(tasks):
+            x, y = _labellings(pooled[:, t], nx)
+            per_task = _poi(x[:, :, None], y[:, :, None])  # (splits,)
+            total = (total[:, None] + per_task[None, :]).ravel()
+        return point, float(np.mean(np.abs(total / tasks - 0.5) >= observed))
+    rng = np.random.default_rng(seed)
+    hits = 0
+    chunk = max(1, BOOT_CHUNK_ELEMENTS // pooled.size)
+    for start in range(0, n_permutations, chunk):
+        size = min(n_permutations, start + chunk) - start
+        keys = rng.random((size, nx + ny, tasks))
+        order = np.argsort(keys, axis=1)  # an independent permutation of each task's runs
+        shuffled = np.take_along_axis(np.broadcast_to(pooled, keys.shape), order, axis=1)
+        stats = _poi(shuffled[:, :nx], shuffled[:, nx:])
+        hits += int(np.sum(np.abs(stats - 0.5) >= observed))
+    return point, (1 + hits) / (1 + n_permutations)
 
 
 @dataclass(frozen=True)

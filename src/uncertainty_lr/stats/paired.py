@@ -330,3 +330,21 @@ def holm(pvalues: Sequence[float | None]) -> list[float | None]:
         running = max(running, min(1.0, (m - rank) * float(values[i])))
         adjusted[i] = running
     return adjusted
+
+
+def holm_confidence(p: float | None, holm_p: float | None, alpha: float = 0.05) -> float | None:
+    """Confidence level of the two-sided t-interval that agrees with a Holm-adjusted test.
+
+    The two-sided t-interval at level ``1 - g`` excludes 0 exactly when the t-test's ``p`` is
+    below ``g``. With ``g = alpha * p / holm_p`` that is exactly when ``holm_p < alpha``, so the
+    interval at ``1 - alpha * p / holm_p`` says what the Holm verdict says (for a Bonferroni
+    step, ``holm_p = m * p``, it is the familiar ``1 - alpha / m``). It is the interval that
+    belongs to the verdict, not a simultaneous confidence set. None when either p is None or
+    ``p`` is 0 (an underflowed p: no interval of finite width matches it).
+    """
+    if p is None or holm_p is None or p <= 0.0:
+        return None
+    check_confidence(1.0 - alpha)
+    if not 0.0 <= p <= holm_p <= 1.0:
+        raise ValueError(f"need 0 <= p <= holm_p <= 1, got p={p!r}, holm_p={holm_p!r}")
+    return 1.0 - alpha * p / holm_p
