@@ -95,6 +95,7 @@ def test_sequentiallr4(name):
     assert lrs_of(opt) == list(BASE)
 
 
+@pytest.mark.skipif(not NESTS, reason="this torch's SequentialLR cannot restart a ChainedScheduler")
 @pytest.mark.parametrize("name", CONFIGS)
 def test_sequentiallr5(name):
     # a ChainedScheduler (LinearLR x UncertaintyLR) inside SequentialLR, ConstantLR after
@@ -121,6 +122,8 @@ def test_sequentiallr_no_warnings(name):
         unc.observe(u)
         with warnings.catch_warnings():
             warnings.simplefilter("error")
+            # torch < 2.9 hands over to ExponentialLR with a deprecated epoch, and says so
+            warnings.filterwarnings("ignore", "The epoch parameter in `scheduler.step")
             seq.step()
 
 
@@ -220,6 +223,7 @@ def test_nested_chained_matches_direct(name):
     assert direct == [pytest.approx(lrs, rel=1e-12) for lrs in expected]
 
 
+@pytest.mark.skipif(not NESTS, reason="this torch's SequentialLR does not restart nested ones")
 @pytest.mark.parametrize("name", CONFIGS)
 def test_nested_sequential_scheduler_initializes_last_lr(name):
     opt = two_groups()
