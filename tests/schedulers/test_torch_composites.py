@@ -6,11 +6,9 @@ Each test names the test of pytorch/pytorch ``test/optim/test_lrscheduler.py`` o
 the LRs it gives alone (the reference twin's), warmup included.
 """
 
-import io
 import warnings
 
 import pytest
-import torch
 from torch.optim.lr_scheduler import (
     ChainedScheduler,
     ConstantLR,
@@ -23,7 +21,16 @@ from torch.optim.lr_scheduler import (
 
 from uncertainty_lr.schedulers.uncertainty import MonitoredUncertaintyLR, UncertaintyLR
 
-from .torch_contract import BASE, CONFIGS, alone, lrs_of, signals, twin, two_groups
+from .torch_contract import (
+    BASE,
+    CONFIGS,
+    alone,
+    lrs_of,
+    save_and_load,
+    signals,
+    twin,
+    two_groups,
+)
 
 # torch's own schedulers, stepped here without an optimizer.step(), warn about the order.
 pytestmark = pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step")
@@ -247,10 +254,7 @@ def test_warmup_gives_the_same_lrs_after_a_resume_inside_sequentiallr(name):
 
     opt, unc, seq = build()
     got = run(opt, seq.step, options, observe=unc.observe, n=cut)
-    buffer = io.BytesIO()
-    torch.save({"opt": opt.state_dict(), "seq": seq.state_dict()}, buffer)
-    buffer.seek(0)
-    saved = torch.load(buffer, weights_only=True)
+    saved = save_and_load({"opt": opt.state_dict(), "seq": seq.state_dict()})
     opt, unc, seq = build()
     opt.load_state_dict(saved["opt"])
     seq.load_state_dict(saved["seq"])

@@ -10,7 +10,6 @@ docs/integrations.md.
 
 import copy
 import gc
-import io
 import pickle
 import warnings
 import weakref
@@ -21,7 +20,16 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from uncertainty_lr.schedulers.uncertainty import MonitoredUncertaintyLR, UncertaintyLR
 
-from .torch_contract import BASE, CONFIGS, STATELESS_WARMUP, alone, lrs_of, signals, two_groups
+from .torch_contract import (
+    BASE,
+    CONFIGS,
+    STATELESS_WARMUP,
+    alone,
+    lrs_of,
+    save_and_load,
+    signals,
+    two_groups,
+)
 
 SCHEDULERS = [UncertaintyLR, MonitoredUncertaintyLR]
 
@@ -117,13 +125,6 @@ def test_no_cyclic_references_in_step():
         assert run()() is None
     finally:
         gc.enable()
-
-
-def save_and_load(state, weights_only=True):
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    buffer.seek(0)
-    return torch.load(buffer, weights_only=weights_only)
 
 
 @pytest.mark.parametrize("name", CONFIGS)

@@ -1,6 +1,8 @@
 """Shared set-up of the ports of torch's scheduler tests: the option sets every contract
 runs under, their signals, and the LRs UncertaintyLR gives alone (from the reference twin)."""
 
+import io
+
 import torch
 
 from uncertainty_lr.schedulers.modes.reference import reference_lrs
@@ -54,3 +56,11 @@ def twin(options: dict, signals_: list[float], base=BASE) -> list[list[float]]:
 
 def lrs_of(opt: torch.optim.Optimizer) -> list[float]:
     return [float(g["lr"]) for g in opt.param_groups]
+
+
+def save_and_load(state: dict, weights_only: bool = True) -> dict:
+    """``state`` through torch.save and torch.load, as a checkpoint takes it."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    buffer.seek(0)
+    return torch.load(buffer, weights_only=weights_only)

@@ -27,9 +27,11 @@ class ModeRule:
     """One mode: ``decide`` maps the judged signal ``s`` to the next LR of each group.
 
     Subclasses set ``name`` (the ``mode`` option's value) and ``STATE``, read their options in
-    ``__init__`` and implement ``decide``. ``on_step`` is called on every scheduler step,
-    after the decision if a signal came: a mode whose LR moves without a signal (stepped per
-    optimizer step, say) returns new LRs there; the modes here move only on decisions.
+    ``__init__`` and implement ``decide``. ``on_step`` is called at every step that composes
+    with the LRs in place (``UncertaintyPolicy.advance``: each scheduler step but the first
+    and a ``SequentialLR`` hand-over), after the decision if a signal came: a mode whose LR
+    moves without a signal (stepped per optimizer step, say) returns new LRs there; the
+    modes here move only on decisions.
     """
 
     name: ClassVar[str]
