@@ -59,6 +59,7 @@ ALLOWED = {
 }
 #: Modules that must import no torch (at import time, through any chain of imports).
 TORCH_FREE = ["checks", "exits", "faults", "problems", "stats", "report", "signals.catalog", "schedulers.policy",
+              "schedulers.modes", "schedulers.modes.reference",
               "schedulers.options", "schedulers.registry", "experiments.config",
               "experiments.grid", "experiments.results", "experiments.hooks",
               "experiments.records", "experiments.lock", "experiments.files",

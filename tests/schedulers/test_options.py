@@ -40,3 +40,46 @@ def test_check_options_fills_defaults_and_qualifies_names():
     assert check_options("schedule 'step'", {}, table) == {"gamma": 0.1}
     with pytest.raises(ValueError, match=r"^gamma of schedule 'step' must be a number in \(0, 1\]"):
         check_options("schedule 'step'", {"gamma": 0.0}, table)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"mode": "threshold", "patience": 3}, "patience=3 does nothing in mode 'threshold'; it is read with mode='anneal'"),
+        ({"mode": "threshold", "decay_ratio": 1.0}, "decay_ratio=1.0 does nothing in mode 'threshold'"),
+        ({"mode": "threshold", "trigger": "threshold"}, "trigger='threshold' does nothing in mode 'threshold'"),
+        ({"mode": "proportional", "step_size": 0.2}, "step_size=0.2 does nothing in mode 'proportional' with explore=False; it is read with mode='threshold' or 'band', or explore=True"),
+        ({"mode": "band", "tolerance": 0.1}, "tolerance=0.1 does nothing in mode 'band'"),
+        ({"mode": "anneal", "threshold": 0.1}, "threshold=0.1 does nothing in mode 'anneal' with trigger='stall'; it is read with mode='threshold' or 'band' or 'proportional', or trigger='threshold'"),
+        ({"mode": "anneal", "trigger": "threshold", "step_size": 0.3}, "step_size=0.3 does nothing in mode 'anneal' with explore=False"),
+        ({"mode": "anneal", "band_width": 0.2}, "band_width=0.2 does nothing in mode 'anneal'; it is read with mode='band'"),
+    ],
+)  # fmt: skip
+def test_an_option_the_mode_does_not_read_is_an_error_naming_it_and_the_mode(options, message):
+    with pytest.raises(ValueError) as err:
+        UncertaintyOptions.from_mapping(options)
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
+    with pytest.raises(ValueError, match="does nothing in mode"):
+        UncertaintyOptions(**options)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"mode": "threshold", "patience": 2, "trigger": "stall"},  # defaults: not given
+        {"mode": "anneal", "trigger": "threshold", "threshold": 0.1},
+        {"mode": "anneal", "trigger": "threshold", "explore": True, "step_size": 0.3},
+        {"mode": "band", "threshold": 0.2, "step_size": 0.3, "band_width": 0.2},
+        {"mode": "proportional", "threshold": 0.2, "warmup": 2, "reference_steps": 3},
+    ],
+)
+def test_options_the_mode_reads_and_defaults_are_accepted(options):
+    assert UncertaintyOptions(**options).mode == options["mode"]
+
+
+def test_saved_options_the_mode_never_read_load_at_their_defaults():
+    saved = {**UncertaintyOptions().to_dict(), "patience": 5, "trigger": "threshold"}
+    o = UncertaintyOptions.read_only(saved)
+    assert (o.mode, o.patience, o.trigger) == ("threshold", 2, "stall")
+    with pytest.raises(ValueError, match="unknown option"):
+        UncertaintyOptions.read_only({"thresold": 0.1})

@@ -339,3 +339,53 @@ def test_anneal_resumes_exactly():
     second.load_state_dict(first.state_dict())
     got += [second.step(u) for u in signals[4:]]
     assert got == expected and second.mode == "anneal" and second.annealed == whole.annealed
+
+
+def test_start_scales_the_current_lrs_by_the_policy_factor_from_nothing():
+    # The first write: nothing of the policy is in the optimizer's LRs yet, whatever it wrote
+    # before (SequentialLR resets the LRs to their initial values and starts again).
+    p = UncertaintyPolicy([1.0, 0.5], warmup=2, warmup_start_factor=0.2)
+    assert p.start([1.0, 0.5]) == pytest.approx([0.2, 0.1])
+    assert p.start([1.0, 0.5]) == pytest.approx([0.2, 0.1])
+    assert p.start([0.5, 0.5]) == pytest.approx([0.1, 0.1])  # after another schedule's factor
+    p.observe(0.9)
+    assert p.advance([0.2, 0.1]) == pytest.approx([0.6, 0.3])  # warmup decision 1 of 2
+
+
+def test_resume_keeps_the_lrs_and_continues_the_warmup():
+    p = UncertaintyPolicy([1.0], warmup=4, step_size=0.5)
+    assert p.resume(2, [0.55]) == [0.55] and p.steps == 2
+    assert [p.step(1.0)[0] for _ in range(3)] == pytest.approx([0.775, 1.0, 1.5])
+
+
+def test_add_group_schedules_a_new_group_from_its_lr():
+    p = UncertaintyPolicy([1.0], step_size=0.5, max_lr=8.0)
+    p.step(0.9)
+    p.add_group(0.1, 0.2)
+    assert (p.base_lrs, p.min_lrs[1], p.max_lrs[1]) == ([1.0, 0.1], pytest.approx(1e-4), 8.0)
+    assert p.step(0.9) == pytest.approx([2.25, 0.3])
+    per_group = UncertaintyPolicy([1.0], max_lr=[4.0])
+    with pytest.raises(ValueError, match="^max_lr was given per group, for 1 groups; a parameter"):
+        per_group.add_group(0.1, 0.1)
+    with pytest.raises(ValueError, match="min_lr must not exceed max_lr"):
+        UncertaintyPolicy([1.0], min_lr=0.5).add_group(0.01, 0.01)  # max 10 x 0.01 < 0.5
+
+
+def test_a_state_of_another_mode_makes_the_policy_one_of_that_mode():
+    anneal = UncertaintyPolicy([1.0], mode="anneal", trigger="threshold")
+    anneal.step(0.2)
+    p = UncertaintyPolicy([1.0], mode="band", band_width=0.2)
+    p.load_state_dict(anneal.state_dict())
+    assert type(p.rule).__name__ == "AnnealRule" and p.options == anneal.options
+    assert p.state_dict() == anneal.state_dict()
+    with pytest.raises(
+        AttributeError, match="'UncertaintyPolicy' object has no attribute 'band_width'"
+    ):
+        p.band_width  # noqa: B018
+
+
+def test_a_state_missing_keys_is_refused_naming_them():
+    saved = UncertaintyPolicy([1.0], mode="anneal").state_dict()
+    del saved["stall"], saved["ema"]
+    with pytest.raises(ValueError, match="^scheduler state is missing keys: ema, stall$"):
+        UncertaintyPolicy([1.0]).load_state_dict(saved)

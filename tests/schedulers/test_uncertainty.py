@@ -5,6 +5,7 @@ import io
 import math
 import os
 import socket
+import warnings
 
 import pytest
 import torch
@@ -316,3 +317,36 @@ def test_tensor_lrs_are_written_in_place():
     s.step(0.9)
     assert opt.param_groups[0]["lr"] is lr and lr.item() == pytest.approx(0.011)
     assert s.get_last_lr() == [pytest.approx(0.011)]
+
+
+def test_steps_that_never_bring_a_signal_warn_once_naming_the_fix():
+    # A plain UncertaintyLR handed to Lightning or the HF Trainer is stepped with no signal.
+    s = UncertaintyLR(sgd())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(4):
+            s.step()
+        assert caught == []
+        for _ in range(10):
+            s.step()
+    assert len(caught) == 1 and issubclass(caught[0].category, UserWarning)
+    text = str(caught[0].message)
+    assert "UncertaintyLR.step() has been called 5 times and no uncertainty signal" in text
+    assert "MonitoredUncertaintyLR" in text and "observe(u)" in text
+    assert caught[0].filename == __file__  # points at the caller's step()
+
+
+def test_no_warning_once_a_signal_came_or_is_waiting():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        s = UncertaintyLR(sgd())
+        s.step(0.3)
+        for _ in range(20):
+            s.step()
+        waiting = UncertaintyLR(sgd())
+        for _ in range(4):
+            waiting.step()
+        waiting.observe(0.2)
+        waiting.step()
+        for _ in range(20):
+            waiting.step()

@@ -105,7 +105,9 @@ class UncertaintyOptions:
 
     Defaults are the study plan's rule: threshold 0.05, step size 0.1, mode "threshold".
     ``min_lr`` / ``max_lr`` default (None) to 1e-3 x and 10 x each group's initial LR.
-    See ``UncertaintyPolicy`` for what each option does.
+    See ``UncertaintyPolicy`` and the mode classes (``schedulers.modes``) for what each
+    option does. An option the chosen mode does not read (``READ_WHEN``), set to anything
+    but its default, is a ValueError naming the option and the mode.
     """
 
     threshold: float = _field(Option(0.05, low=0.0, high=1.0, closed="()"))
@@ -148,6 +150,10 @@ class UncertaintyOptions:
                 "explore needs mode='anneal', trigger='threshold' and reference='absolute', "
                 f"got mode={self.mode!r}, trigger={self.trigger!r}, reference={self.reference!r}"
             )
+        values = self.to_dict()
+        for name in READ_WHEN:
+            if values[name] != _DEFAULTS[name] and not _is_read(name, values):
+                raise ValueError(_unread_message(name, values))
 
     @classmethod
     def table(cls) -> dict[str, Option]:
@@ -159,8 +165,55 @@ class UncertaintyOptions:
         """Build from a mapping; an unknown name is a ValueError listing the allowed ones."""
         return cls(**check_options(owner, options, cls.table(), qualify=False))
 
+    @classmethod
+    def read_only(cls, values: Mapping[str, Any], owner: str = "saved state"):
+        """Build from ``values`` with every option the chosen settings do not read put back
+        at its default: for saved states, which may hold such options from before they were
+        an error (they never had an effect)."""
+        resolved = check_options(owner, values, cls.table(), qualify=False)
+        for name in READ_WHEN:
+            if not _is_read(name, resolved):
+                resolved[name] = _DEFAULTS[name]
+        return cls(**resolved)
+
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
+_DEFAULTS = {name: option.default for name, option in UncertaintyOptions.table().items()}
+
+#: Options that only some modes read: option -> {setting: the values of it that read the
+#: option}, any one of them enough. Every option not listed is read in every mode. One given
+#: a value other than its default where none of its settings holds would do nothing, so
+#: UncertaintyOptions refuses it, naming the option and the mode. (Only defaults count as
+#: not given: the harness passes every option, filled in.) A new mode lists here the options
+#: it reads.
+READ_WHEN: dict[str, dict[str, tuple[Any, ...]]] = {
+    "threshold": {"mode": ("threshold", "band", "proportional"), "trigger": ("threshold",)},
+    "step_size": {"mode": ("threshold", "band"), "explore": (True,)},
+    "band_width": {"mode": ("band",)},
+    "trigger": {"mode": ("anneal",)},
+    "patience": {"mode": ("anneal",)},
+    "tolerance": {"mode": ("anneal",)},
+    "decay_ratio": {"mode": ("anneal",)},
+    "explore": {"mode": ("anneal",)},
+}
+
+
+def _is_read(name: str, values: Mapping[str, Any]) -> bool:
+    """Whether option ``name`` has an effect under ``values`` (every option's value)."""
+    return any(values[setting] in readers for setting, readers in READ_WHEN[name].items())
+
+
+def _unread_message(name: str, values: Mapping[str, Any]) -> str:
+    """E.g. "patience=5 does nothing in mode 'threshold'; it is read with mode='anneal'"."""
+    readers = READ_WHEN[name]
+    context = "".join(f" with {s}={values[s]!r}" for s in readers if s != "mode")
+    ways = [f"{s}=" + " or ".join(repr(v) for v in allowed) for s, allowed in readers.items()]
+    return (
+        f"{name}={values[name]!r} does nothing in mode {values['mode']!r}{context}; "
+        f"it is read with {', or '.join(ways)}"
+    )
 
 
 #: The recommended options, chosen in the annealing study (docs/results.md) on validation

@@ -1,9 +1,10 @@
 """Framework-free uncertainty -> learning-rate controller.
 
-The policy owns every decision: smoothing, the reference the signal is judged against,
-warmup, cooldown, the update rule and the per-group bounds. Adapters (torch, Lightning,
-Hugging Face, Keras) only feed it a float and write back the list of LRs it returns, so
-they all behave identically. No torch import here, on purpose.
+``UncertaintyPolicy`` owns what every mode shares: the per-group bounds, smoothing, the
+reference the signal is judged against, warmup, cooldown, and the LRs it writes. Its mode
+(``schedulers.modes``: one small class per mode, with its own state) gives the rule.
+Adapters (torch, Lightning, Hugging Face, Keras) only feed it a float and write back the
+list of LRs it returns, so they all behave identically. No torch import here, on purpose.
 
 Signals are floats in [0, 1] with 0 = certain and 1 = maximally unsure; with
 ``explore=True`` they are signed, in [-1, 1] (``calibration_gap``: below 0 = under-confident).
@@ -15,7 +16,10 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from uncertainty_lr.schedulers.modes import RULES, ModeRule, proportional_factor
 from uncertainty_lr.schedulers.options import Option, UncertaintyOptions
+
+__all__ = ["MODES", "REFERENCES", "UncertaintyPolicy", "check_signal", "proportional_factor"]
 
 MODES = UncertaintyOptions.table()["mode"].choices
 REFERENCES = UncertaintyOptions.table()["reference"].choices
@@ -27,21 +31,16 @@ MAX_LR_MULTIPLE = 10.0
 #: the floor the study plan gives ReduceLROnPlateau).
 MIN_LR_MULTIPLE = 1e-3
 
-
 #: A learning rate, and a per-group LR bound (which may be infinite).
 _LR = Option(None, low=0.0, closed="()")
 _BOUND = Option(None, low=0.0, closed="(]")
 
-
-def _per_group(name: str, value: float | Sequence[float], n: int) -> list[float]:
-    values = list(value) if isinstance(value, (list, tuple)) else [value] * n
-    if len(values) != n:
-        raise ValueError(
-            f"{name} must be one number or a list of {n} (one per group), got {len(values)}"
-        )
-    for v in values:
-        _BOUND.check(name, v)
-    return [float(v) for v in values]
+#: The shared state, plain numbers: decisions taken, the smoothed signal, the ``initial``
+#: reference's sum and count, the ``running_min`` reference, decisions left in cooldown,
+#: the last judged signal and the signal waiting for the next step (see observe()).
+_STATE = ("steps", "ema", "ref_sum", "ref_count", "running_min", "cooldown_left",
+          "last_signal", "pending")  # fmt: skip
+_LISTS = ("base_lrs", "min_lrs", "max_lrs", "lrs", "applied")
 
 
 def check_signal(value: object, low: float = 0.0) -> float:
@@ -57,37 +56,37 @@ def check_signal(value: object, low: float = 0.0) -> float:
     return v
 
 
-def proportional_factor(ratio: float, multiple: float) -> float:
-    """Smooth bounded map of signal/threshold to an LR factor: multiple ** tanh(ln ratio).
-
-    tanh(ln r) = (r^2 - 1) / (r^2 + 1), so the factor is 1/multiple at r = 0, 1 at r = 1
-    and tends to ``multiple`` as r grows.
-    """
-    r2 = ratio * ratio
-    return multiple ** ((r2 - 1.0) / (r2 + 1.0))
+def _bounds(name: str, value: Any, base_lrs: Sequence[float], multiple: float) -> list[float]:
+    """Per-group bound ``name`` from one number, a list (one per group) or None (a multiple
+    of each group's base LR)."""
+    n = len(base_lrs)
+    if value is None:
+        return [lr * multiple for lr in base_lrs]
+    values = list(value) if isinstance(value, (list, tuple)) else [value] * n
+    if len(values) != n:
+        raise ValueError(
+            f"{name} must be one number or a list of {n} (one per group), got {len(values)}"
+        )
+    for v in values:
+        _BOUND.check(name, v)
+    return [float(v) for v in values]
 
 
 class UncertaintyPolicy:
     """Turns a stream of uncertainty signals into per-group learning rates.
 
-    Modes (s = the judged signal, t = threshold, h = step_size, w = band_width):
-      - ``threshold``: lr <- lr * (1 + h) if s > t else lr * (1 - h)   (the study plan's rule)
-      - ``band``: lr <- lr * (1 + h) if s > t(1 + w); lr * (1 - h) if s < t(1 - w); else hold
-      - ``proportional``: lr = base_lr * M ** tanh(ln(s / t)), M = max_lr / base_lr per group
-      - ``anneal`` (budget-free cooldown): lr = base_lr while s keeps setting new lows, each
-        at least ``tolerance`` (relative) below the best so far; after ``patience``
-        decisions without one, a linear decay to min_lr starts, lasting
-        D = ceil(decay_ratio x decisions so far): lr = base_lr x (1 - j / D) at the j-th
-        decision of the decay. ``annealed`` is True once it has ended (training can stop).
-        With ``trigger="threshold"`` the decay starts instead after ``patience`` decisions
-        in a row with s > threshold that set no new low (for a signal whose healthy level
-        is known, such as ``overconfidence``: 0 while the model is no more sure than it is
-        right; one that starts high and keeps falling is still being corrected).
-        With ``explore=True`` as well the signal is signed, in [-1, 1] (``calibration_gap``):
-        the trigger judges max(s, 0), and before the decay each decision with
-        s < -threshold (under-confident) multiplies a gain by (1 + step_size), capped so no
-        group passes its max_lr: lr = base_lr x gain, and the decay runs from there.
-    Every LR is then clamped to [min_lr, max_lr] of its group.
+    Each decision (``step(u)``): u is smoothed (an EMA), judged against the reference, and
+    then, past warmup and outside cooldown, the mode's rule sets the new LRs; every LR is
+    clamped to [min_lr, max_lr] of its group. The modes (s = the judged signal; each class
+    in ``schedulers.modes`` states its rule and options):
+
+      - ``threshold``: lr <- lr x (1 + step_size) if s > threshold else lr x (1 - step_size)
+      - ``band``: the same with a dead band of relative half-width ``band_width``: hold inside
+      - ``proportional``: lr = base_lr x M ** tanh(ln(s / threshold)), M = max_lr / base_lr
+      - ``anneal``: hold while s keeps setting new lows (``trigger="stall"``) or stays at or
+        below ``threshold`` (``trigger="threshold"``); after ``patience`` decisions that do
+        not, decay linearly to min_lr over ``decay_ratio`` x the decisions so far.
+        ``explore=True`` raises the LR first while the signed signal says under-confident.
 
     References (u = the smoothed signal):
       - ``absolute``: s = u
@@ -96,17 +95,19 @@ class UncertaintyPolicy:
 
     Args:
         base_lrs: initial LR of each parameter group (> 0).
-        options: an ``UncertaintyOptions``, or its fields given as keywords (not both):
+        options: an ``UncertaintyOptions``, or its fields given as keywords (not both); an
+            option the chosen mode does not read, set away from its default, is a ValueError.
         threshold: in (0, 1); default 0.05 (the study plan).
         step_size: in (0, 1); default 0.1 (the study plan).
         mode: one of MODES.
         min_lr, max_lr: a number or one per group; default MIN_LR_MULTIPLE / MAX_LR_MULTIPLE x base.
         smoothing: EMA weight on the previous value, in [0, 1); 0 = no smoothing.
-        cooldown: steps to hold the LR after it changed.
-        warmup: steps of linear ramp from ``warmup_start_factor`` x base to base before the
-            policy engages (the signal is still smoothed and the reference still collected).
-        reference: one of REFERENCES; reference_steps: steps averaged for ``initial``.
-        band_width: relative half-width of the dead band for ``band``, in (0, 1).
+        cooldown: decisions to hold the LR after it changed.
+        warmup: decisions of linear ramp from ``warmup_start_factor`` x base to base before the
+            mode engages (the signal is still smoothed and the reference still collected).
+        reference: one of REFERENCES; reference_steps: decisions averaged for ``initial``.
+
+    The mode's own options and state read as the policy's (``policy.decay_start``).
     """
 
     def __init__(
@@ -124,23 +125,14 @@ class UncertaintyPolicy:
         for lr in base_lrs:
             _LR.check("learning rate", lr)
         self.base_lrs = [float(lr) for lr in base_lrs]
-        n = len(self.base_lrs)
-        for name, value in options.to_dict().items():
-            if name not in ("min_lr", "max_lr"):  # kept per group, as min_lrs / max_lrs
-                setattr(self, name, value)
-        min_lr, max_lr = options.min_lr, options.max_lr
-        if min_lr is None:
-            min_lr = [lr * MIN_LR_MULTIPLE for lr in self.base_lrs]
-        if max_lr is None:
-            max_lr = [lr * MAX_LR_MULTIPLE for lr in self.base_lrs]
-        self.min_lrs = _per_group("min_lr", min_lr, n)
-        self.max_lrs = _per_group("max_lr", max_lr, n)
+        self._configure(options)
+        self.min_lrs = _bounds("min_lr", options.min_lr, self.base_lrs, MIN_LR_MULTIPLE)
+        self.max_lrs = _bounds("max_lr", options.max_lr, self.base_lrs, MAX_LR_MULTIPLE)
         for lo, hi in zip(self.min_lrs, self.max_lrs):
             if lo > hi:
                 raise ValueError(
                     f"min_lr must not exceed max_lr, got min_lr={lo:g} > max_lr={hi:g}"
                 )
-        # Mutable state: plain numbers only, see state_dict().
         self.steps = 0
         self.ema: float | None = None
         self.ref_sum = 0.0
@@ -151,18 +143,32 @@ class UncertaintyPolicy:
         self.lrs = [
             self._clamp(i, lr * self._warmup_factor(0)) for i, lr in enumerate(self.base_lrs)
         ]
-        # mode="anneal": the best judged signal so far, decisions since it improved, and the
-        # decay (its first decision and its length) once it started.
-        self.best: float | None = None
-        self.stall = 0
-        self.decay_start: int | None = None
-        self.decay_steps = 0
-        # explore=True: the factor the under-confident decisions have raised the LR by.
-        self.gain = 1.0
         # For writers that compose with other schedules (see advance()): the signal waiting
         # for the next decision, and the policy LRs as of the last write.
         self.pending: float | None = None
         self.applied = list(self.base_lrs)
+
+    def _configure(self, options: UncertaintyOptions) -> None:
+        """Keep ``options``, the shared ones as attributes, and build the mode's rule."""
+        self.options = options
+        self.mode = options.mode
+        self.smoothing = options.smoothing
+        self.cooldown = options.cooldown
+        self.warmup = options.warmup
+        self.warmup_start_factor = options.warmup_start_factor
+        self.reference = options.reference
+        self.reference_steps = options.reference_steps
+        self.rule: ModeRule = RULES[options.mode](options)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called for names the policy lacks: the mode's own options and state.
+        rule = self.__dict__.get("rule")
+        if rule is not None and not name.startswith("__"):
+            try:
+                return getattr(rule, name)
+            except AttributeError:
+                pass
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     # -- the decision -------------------------------------------------------------------
     def step(self, uncertainty: float) -> list[float]:
@@ -179,30 +185,54 @@ class UncertaintyPolicy:
         if self.cooldown_left > 0:
             self.cooldown_left -= 1
             return list(self.lrs)
-        new = [self._clamp(i, lr) for i, lr in enumerate(self._rule(s))]
+        new = [self._clamp(i, lr) for i, lr in enumerate(self.rule.decide(s, self))]
         if new != self.lrs:
             self.cooldown_left = self.cooldown
         self.lrs = new
         return list(self.lrs)
 
+    @property
+    def signal_low(self) -> float:
+        """Signals are in [signal_low, 1]: signed (from -1) only with explore."""
+        return self.rule.signal_low
+
+    @property
+    def annealed(self) -> bool:
+        """True once an ``anneal`` decay has run its course (the LR is at min_lr)."""
+        return self.rule.annealed(self)
+
+    # -- writing the LRs ----------------------------------------------------------------
     def observe(self, uncertainty: float) -> None:
         """Queue one signal for the next advance() / restart(); the last one wins."""
         self.pending = check_signal(uncertainty, self.signal_low)
 
+    def start(self, current_lrs: Sequence[float]) -> list[float]:
+        """The first write (torch's initial step, also when ``SequentialLR`` restarts its
+        first scheduler): ``current_lrs`` hold nothing of the policy yet, so each is scaled
+        by the policy's factor ``lrs / base_lrs`` (a warmup's start, say)."""
+        self._check_groups(current_lrs)
+        self._decide_pending()
+        new = [
+            lr * (float(cur) / base) for lr, cur, base in zip(self.lrs, current_lrs, self.base_lrs)
+        ]
+        self.applied = list(self.lrs)
+        return new
+
     def advance(self, current_lrs: Sequence[float]) -> list[float]:
         """The LRs to write now, composed with whatever else moved them (the one LR writer).
 
-        Takes one decision if a signal is pending (none otherwise), then scales each
-        group's ``current`` LR by how much the policy's own LR changed since the last
-        write: ``new = policy_lr * (current / policy_lr_at_last_write)``. Alone, current
-        equals the last write, so the policy's LR is written exactly; after another
-        schedule (a cosine envelope, say) moved it, the two multiply.
+        Takes one decision if a signal is pending (none otherwise), lets the mode move on a
+        step without one (``ModeRule.on_step``), then scales each group's ``current`` LR by
+        how much the policy's own LR changed since the last write:
+        ``new = policy_lr * (current / policy_lr_at_last_write)``. Alone, current equals the
+        last write, so the policy's LR is written exactly; after another schedule (a cosine
+        envelope, say) moved it, the two multiply.
         """
-        if len(current_lrs) != len(self.lrs):
-            raise ValueError(
-                f"the policy schedules {len(self.lrs)} parameter groups, got {len(current_lrs)} LRs"
-            )
+        self._check_groups(current_lrs)
         self._decide_pending()
+        moved = self.rule.on_step(self)
+        if moved is not None:
+            self.lrs = [self._clamp(i, lr) for i, lr in enumerate(moved)]
         new = [lr * (float(cur) / old) for lr, cur, old in zip(self.lrs, current_lrs, self.applied)]
         self.applied = list(self.lrs)
         return new
@@ -214,65 +244,52 @@ class UncertaintyPolicy:
         self.applied = list(self.lrs)
         return list(self.lrs)
 
+    def resume(self, steps: int, current_lrs: Sequence[float]) -> list[float]:
+        """Continue a schedule known only by its position (torch's ``last_epoch``): ``steps``
+        decisions taken (a warmup continues from there), the LRs as the optimizer holds them.
+        The signal's history (smoothing, reference, the mode's state) starts afresh; only
+        load_state_dict() resumes exactly. Returns ``current_lrs``, unchanged."""
+        self._check_groups(current_lrs)
+        self.steps = steps
+        self.lrs = [float(lr) for lr in current_lrs]
+        self.applied = list(self.lrs)
+        return list(self.lrs)
+
+    def add_group(self, base_lr: float, lr: float) -> None:
+        """Schedule one more parameter group (one added to the optimizer mid-training) with
+        base LR ``base_lr``, from ``lr``, its LR now; the mode's rule moves it from the next
+        decision on, as it moves the others. Its bounds are ``min_lr`` / ``max_lr`` when
+        those are one number, else the default multiples of ``base_lr``."""
+        for name in ("min_lr", "max_lr"):
+            if isinstance(getattr(self.options, name), list):
+                raise ValueError(
+                    f"{name} was given per group, for {len(self.base_lrs)} groups; a parameter "
+                    f"group added later needs {name} as one number or None"
+                )
+        _LR.check("learning rate", base_lr)
+        base = [float(base_lr)]
+        low = _bounds("min_lr", self.options.min_lr, base, MIN_LR_MULTIPLE)[0]
+        high = _bounds("max_lr", self.options.max_lr, base, MAX_LR_MULTIPLE)[0]
+        if low > high:
+            raise ValueError(f"min_lr must not exceed max_lr, got min_lr={low:g} > max_lr={high:g}")
+        self.base_lrs.append(base[0])
+        self.min_lrs.append(low)
+        self.max_lrs.append(high)
+        self.lrs.append(float(lr))
+        self.applied.append(float(lr))
+
     def _decide_pending(self) -> None:
         if self.pending is not None:
             u, self.pending = self.pending, None
             self.step(u)
 
-    @property
-    def signal_low(self) -> float:
-        """Signals are in [signal_low, 1]: signed (from -1) only with explore."""
-        return -1.0 if self.explore else 0.0
+    def _check_groups(self, current_lrs: Sequence[float]) -> None:
+        if len(current_lrs) != len(self.lrs):
+            raise ValueError(
+                f"the policy schedules {len(self.lrs)} parameter groups, got {len(current_lrs)} LRs"
+            )
 
-    @property
-    def annealed(self) -> bool:
-        """True once an ``anneal`` decay has run its course (the LR is at min_lr)."""
-        return (
-            self.decay_start is not None and self.steps - self.decay_start + 1 >= self.decay_steps
-        )
-
-    def _anneal_factor(self, s: float) -> float:
-        if self.decay_start is None:
-            if self.explore:
-                if s < -self.threshold:  # right more often than sure: explore
-                    cap = min(hi / base for hi, base in zip(self.max_lrs, self.base_lrs))
-                    self.gain = max(1.0, min(self.gain * (1.0 + self.step_size), cap))
-                s = max(s, 0.0)  # the trigger judges over-confidence only
-            new_low = self.best is None or s < self.best * (1.0 - self.tolerance)
-            if new_low:
-                self.best = s
-            if self.trigger == "threshold":  # above the threshold and not falling
-                self.stall = self.stall + 1 if s > self.threshold and not new_low else 0
-            else:
-                self.stall = 0 if new_low else self.stall + 1
-            if self.stall < self.patience:
-                return self.gain
-            # The stall is the cue: decay over a length set by the time taken to get here.
-            self.decay_start = self.steps
-            self.decay_steps = max(1, math.ceil(self.decay_ratio * self.steps))
-        j = self.steps - self.decay_start + 1
-        return self.gain * max(0.0, 1.0 - j / self.decay_steps)
-
-    def _rule(self, s: float) -> list[float]:
-        if self.mode == "anneal":
-            factor = self._anneal_factor(s)
-            return [base * factor for base in self.base_lrs]
-        t, h = self.threshold, self.step_size
-        if self.mode == "proportional":
-            return [
-                base * proportional_factor(s / t, hi / base)
-                for base, hi in zip(self.base_lrs, self.max_lrs)
-            ]
-        if self.mode == "threshold":
-            m = 1 + h if s > t else 1 - h
-        elif s > t * (1 + self.band_width):
-            m = 1 + h
-        elif s < t * (1 - self.band_width):
-            m = 1 - h
-        else:
-            m = 1.0
-        return [lr * m for lr in self.lrs]
-
+    # -- shared parts of every decision -------------------------------------------------
     def _judged(self, u: float) -> float:
         """The signal the rule compares with the threshold, after the reference."""
         if self.reference == "absolute":
@@ -299,37 +316,40 @@ class UncertaintyPolicy:
         return min(max(lr, self.min_lrs[i]), self.max_lrs[i])
 
     # -- state --------------------------------------------------------------------------
-    _STATE = ("steps", "ema", "ref_sum", "ref_count", "running_min", "cooldown_left", "last_signal",
-              "pending", "best", "stall", "decay_start", "decay_steps", "gain")  # fmt: skip
-    _CONFIG = (
-        "base_lrs", "threshold", "step_size", "mode", "min_lrs", "max_lrs", "smoothing",
-        "cooldown", "warmup", "reference", "reference_steps", "band_width", "warmup_start_factor",
-        "trigger", "patience", "tolerance", "decay_ratio", "explore",
-    )  # fmt: skip
-    #: Options added after the first release: a state saved before them loads with these.
-    _ADDED = {"trigger": "stall", "explore": False, "gain": 1.0}
-
     def state_dict(self) -> dict:
-        """Configuration and state as plain numbers, strings and lists (torch.load(weights_only=True) safe)."""
-        state = {k: getattr(self, k) for k in self._CONFIG + self._STATE}
-        for k in ("base_lrs", "min_lrs", "max_lrs"):
-            state[k] = list(state[k])
-        state["lrs"] = list(self.lrs)
-        state["applied"] = list(self.applied)
+        """Options, LRs and state, flat, as plain numbers, strings and lists (JSON-able, and
+        safe for torch.load(weights_only=True)): every option by name (``min_lr`` / ``max_lr``
+        as given), the per-group lists, the shared state and the mode's own (``rule.STATE``)."""
+        state: dict[str, Any] = self.options.to_dict()
+        state.update({k: list(getattr(self, k)) for k in _LISTS})
+        state.update({k: getattr(self, k) for k in _STATE})
+        state.update(self.rule.state_dict())
         return state
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore from state_dict(); the number of groups must match."""
-        state = {**self._ADDED, **state}
-        missing = [k for k in self._CONFIG + self._STATE + ("lrs", "applied") if k not in state]
+        """Restore from state_dict(), options and mode included (a state of another mode
+        makes this policy one of that mode); the number of groups must match. States saved
+        before an option existed load with its default."""
+        state = {**_ADDED, **state}
+        # States saved before the bounds were kept as given hold only the per-group lists.
+        state.setdefault("min_lr", state.get("min_lrs"))
+        state.setdefault("max_lr", state.get("max_lrs"))
+        rule = RULES.get(state.get("mode"), ModeRule)  # an unknown mode fails with the options
+        missing = [k for k in (*_OPTIONS, *_LISTS, *_STATE, *rule.STATE) if k not in state]
         if missing:
             raise ValueError(f"scheduler state is missing keys: {', '.join(missing)}")
         if len(state["lrs"]) != len(self.base_lrs):
             raise ValueError(
                 f"scheduler state has {len(state['lrs'])} parameter groups, this optimizer has {len(self.base_lrs)}"
             )
-        for k in self._CONFIG + self._STATE:
-            value = state[k]
-            setattr(self, k, list(value) if isinstance(value, (list, tuple)) else value)
-        self.lrs = [float(v) for v in state["lrs"]]
-        self.applied = [float(v) for v in state["applied"]]
+        self._configure(UncertaintyOptions.read_only({k: state[k] for k in _OPTIONS}))
+        self.rule.load_state_dict(state)
+        for k in _LISTS:
+            setattr(self, k, [float(v) for v in state[k]])
+        for k in _STATE:
+            setattr(self, k, state[k])
+
+
+_OPTIONS = tuple(UncertaintyOptions.table())
+#: What states saved before an option (or its state) existed lack: loaded as these.
+_ADDED = {"trigger": "stall", "explore": False, "gain": 1.0}
