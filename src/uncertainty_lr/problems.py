@@ -27,13 +27,21 @@ STUDY_PRESET = {
 
 @dataclass(frozen=True)
 class Problem:
-    """A dataset + model pair and the run settings it defaults to."""
+    """A dataset + model pair, the run settings it defaults to, and its training recipe.
+
+    The recipe is part of the problem (as in DeepOBS), not a run setting: ``augment`` names
+    the augmentation of training batches (a key of ``data.augment.AUGMENTATIONS``; None =
+    none) and ``label_smoothing`` (in [0, 1)) smooths the training loss only, so validation
+    and test losses stay plain cross-entropy, comparable across problems.
+    """
 
     name: str
     dataset: str
     model: str
     description: str
     defaults: dict = field(default_factory=dict)
+    augment: str | None = None
+    label_smoothing: float = 0.0
 
 
 def _p(dataset: str, model: str, description: str, **defaults) -> Problem:
@@ -48,6 +56,11 @@ PROBLEMS: dict[str, Problem] = {
         _p("cifar10", "cnn", "CIFAR-10 32x32 colour images, small CNN", epochs=10, train_size=10000, test_size=5000),
         _p("cifar10", "resnet18", "CIFAR-10, ResNet-18 (CIFAR variant)", epochs=30, batch_size=128),
         _p("cifar10", "vgg16", "CIFAR-10, VGG-16 with BatchNorm (CIFAR variant)", epochs=30, batch_size=128),
+        # GPU-sized: every training image, airbench's recipe where the harness allows it
+        # (docs/scale-out.md, "The study on one GPU", says why each default).
+        Problem("cifar10_fast", "cifar10", "airbench", "CIFAR-10, all data, airbench-style net; random crop (2 px, reflected) + flip on the device, label smoothing 0.2",
+                {"epochs": 20, "batch_size": 1024, "optimizer": "sgd", "lr": 0.4, "weight_decay": 1e-3, "dropout": 0.0},
+                augment="crop_flip", label_smoothing=0.2),
         _p("imdb", "lstm", "IMDB reviews (sentiment), BPE tokens + LSTM (64 units: CPU-sized)", epochs=5, train_size=10000, test_size=5000, max_length=256,
            model_options={"embed_dim": 64, "hidden_dim": 64, "bidirectional": False}),
         _p("imdb", "transformer", "IMDB reviews, small Transformer encoder from scratch", epochs=5, train_size=10000, test_size=5000, max_length=256),
