@@ -50,7 +50,7 @@ class EpochContext:
     ``model`` is evaluated and checkpointed; ``net`` is what training batches go through
     (``model`` wrapped in DDP under torchrun, the same weights). ``transform`` normalises a
     batch on the device; ``amp`` is the bf16 autocast context (disabled off CUDA).
-    ``augment`` (or None) and ``label_smoothing`` are the problem's training recipe.
+    ``augment`` is the problem's augmentation of training batches (None: none).
     """
 
     cfg: RunConfig
@@ -69,7 +69,6 @@ class EpochContext:
     amp: Any
     extra_signals: tuple[str, ...]
     augment: CropFlip | None = None
-    label_smoothing: float = 0.0
 
     @property
     def optimizer(self) -> torch.optim.Optimizer:
@@ -100,15 +99,14 @@ def epoch_context(cfg: RunConfig, data, device: torch.device) -> EpochContext:
         xb = data.normalise(xb.to(device, non_blocking=True))
         return xb.contiguous(memory_format=torch.channels_last) if channels_last else xb
 
-    problem = get_problem(cfg.problem)
-    augment = AUGMENTATIONS[problem.augment] if problem.augment and data.kind == "image" else None
+    name = get_problem(cfg.problem).augment
+    augment = AUGMENTATIONS[name] if name and data.kind == "image" else None
     # Every split on the device once, as uint8 images or token ids: no copy per batch.
     return EpochContext(cfg, data, device, model, net, schedule,
                         data.x_train.to(device), data.y_train.to(device),
                         data.x_val.to(device), data.y_val.to(device),
                         data.x_test.to(device), data.y_test.to(device), transform, amp,
-                        tuple(cfg.signals) + schedule.val_signals, augment,
-                        problem.label_smoothing)  # fmt: skip
+                        tuple(cfg.signals) + schedule.val_signals, augment)  # fmt: skip
 
 
 def train_epoch(ctx: EpochContext, epoch: int) -> tuple[dict[str, Any], float]:
@@ -141,7 +139,7 @@ def train_epoch(ctx: EpochContext, epoch: int) -> tuple[dict[str, Any], float]:
         xb = ctx.transform(xb)
         with ctx.amp:
             logits = ctx.net(xb)
-            loss = F.cross_entropy(logits.float(), yb, label_smoothing=ctx.label_smoothing)
+            loss = F.cross_entropy(logits.float(), yb)
         if not distributed.finite_everywhere(loss):
             raise Diverged(f"train_loss at epoch {epoch}, step {i // cfg.batch_size + 1}")
         optimizer.zero_grad(set_to_none=True)
