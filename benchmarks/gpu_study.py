@@ -198,7 +198,8 @@ def choose(
     for seeds in range(high, low - 1, -1):
         runs = grid(arms, size.budgets, seeds)
         if cost.cost(runs) <= seconds:
-            cuts = [] if seeds == high else [f"seeds {seeds}-{high - 1} (all {high} seeds: ~{cost.cost(full):.0f} s, {seconds:.0f} s left)"]  # fmt: skip
+            dropped = ", ".join(str(s) for s in range(seeds, high))
+            cuts = [] if seeds == high else [f"seeds {dropped} (all {high} seeds: ~{cost.cost(full):.0f} s, {seconds:.0f} s left)"]  # fmt: skip
             return runs, size.budgets, cuts
     for scale in BUDGET_SCALES[1:]:
         budgets = tuple(max(1, round(b * scale)) for b in size.budgets)

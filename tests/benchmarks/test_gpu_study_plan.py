@@ -47,7 +47,7 @@ def test_choose_prefers_seeds_then_shorter_budgets_and_says_what_it_cut():
     runs, budgets, cuts = gpu_study.choose(arms, size, cost, 5 * 50 * 1.1)
     assert (len(runs), budgets, cuts) == (15, (10, 20), [])
     runs, budgets, cuts = gpu_study.choose(arms, size, cost, 4 * 50 * 1.1)
-    assert len(runs) == 12 and budgets == (10, 20) and cuts[0].startswith("seeds 4-4")
+    assert len(runs) == 12 and budgets == (10, 20) and cuts[0].startswith("seeds 4 (all 5 seeds")
     runs, budgets, cuts = gpu_study.choose(arms, size, cost, 3 * 40 * 1.1)  # 8 + 16 + 16
     assert len(runs) == 9 and budgets == (8, 16) and "budgets (10, 20) -> (8, 16)" in cuts[0]
     runs, budgets, cuts = gpu_study.choose(arms, size, cost, 10.0)
