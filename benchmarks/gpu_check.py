@@ -23,21 +23,18 @@ check runs on a machine that has torch but not `datasets`. Results are appended 
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SHARED, header, median, study_plan_arm  # noqa: E402
+from common import SHARED, cifar10_payload, header, median, study_plan_arm  # noqa: E402
 
-from uncertainty_lr.data import cache  # noqa: E402
 from uncertainty_lr.data.load import carve  # noqa: E402
 from uncertainty_lr.experiments.config import RunConfig, resolve  # noqa: E402
 from uncertainty_lr.train import build_model, build_optimizer, epoch_seed, train  # noqa: E402
@@ -50,31 +47,6 @@ HARNESS = {  # variant -> (schedule, schedule options)
     "harness uncertainty, mc_entropy T=10": study_plan_arm("mc_entropy"),
 }
 PLAIN = ("plain", "plain + item()")
-
-
-def cifar10_payload(folder: Path) -> dict:
-    """The decoded payload `load_data` would build for a CIFAR-10 parquet folder."""
-    import pyarrow.parquet as pq
-    from PIL import Image
-
-    splits, names = {}, None
-    for role in ("train", "test"):
-        (path,) = sorted(folder.glob(f"{role}-*.parquet"))
-        table = pq.read_table(path)
-        if names is None:
-            meta = json.loads(table.schema.metadata[b"huggingface"])
-            names = meta["info"]["features"]["label"]["names"]
-        images = [
-            np.asarray(Image.open(io.BytesIO(c["bytes"])).convert("RGB"), dtype=np.uint8)
-            for c in table.column("img").to_pylist()
-        ]
-        x = torch.from_numpy(np.stack(images).transpose(0, 3, 1, 2).copy())
-        y = torch.from_numpy(table.column("label").to_numpy().astype(np.int64))
-        splits[role] = {"x": x, "y": y}
-    ordered = [splits[r][k] for r in ("train", "test") for k in ("x", "y")]
-    return {"name": "cifar10", "kind": "image", "source": str(folder), "class_names": names,
-            "vocab_size": 0, "pad_id": 0, "splits": splits,
-            "content_hash": cache.content_hash(ordered) + cache.make_key(names)[:8]}  # fmt: skip
 
 
 def plain_epochs(cfg, data, device, sync: bool) -> float:

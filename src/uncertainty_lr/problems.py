@@ -32,13 +32,19 @@ DATASET_CLASSES = {"digits": 10, "mnist": 10, "cifar10": 10, "imdb": 2}
 
 @dataclass(frozen=True)
 class Problem:
-    """A dataset + model pair and the run settings it defaults to."""
+    """A dataset + model pair, the run settings it defaults to, and its augmentation.
+
+    The augmentation is part of the problem (as in DeepOBS), not a run setting: ``augment``
+    names what the loop does to each training batch (a key of
+    ``data.augment.AUGMENTATIONS``; None = nothing).
+    """
 
     name: str
     dataset: str
     model: str
     description: str
     defaults: dict = field(default_factory=dict)
+    augment: str | None = None
 
     @property
     def classes(self) -> int:
@@ -58,6 +64,11 @@ PROBLEMS: dict[str, Problem] = {
         _p("cifar10", "cnn", "CIFAR-10 32x32 colour images, small CNN", epochs=10, train_size=10000, test_size=5000),
         _p("cifar10", "resnet18", "CIFAR-10, ResNet-18 (CIFAR variant)", epochs=30, batch_size=128),
         _p("cifar10", "vgg16", "CIFAR-10, VGG-16 with BatchNorm (CIFAR variant)", epochs=30, batch_size=128),
+        # GPU-sized: every training image, airbench's recipe where the harness allows it
+        # (docs/scale-out.md, "The study on one GPU", says why each default).
+        Problem("cifar10_fast", "cifar10", "airbench", "CIFAR-10, all data, airbench-style net, random crop (2 px, reflected) + flip on the device; for a GPU",
+                {"epochs": 20, "batch_size": 1024, "optimizer": "sgd", "lr": 0.4, "weight_decay": 1e-3, "dropout": 0.0},
+                augment="crop_flip"),
         _p("imdb", "lstm", "IMDB reviews (sentiment), BPE tokens + LSTM (64 units: CPU-sized)", epochs=5, train_size=10000, test_size=5000, max_length=256,
            model_options={"embed_dim": 64, "hidden_dim": 64, "bidirectional": False}),
         _p("imdb", "transformer", "IMDB reviews, small Transformer encoder from scratch", epochs=5, train_size=10000, test_size=5000, max_length=256),

@@ -27,6 +27,8 @@ TINY: dict[str, dict] = {
     "cnn": {"in_channels": 1, "image_size": 12},
     "resnet18": {"in_channels": 3, "image_size": 8, "width": 4},
     "vgg16": {"in_channels": 3, "image_size": 8, "width_mult": 1 / 16},
+    # logit_scale 1: at airbench's 1/9 the logits need more than 30 Adam steps to grow
+    "airbench": {"in_channels": 3, "image_size": 12, "width": 4, "logit_scale": 1.0},
     "lstm": {"vocab_size": VOCAB, "pad_id": PAD, "embed_dim": 16, "hidden_dim": 16},
     "transformer": {
         "vocab_size": VOCAB,
@@ -65,7 +67,16 @@ def batch(name: str, n: int = 8, seed: int = 0) -> torch.Tensor:
 
 
 def test_registry_names_and_descriptions():
-    assert set(MODELS) == {"mlp", "cnn", "resnet18", "vgg16", "lstm", "transformer", "bert"}
+    assert set(MODELS) == {
+        "mlp",
+        "cnn",
+        "resnet18",
+        "vgg16",
+        "airbench",
+        "lstm",
+        "transformer",
+        "bert",
+    }
     assert all(isinstance(d, str) and d and "\n" not in d for d in MODELS.values())
     assert set(TINY) == set(MODELS)
 
@@ -175,6 +186,38 @@ def test_default_sizes_parameter_counts():
     assert 11.1e6 < parameter_count(resnet) < 11.25e6  # the CIFAR ResNet-18 has 11.17M
     assert 14.6e6 < parameter_count(vgg) < 15.1e6  # the CIFAR VGG-16-BN has 14.73M
     assert resnet.feature_dim == vgg.feature_dim == 512
+    airbench = build_model("airbench", num_classes=10, in_channels=3, image_size=32)
+    # airbench94's own net has 1.97M; here the stem's BatchNorm replaces its whitening bias
+    assert 1.96e6 < parameter_count(airbench) < 1.98e6
+    assert airbench.feature_dim == 256
+
+
+def test_airbench_starts_as_identity_and_trains_no_batchnorm_scale():
+    from uncertainty_lr.models.airbench import BN_MOMENTUM
+
+    torch.manual_seed(0)
+    model = build_model("airbench", num_classes=10, in_channels=3, image_size=32, width=4)
+    conv = model.groups[1].conv1  # 4 -> 16 channels: its first 4 filters pass input channel i
+    identity = torch.zeros(3, 3)
+    identity[1, 1] = 1
+    for i in range(4):
+        for j in range(4):
+            assert torch.equal(conv.weight[i, j], identity if i == j else torch.zeros(3, 3))
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert len(norms) == 7 and all(m.momentum == BN_MOMENTUM for m in norms)
+    assert not any(m.weight.requires_grad for m in norms)
+    assert all(m.bias.requires_grad for m in norms)
+    with torch.no_grad():  # the head starts from features scaled by 1/9
+        x = torch.randn(4, 3, 32, 32)
+        torch.testing.assert_close(model.features(x) * 9, model.pool(model.groups(model.stem(x))))
+
+
+@pytest.mark.parametrize("size", [9, 32, 40])
+def test_airbench_any_image_size_from_nine_pixels(size):
+    torch.manual_seed(0)
+    model = build_model("airbench", num_classes=3, in_channels=1, image_size=size, width=2)
+    with torch.no_grad():
+        assert model.eval()(torch.randn(2, 1, size, size)).shape == (2, 3)
 
 
 @pytest.mark.parametrize("size, pools", [(32, 5), (28, 4), (8, 3), (1, 0)])
@@ -215,7 +258,7 @@ def test_lstm_options():
 @pytest.mark.parametrize(
     "name, kwargs, message",
     [
-        ("nope", {"num_classes": 2}, "known: mlp, cnn, resnet18, vgg16, lstm, transformer, bert"),
+        ("nope", {"num_classes": 2}, "known: mlp, cnn, resnet18, vgg16, airbench, lstm, transformer, bert"),
         ("cnn", {"num_classes": 1, "in_channels": 1, "image_size": 8}, "num_classes must be"),
         ("cnn", {"num_classes": 2, "in_channels": 1, "image_size": 8, "dropout": 1.5}, "dropout must be in"),
         ("cnn", {"num_classes": 2, "image_size": 8}, "needs in_channels"),
@@ -225,6 +268,8 @@ def test_lstm_options():
         ("resnet18", {"num_classes": 2, "in_channels": 0}, "in_channels must be"),
         ("resnet18", {"num_classes": 2, "in_channels": 3, "depth": 34}, "unknown option(s) for 'resnet18': depth"),
         ("vgg16", {"num_classes": 2, "in_channels": 1, "image_size": 8, "width_mult": 0}, "width_mult must be"),
+        ("airbench", {"num_classes": 2, "in_channels": 3, "image_size": 8}, "at least 9x9 px, got 8x8"),
+        ("airbench", {"num_classes": 2, "in_channels": 3, "image_size": 32, "logit_scale": 0}, "logit_scale must be"),
         ("cnn", {"num_classes": 2, "in_channels": 1, "image_size": 8, "channels": ()}, "channels must be"),
         ("lstm", {"num_classes": 2}, "needs vocab_size"),
         ("lstm", {"num_classes": 2, "vocab_size": 10, "pad_id": 10}, "pad_id must be an int in [0, 10)"),
@@ -244,6 +289,7 @@ def test_bad_arguments_raise_value_error(name, kwargs, message):
         ("mlp", torch.randn(2, 1, 9, 9), "MLP expects inputs of shape"),
         ("cnn", torch.randn(2, 3, 12, 12), "SmallCNN expects"),
         ("vgg16", torch.randn(2, 3, 16, 16), "VGG16 expects"),
+        ("airbench", torch.randn(2, 3, 16, 16), "AirbenchNet expects"),
         ("resnet18", torch.randn(2, 1, 8, 8), "ResNet18 expects"),
         ("lstm", torch.rand(2, 5), "expects int64 token ids"),
         ("transformer", torch.ones(2, 17, dtype=torch.long), "max_length=16, got 17"),

@@ -1,8 +1,10 @@
 """One epoch of a run: train on shuffled full batches, evaluate on validation, step the schedule.
 
 Data lives in memory as tensors on the device and is shuffled with a seeded ``randperm``
-(no DataLoader). Each epoch re-seeds torch from (seed, epoch), which makes a run resumed
-from its last checkpoint end with exactly the metrics of an uninterrupted one.
+(no DataLoader); a problem that augments (``Problem.augment``) transforms each training
+batch on the device with parameters drawn from the same seeded generator. Each epoch
+re-seeds torch from (seed, epoch), which makes a run resumed from its last checkpoint end
+with exactly the metrics of an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ import torch
 import torch.nn.functional as F
 
 from uncertainty_lr import distributed
+from uncertainty_lr.data.augment import AUGMENTATIONS, CropFlip
 from uncertainty_lr.experiments.build import build_model, build_optimizer
 from uncertainty_lr.experiments.config import RunConfig
 from uncertainty_lr.experiments.evaluate import evaluate
 from uncertainty_lr.experiments.schedules import make_schedule
 from uncertainty_lr.faults import fault_point
+from uncertainty_lr.problems import get_problem
 
 #: The explosion rule: a run has diverged once an epoch's mean training loss or its validation
 #: loss exceeds this many times ln C, the cross-entropy of predicting chance (uniform over C
@@ -71,6 +75,7 @@ class EpochContext:
     ``model`` is evaluated and checkpointed; ``net`` is what training batches go through
     (``model`` wrapped in DDP under torchrun, the same weights). ``transform`` normalises a
     batch on the device; ``amp`` is the bf16 autocast context (disabled off CUDA).
+    ``augment`` is the problem's augmentation of training batches (None: none).
     """
 
     cfg: RunConfig
@@ -83,9 +88,12 @@ class EpochContext:
     y_train: torch.Tensor
     x_val: torch.Tensor
     y_val: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
     transform: Callable[[torch.Tensor], torch.Tensor]
     amp: Any
     extra_signals: tuple[str, ...]
+    augment: CropFlip | None = None
 
     @property
     def optimizer(self) -> torch.optim.Optimizer:
@@ -93,7 +101,7 @@ class EpochContext:
 
     def evaluate_test(self) -> dict[str, float]:
         """Test metrics of the model's current weights (keys ``test_*``)."""
-        return evaluate(self.model, self.data.x_test, self.data.y_test, num_classes=self.data.num_classes,
+        return evaluate(self.model, self.x_test, self.y_test, num_classes=self.data.num_classes,
                         transform=self.transform, batch_size=self.cfg.eval_batch_size, prefix="test")  # fmt: skip
 
 
@@ -116,10 +124,14 @@ def epoch_context(cfg: RunConfig, data, device: torch.device) -> EpochContext:
         xb = data.normalise(xb.to(device, non_blocking=True))
         return xb.contiguous(memory_format=torch.channels_last) if channels_last else xb
 
+    name = get_problem(cfg.problem).augment
+    augment = AUGMENTATIONS[name] if name and data.kind == "image" else None
+    # Every split on the device once, as uint8 images or token ids: no copy per batch.
     return EpochContext(cfg, data, device, model, net, schedule,
                         data.x_train.to(device), data.y_train.to(device),
-                        data.x_val.to(device), data.y_val.to(device), transform, amp,
-                        tuple(cfg.signals) + schedule.val_signals)  # fmt: skip
+                        data.x_val.to(device), data.y_val.to(device),
+                        data.x_test.to(device), data.y_test.to(device), transform, amp,
+                        tuple(cfg.signals) + schedule.val_signals, augment)  # fmt: skip
 
 
 def train_epoch(ctx: EpochContext, epoch: int) -> tuple[dict[str, Any], float]:
@@ -131,9 +143,10 @@ def train_epoch(ctx: EpochContext, epoch: int) -> tuple[dict[str, Any], float]:
     """
     cfg, schedule, device = ctx.cfg, ctx.schedule, ctx.device
     torch.manual_seed(epoch_seed(cfg.seed, epoch))
-    order = torch.randperm(
-        len(ctx.y_train), generator=torch.Generator().manual_seed(epoch_seed(cfg.seed, epoch))
-    )
+    generator = torch.Generator().manual_seed(epoch_seed(cfg.seed, epoch))
+    order = torch.randperm(len(ctx.y_train), generator=generator)
+    # Drawn after the order, so a problem without augmentation keeps its batch order.
+    augment = ctx.augment.draw(len(order), generator).to(device) if ctx.augment else None
     order = order.to(device)
     optimizer = schedule.optimizer
     t0 = time.perf_counter()
@@ -146,7 +159,10 @@ def train_epoch(ctx: EpochContext, epoch: int) -> tuple[dict[str, Any], float]:
     lr_sums, lr_first = None, None
     for i in range(0, batches * cfg.batch_size, cfg.batch_size):
         idx = distributed.shard_batch(order[i : i + cfg.batch_size])
-        xb, yb = ctx.transform(ctx.x_train[idx]), ctx.y_train[idx]
+        xb, yb = ctx.x_train[idx], ctx.y_train[idx]
+        if augment is not None:
+            xb = ctx.augment(xb, augment[idx])
+        xb = ctx.transform(xb)
         with ctx.amp:
             logits = ctx.net(xb)
             loss = F.cross_entropy(logits.float(), yb)

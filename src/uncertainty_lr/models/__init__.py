@@ -14,6 +14,7 @@ from typing import Any
 
 from torch import nn
 
+from uncertainty_lr.models.airbench import AirbenchNet
 from uncertainty_lr.models.bert import BertClassifier, MissingDependencyError, build_bert
 from uncertainty_lr.models.cnn import SmallCNN
 from uncertainty_lr.models.mlp import MLP, Classifier, classifier_head, pair
@@ -24,6 +25,7 @@ from uncertainty_lr.problems import has_feature_dropout
 
 __all__ = [
     "MLP",
+    "AirbenchNet",
     "MODELS",
     "BertClassifier",
     "Classifier",
@@ -44,6 +46,7 @@ MODELS: dict[str, str] = {
     "cnn": "small CPU CNN: 3-4 x [conv3x3-BN-ReLU-maxpool] (24-48-96[-192]) -> Linear(256)-BN-ReLU -> head",
     "resnet18": "CIFAR ResNet-18 (3x3 stem, no max pool, BasicBlock [2,2,2,2], widths 64-512), ~11.2M params",
     "vgg16": "CIFAR VGG-16 with BatchNorm (13 convs, 5 pools, global pool), ~14.7M params",
+    "airbench": "airbench-style net: 2x2 stem, 3 x [conv-pool-BN-GELU-conv-BN-GELU] (64-256-256), logits / 9, ~2.0M params",
     "lstm": "Embedding(128) -> biLSTM(128) over packed sequences -> masked mean -> head",
     "transformer": "Embedding + learned positions -> 2-layer pre-norm encoder (d 128, 4 heads) -> masked mean -> head",
     "bert": "Hugging Face BERT (pretrained folder / hub id, or a tiny BertConfig) -> [CLS] -> head",
@@ -55,6 +58,7 @@ OPTIONS: dict[str, tuple[str, ...]] = {
     "cnn": ("channels", "hidden_dim"),
     "resnet18": ("width",),
     "vgg16": ("width_mult",),
+    "airbench": ("width", "logit_scale"),
     "lstm": ("embed_dim", "hidden_dim", "layers", "bidirectional"),
     "transformer": ("d_model", "heads", "layers", "ff_dim", "encoder_dropout"),
     "bert": ("pretrained", "bert_config", "local_files_only"),
@@ -83,7 +87,7 @@ def build_model(
     """Build the model called `name` (a key of MODELS), randomly initialised from torch's RNG.
 
     Sizes a model does not use are ignored (a CNN ignores vocab_size), so a caller can pass
-    every size it knows. Required: in_channels + image_size for mlp, cnn, vgg16 (resnet18
+    every size it knows. Required: in_channels + image_size for mlp, cnn, vgg16, airbench (resnet18
     needs only in_channels); vocab_size for lstm, transformer; max_length for transformer.
 
     Args:
@@ -105,9 +109,9 @@ def build_model(
         raise ValueError(
             f"unknown option(s) for {name!r}: {', '.join(unknown)}; allowed: {allowed}"
         )
-    if name in ("mlp", "cnn", "vgg16"):
+    if name in ("mlp", "cnn", "vgg16", "airbench"):
         _require(name, in_channels=in_channels, image_size=image_size)
-        cls = {"mlp": MLP, "cnn": SmallCNN, "vgg16": VGG16}[name]
+        cls = {"mlp": MLP, "cnn": SmallCNN, "vgg16": VGG16, "airbench": AirbenchNet}[name]
         return cls(num_classes, in_channels, image_size, dropout=dropout, **options)
     if name == "resnet18":
         _require(name, in_channels=in_channels)
