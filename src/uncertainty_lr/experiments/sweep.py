@@ -17,7 +17,7 @@ import torch
 from uncertainty_lr import distributed
 from uncertainty_lr.experiments import local_workers
 from uncertainty_lr.experiments.build import load_problem_data
-from uncertainty_lr.experiments.config import RunConfig, data_key, schedule_label
+from uncertainty_lr.experiments.config import RunConfig, data_key, run_id, schedule_label
 from uncertainty_lr.experiments.executors import (
     check_execution,
     default_threads,
@@ -30,8 +30,9 @@ from uncertainty_lr.experiments.grid import (  # noqa: F401 - imported from here
     parse_schedule_spec,
     parse_value,
 )
+from uncertainty_lr.experiments.progress import SweepProgress
 from uncertainty_lr.experiments.run import train
-from uncertainty_lr.experiments.store import Store
+from uncertainty_lr.experiments.store import Store, is_finished
 
 
 def run_sweep(
@@ -86,10 +87,13 @@ def run_sweep(
                                 log=log, data=bundles, pool=pool)  # fmt: skip
     results = []
     store = Store(out)
+    shown = None
     try:
         with store.lock() if distributed.is_main_process() else nullcontext():  # rank 0 writes
-            runs = _progress(configs, progress)
-            for cfg in runs:
+            # Finished runs are read back, not trained: counted as done, left out of the ETA.
+            finished = [is_finished(store.get_run(run_id(cfg))) for cfg in configs]
+            shown = SweepProgress(len(configs), sum(finished), enabled=progress)
+            for cfg, was_finished in zip(configs, finished):
                 key = data_key(cfg)
                 if key not in bundles:
                     bundles = {key: load_problem_data(cfg)}  # one seed's split at a time
@@ -104,18 +108,13 @@ def run_sweep(
                     log(
                         f"run {cfg.problem}/{label}/seed {cfg.seed} failed: {type(e).__name__}: {e}"
                     )
+                    shown.run_finished(cfg.problem, label, cfg.seed, "failed")
                     continue
                 results.append(result)
-                if hasattr(runs, "set_postfix_str"):
-                    runs.set_postfix_str(f"{cfg.problem} {label} s{cfg.seed}: {result.status}")
+                if not was_finished:
+                    shown.run_finished(cfg.problem, label, cfg.seed, result.status)
     finally:
+        if shown is not None:
+            shown.close()
         store.close()
     return results
-
-
-def _progress(items, enabled: bool):
-    if not enabled or not sys.stderr.isatty():
-        return items
-    from tqdm.auto import tqdm
-
-    return tqdm(items, desc="runs", unit="run")
