@@ -152,7 +152,7 @@ def build_parser() -> Parser:
     tune.add_argument("--select", choices=["final", "best"],
                       help="score of a tuning run: final (default) or best validation accuracy")  # fmt: skip
     demo = sub.add_parser(
-        "demo", help="digits, every schedule, 3 seeds (about two minutes on 2 cores)"
+        "demo", help="digits, every schedule, 3 seeds (about 3 minutes of CPU time)"
     )
     demo.add_argument("--out", default=DEMO_OUT,
                       help=f"output folder holding results.sqlite (default: {DEMO_OUT})")  # fmt: skip
