@@ -85,7 +85,7 @@ def _run_flags(p: argparse.ArgumentParser, seeds_help: str) -> None:
 def _output_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-report", action="store_true", help="do not write the report at the end")
     p.add_argument("--quiet", action="store_true",
-                   help="no progress bars, or progress lines when stderr is not a terminal")  # fmt: skip
+                   help="no progress bar (nor the per-run lines shown when stderr is not a terminal)")  # fmt: skip
 
 
 def _help_with_default(f: dataclasses.Field) -> str:

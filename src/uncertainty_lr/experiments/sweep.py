@@ -91,7 +91,8 @@ def run_sweep(
     try:
         with store.lock() if distributed.is_main_process() else nullcontext():  # rank 0 writes
             # Finished runs are read back, not trained: counted as done, left out of the ETA.
-            finished = [is_finished(store.get_run(run_id(cfg))) for cfg in configs]
+            # Only the process that shows progress reads the store for them (not other ranks).
+            finished = [progress and is_finished(store.get_run(run_id(cfg))) for cfg in configs]
             shown = SweepProgress(len(configs), sum(finished), enabled=progress)
             for cfg, was_finished in zip(configs, finished):
                 key = data_key(cfg)
