@@ -64,7 +64,8 @@ TORCH_FREE = ["checks", "exits", "faults", "problems", "stats", "report", "signa
               "experiments.grid", "experiments.results", "experiments.hooks",
               "experiments.records", "experiments.lock", "experiments.files",
               "experiments.store_reader", "experiments.store",
-              "experiments.tuning", "experiments.export", "experiments.summary"]  # fmt: skip
+              "experiments.tuning", "experiments.export", "experiments.summary",
+              "experiments.progress"]  # fmt: skip
 
 
 def module_name(path: Path) -> str:
@@ -119,7 +120,7 @@ def test_experiments_never_imports_the_train_module_or_the_cli():
 
 
 #: experiments/ in the order of docs/architecture.md: each imports only modules before it.
-EXPERIMENTS_ORDER = ["records", "lock", "files", "results", "hooks", "store_reader", "store", "config", "grid", "tuning",
+EXPERIMENTS_ORDER = ["records", "lock", "files", "results", "hooks", "progress", "store_reader", "store", "config", "grid", "tuning",
                      "export", "summary", "runtime", "build", "schedules", "evaluate",
                      "checkpoint", "loop", "run", "local_workers", "ray_tasks", "executors",
                      "sweep"]  # fmt: skip

@@ -58,40 +58,54 @@ class RunConfig:
     schedule: str = setting("constant", toml=False)
     schedule_options: dict = setting(factory=dict)
     seed: int = setting(0, data=True, loader=True, toml=False)
-    epochs: int | None = setting(flag="training")
-    batch_size: int | None = setting(flag="training")
-    lr: float | None = setting(flag="training")
+    epochs: int | None = setting(flag="training", help="epochs per run")
+    batch_size: int | None = setting(flag="training", help="training rows per batch")
+    lr: float | None = setting(flag="training", help="base learning rate")
     optimizer: str | None = setting(flag="training", choices=OPTIMIZERS)
-    weight_decay: float | None = setting(flag="training")
-    dropout: float | None = setting(flag="training")
-    train_size: int | None = setting(data=True, flag="training")
-    val_size: int | None = setting(data=True, flag="training")
-    test_size: int | None = setting(data=True, flag="training")
-    val_fraction: float = setting(0.1, data=True, loader=True, flag="training")
-    max_length: int | None = setting(data=True, flag="training")
-    vocab_size: int = setting(8000, data=True, loader=True, flag="training")
-    pretrained: str | None = setting(data=True, flag="data")
+    weight_decay: float | None = setting(flag="training", help="the optimizer's weight decay")
+    dropout: float | None = setting(flag="training", help="dropout probability of the model's head")
+    train_size: int | None = setting(data=True, flag="training",
+        help="training rows, a stratified seeded subset (default: the problem's bound, see `list`)")  # fmt: skip
+    val_size: int | None = setting(data=True, flag="training",
+        help="validation rows (default: the whole validation split)")  # fmt: skip
+    test_size: int | None = setting(data=True, flag="training",
+        help="test rows (default: the problem's bound, see `list`)")  # fmt: skip
+    val_fraction: float = setting(0.1, data=True, loader=True, flag="training",
+        help="share of train carved off as validation when the dataset has no validation split")  # fmt: skip
+    max_length: int | None = setting(data=True, flag="training",
+                                     help="text: tokens per row, longer cut (default 256)")  # fmt: skip
+    vocab_size: int = setting(8000, data=True, loader=True, flag="training",
+                              help="text: size of the BPE vocabulary trained on train")  # fmt: skip
+    pretrained: str | None = setting(data=True, flag="data",
+        help="BERT: hub id or folder of the weights and tokenizer (default: imdb_bert's, bert-base-uncased)")  # fmt: skip
     model_options: dict | None = setting()
-    data_dir: str | None = setting(data=True, flag="data")
-    source: str | None = setting(data=True, flag="data")
-    image_column: str | None = setting(data=True, loader=True, flag="data")
-    text_column: str | None = setting(data=True, loader=True, flag="data")
-    label_column: str | None = setting(data=True, loader=True, flag="data")
-    train_split: str | None = setting(data=True, loader=True, flag="data")
-    val_split: str | None = setting(data=True, loader=True, flag="data")
-    test_split: str | None = setting(data=True, loader=True, flag="data")
+    data_dir: str | None = setting(data=True, flag="data",
+        help="folder of datasets in the hub layout (default: none, load from the Hugging Face hub)")  # fmt: skip
+    source: str | None = setting(data=True, flag="data",
+        help="hub id or folder of another classification dataset (default: the problem's dataset)")  # fmt: skip
+    image_column: str | None = setting(data=True, loader=True, flag="data",
+                                       help="default: the Image feature")  # fmt: skip
+    text_column: str | None = setting(data=True, loader=True, flag="data",
+                                      help="default: the string column")  # fmt: skip
+    label_column: str | None = setting(data=True, loader=True, flag="data",
+                                       help="default: the ClassLabel column")  # fmt: skip
+    train_split: str | None = setting(data=True, loader=True, flag="data", help="default: train")
+    val_split: str | None = setting(data=True, loader=True, flag="data",
+        help="default: the first of validation, valid, val, dev; none: carved from train")  # fmt: skip
+    test_split: str | None = setting(data=True, loader=True, flag="data",
+        help="default: test; none: a fixed 20 %% of train (seed 0)")  # fmt: skip
     signals: tuple[str, ...] = setting((), flag="training",
                                        help="extra validation signals to record (mc_*, ll_*)")  # fmt: skip
-    mc_samples: int = setting(10, flag="training")
+    mc_samples: int = setting(10, flag="training", help="passes of the mc_*, ll_* signals")
     early_stopping: int = setting(0, flag="training", metavar="N",
         help="stop a run after N epochs without a lower val_loss, then test the weights of its "
         "lowest-val_loss epoch (like Keras EarlyStopping with restore_best_weights=True); "
         "0 = off (default; --preset study: 5)")  # fmt: skip
-    test_every_epoch: bool = setting(False, flag="training")
+    test_every_epoch: bool = setting(False, flag="training", help="test after every epoch too")
     device: str = setting("auto", flag="training", help="auto, cpu, cuda or mps (default auto)")
-    bf16: bool = setting(False, flag="training")
-    channels_last: bool = setting(False, flag="training")
-    eval_batch_size: int = setting(1024, flag="training")
+    bf16: bool = setting(False, flag="training", help="bfloat16 autocast, CUDA only")
+    channels_last: bool = setting(False, flag="training", help="channels-last images, CUDA only")
+    eval_batch_size: int = setting(1024, flag="training", help="rows per evaluation pass")
     # Which of train_size / val_size / test_size ``resolve`` took from the problem's
     # defaults: those are upper bounds ("at most 5,000"), cut to the rows a split has;
     # a size set explicitly must fit or the run is refused. Set by ``resolve`` only.

@@ -23,6 +23,7 @@ from uncertainty_lr.checks import check_int
 from uncertainty_lr.experiments.config import RunConfig, run_id, schedule_label
 from uncertainty_lr.experiments.hooks import call_hooks, run_info
 from uncertainty_lr.experiments.local_workers import run_local
+from uncertainty_lr.experiments.progress import SweepProgress
 from uncertainty_lr.experiments.ray_tasks import MAX_RETRIES, run_ray
 from uncertainty_lr.experiments.results import stored_result
 from uncertainty_lr.experiments.store import Store, is_finished, store_exists
@@ -88,7 +89,7 @@ def run_parallel(
     try:
         with store.lock():
             done, pending = plan(configs, store)
-            bar = _bar(len(configs), len(configs) - len(pending), progress)
+            shown = SweepProgress(len(done) + len(pending), len(done), enabled=progress)
 
             def finished(cfg: RunConfig, result, error: str | None) -> None:
                 if error is not None:
@@ -98,19 +99,16 @@ def run_parallel(
                 else:
                     done[result.run_id] = result
                     _replay(hooks, cfg, result)
-                if bar is not None:
-                    status = "failed" if error else result.status
-                    bar.update(1)
-                    bar.set_postfix_str(
-                        f"{cfg.problem} {schedule_label(cfg)} s{cfg.seed}: {status}"
-                    )
+                status = "failed" if error else result.status
+                shown.run_finished(cfg.problem, schedule_label(cfg), cfg.seed, status)
 
-            if executor == "local":
-                run_local(pending, Path(out_dir), workers, threads, finished, data or {}, pool)
-            else:
-                run_ray(pending, store, workers, threads, address, max_retries, finished)
-            if bar is not None:
-                bar.close()
+            try:
+                if executor == "local":
+                    run_local(pending, Path(out_dir), workers, threads, finished, data or {}, pool)
+                else:
+                    run_ray(pending, store, workers, threads, address, max_retries, finished)
+            finally:
+                shown.close()
     finally:
         store.close()
     ids = [run_id(cfg) for cfg in configs]
@@ -161,15 +159,7 @@ def record_failure(store, cfg: RunConfig, error: str) -> None:
     store.finish_run(rid, "failed", error=error.splitlines()[0] if error else "failed")
 
 
-# ----- progress and hooks --------------------------------------------------------------
-
-
-def _bar(total: int, initial: int, enabled: bool):
-    if not enabled or not sys.stderr.isatty():
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=initial, desc="runs", unit="run")
+# ----- hooks ---------------------------------------------------------------------------
 
 
 def _replay(hooks, cfg: RunConfig, result) -> None:

@@ -19,7 +19,7 @@ import torch
 from uncertainty_lr import distributed
 from uncertainty_lr.experiments import local_workers
 from uncertainty_lr.experiments.build import load_problem_data
-from uncertainty_lr.experiments.config import RunConfig, data_key, schedule_label
+from uncertainty_lr.experiments.config import RunConfig, data_key, run_id, schedule_label
 from uncertainty_lr.experiments.executors import (
     check_execution,
     default_threads,
@@ -33,8 +33,9 @@ from uncertainty_lr.experiments.grid import (  # noqa: F401 - imported from here
     parse_schedule_spec,
     parse_value,
 )
+from uncertainty_lr.experiments.progress import SweepProgress
 from uncertainty_lr.experiments.run import train
-from uncertainty_lr.experiments.store import Store, check_store_writable
+from uncertainty_lr.experiments.store import Store, check_store_writable, is_finished
 
 
 def run_sweep(
@@ -94,10 +95,14 @@ def run_sweep(
                 raise
     results = []
     store = Store(out)
+    shown = None
     try:
         with store.lock() if distributed.is_main_process() else nullcontext():  # rank 0 writes
-            runs = _progress(configs, progress)
-            for cfg in runs:
+            # Finished runs are read back, not trained: counted as done, left out of the ETA.
+            # Only the process that shows progress reads the store for them (not other ranks).
+            finished = [progress and is_finished(store.get_run(run_id(cfg))) for cfg in configs]
+            shown = SweepProgress(len(configs), sum(finished), enabled=progress)
+            for cfg, was_finished in zip(configs, finished):
                 key = data_key(cfg)
                 if key not in bundles:
                     bundles = {key: load_problem_data(cfg)}  # one seed's split at a time
@@ -114,11 +119,14 @@ def run_sweep(
                     log(
                         f"run {cfg.problem}/{label}/seed {cfg.seed} failed: {type(e).__name__}: {e}"
                     )
+                    shown.run_finished(cfg.problem, label, cfg.seed, "failed")
                     continue
                 results.append(result)
-                if hasattr(runs, "set_postfix_str"):
-                    runs.set_postfix_str(f"{cfg.problem} {label} s{cfg.seed}: {result.status}")
+                if not was_finished:
+                    shown.run_finished(cfg.problem, label, cfg.seed, result.status)
     finally:
+        if shown is not None:
+            shown.close()
         store.close()
     return results
 
@@ -129,11 +137,3 @@ def stopped_by(error: BaseException, out: Path, run: str) -> OutputError:
         f"{write_refusal(error)} in {out} (run {run}); the finished runs are stored: free "
         "space (or make it writable) and rerun the same command to resume"
     )
-
-
-def _progress(items, enabled: bool):
-    if not enabled or not sys.stderr.isatty():
-        return items
-    from tqdm.auto import tqdm
-
-    return tqdm(items, desc="runs", unit="run")

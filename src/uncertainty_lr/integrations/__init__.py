@@ -7,10 +7,21 @@
 - ``tracking``: ``TensorBoardLogger``, ``MLflowLogger``, ``make_loggers`` (extra ``tracking``)
 
 Names are imported lazily: ``from uncertainty_lr.integrations import X`` imports only the
-framework X needs, and a missing framework raises ImportError naming the extra.
+framework X needs, and a missing framework raises ImportError naming the extra. Type
+checkers read the same names from the ``TYPE_CHECKING`` imports below.
 """
 
 from importlib import import_module
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # never true at run time: each import loads its framework
+    from uncertainty_lr.integrations.hf_trainer import (
+        UncertaintyLRTrainerCallback,
+        uncertainty_metrics,
+    )
+    from uncertainty_lr.integrations.keras import UncertaintyLRKerasCallback
+    from uncertainty_lr.integrations.lightning import UncertaintyLRCallback
+    from uncertainty_lr.integrations.tracking import MLflowLogger, TensorBoardLogger, make_loggers
 
 _EXPORTS = {
     "UncertaintyLRCallback": "lightning",
@@ -21,7 +32,15 @@ _EXPORTS = {
     "MLflowLogger": "tracking",
     "make_loggers": "tracking",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "MLflowLogger",
+    "TensorBoardLogger",
+    "UncertaintyLRCallback",
+    "UncertaintyLRKerasCallback",
+    "UncertaintyLRTrainerCallback",
+    "make_loggers",
+    "uncertainty_metrics",
+]
 
 
 def __getattr__(name: str):

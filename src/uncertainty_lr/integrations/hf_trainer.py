@@ -4,7 +4,9 @@ Without this callback, pass ``optimizers=(optimizer, MonitoredUncertaintyLR(opti
 with ``compute_metrics=uncertainty_metrics`` and
 ``metric_for_best_model="uncertainty_entropy"``: the Trainer steps a ReduceLROnPlateau-typed
 scheduler with that metric after each evaluation. The callback is for when the signal
-must come from ``eval_inputs`` (e.g. MC dropout).
+must come from ``eval_inputs`` (e.g. MC dropout). Without ``metric_for_best_model`` the
+Trainer would fail inside transformers (``'NoneType' object has no attribute
+'startswith'``); ``uncertainty_metrics`` stops it first with a ValueError saying what to set.
 
 Install with ``pip install 'uncertainty-lr[hf]'`` (transformers + accelerate). Only this
 module imports transformers.
@@ -27,6 +29,7 @@ schedule that moves the LR is caught at the next step with a ValueError.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -34,6 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from uncertainty_lr.integrations._common import (
     SINGLE_PASS_SIGNALS,
@@ -47,7 +51,7 @@ from uncertainty_lr.schedulers.uncertainty import UncertaintyLR, mean_over_ranks
 from uncertainty_lr.signals.estimators import mc_dropout_probs, predict_logits
 
 try:
-    from transformers import TrainerCallback
+    from transformers import Trainer, TrainerCallback
     from transformers.trainer_callback import ExportableState
 except ImportError as error:  # pragma: no cover - exercised only without the extra
     raise missing_framework("UncertaintyLRTrainerCallback", "transformers", "hf") from error
@@ -64,7 +68,13 @@ def uncertainty_metrics(eval_pred: Any) -> dict[str, float]:
     in [0, 1] (the Trainer logs them with its "eval_" prefix). ``eval_pred.predictions``
     are the (N, C) logits, or a tuple whose first element they are. Combine with your own
     metrics as ``lambda p: {**accuracy(p), **uncertainty_metrics(p)}``.
+
+    Called by a Trainer whose scheduler is a ``ReduceLROnPlateau`` (``MonitoredUncertaintyLR``)
+    and whose ``metric_for_best_model`` is unset, it raises a ValueError saying what to set.
     """
+    trainer = _calling_trainer()
+    if trainer is not None:
+        check_monitored_metric(trainer.args, trainer.lr_scheduler)
     predictions = eval_pred.predictions if hasattr(eval_pred, "predictions") else eval_pred[0]
     if isinstance(predictions, (tuple, list)):
         predictions = predictions[0]
@@ -78,6 +88,41 @@ def uncertainty_metrics(eval_pred: Any) -> dict[str, float]:
         values = per_sample_signal(name, logits=logits)
         metrics[f"{METRIC_PREFIX}{name}"] = SignalMean.mean(float(values.sum()), values.numel())
     return metrics
+
+
+def check_monitored_metric(args: Any, lr_scheduler: Any) -> None:
+    """ValueError if the Trainer will step ``lr_scheduler`` with a metric that is not set.
+
+    The Trainer steps a ``ReduceLROnPlateau`` (``MonitoredUncertaintyLR`` is one) with
+    ``metrics["eval_" + args.metric_for_best_model]`` after each evaluation; with that
+    argument None, transformers fails on ``None.startswith`` and names neither.
+    """
+    scheduler = getattr(lr_scheduler, "scheduler", lr_scheduler)  # accelerate's wrapper
+    if isinstance(scheduler, ReduceLROnPlateau) and getattr(args, "metric_for_best_model", None) is None:  # fmt: skip
+        names = " or ".join(f"'{METRIC_PREFIX}{n}'" for n in SINGLE_PASS_SIGNALS)
+        raise ValueError(
+            f"the Trainer steps its {type(scheduler).__name__} with the metric named by "
+            f"TrainingArguments(metric_for_best_model=...), which is not set; set it to {names}"
+        )
+
+
+def _calling_trainer() -> Trainer | None:
+    """The Trainer whose evaluation is calling ``compute_metrics``, or None.
+
+    The Trainer hands ``compute_metrics`` only the predictions; its settings are found on
+    the call stack instead (``self`` of the Trainer method that made the call), so the
+    usual recipe catches a missing ``metric_for_best_model`` with nothing more to pass.
+    """
+    frame = inspect.currentframe()
+    try:
+        while frame is not None:
+            candidate = frame.f_locals.get("self")
+            if isinstance(candidate, Trainer):
+                return candidate
+            frame = frame.f_back
+        return None
+    finally:
+        del frame  # a frame held in a local keeps the whole stack alive
 
 
 def _logits_of(output: Any) -> torch.Tensor:
