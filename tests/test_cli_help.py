@@ -66,7 +66,7 @@ def test_problem_dependent_defaults_name_each_problem_value():
         "cifar10_resnet18 128" in helps["--batch-size"] and "imdb_bert 16" in helps["--batch-size"]
     )
     assert "see `list`" in helps["--train-size"]
-    assert helps["--optimizer"] == "default: adam"
+    assert helps["--optimizer"] == "default: the problem's: adam; cifar10_fast sgd"
 
 
 def test_seed_defaults_are_what_each_command_uses():
