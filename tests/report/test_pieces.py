@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from uncertainty_lr.report.bands import mean_band
 from uncertainty_lr.report.html import (
     Code,
     Heading,
@@ -17,7 +18,7 @@ from uncertainty_lr.report.html import (
     render_html,
     render_markdown,
 )
-from uncertainty_lr.report.plots import arm_styles, mean_band, wrap
+from uncertainty_lr.report.plots import arm_styles, wrap
 from uncertainty_lr.report.tables import Table, fmt, fmt_p, raw
 
 

@@ -9,8 +9,8 @@ tab10 for a 9th arm onwards.
 from __future__ import annotations
 
 import io
+import re
 import textwrap
-import warnings
 from pathlib import Path
 
 import matplotlib
@@ -23,10 +23,10 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
-from scipy import stats as sps
 
 from uncertainty_lr.experiments.files import write_file
 from uncertainty_lr.report.aggregates import profile_times
+from uncertainty_lr.report.bands import mean_band, value_range
 from uncertainty_lr.report.load import RunData, Study
 from uncertainty_lr.report.summary import ProblemSummary, Summary
 from uncertainty_lr.stats import performance_profile
@@ -68,6 +68,17 @@ def wrap(text: str, width: int = 18) -> str:
     return "\n".join(textwrap.wrap(text, width, break_long_words=True)) or text
 
 
+def file_slug(text: str, taken: set[str]) -> str:
+    """A file-name-safe version of a problem name for its figures, unique within ``taken``
+    (which it joins)."""
+    base = re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("._")[:60] or "problem"
+    slug, i = base, 2
+    while slug in taken:
+        slug, i = f"{base}_{i}", i + 1
+    taken.add(slug)
+    return slug
+
+
 def save_figure(fig: Figure, path: Path) -> Path:
     """Render ``fig`` (format from the suffix, PNG by default) and write it atomically."""
     image = io.BytesIO()
@@ -89,23 +100,6 @@ def _stack(runs: list[RunData], key: str, epochs: np.ndarray, log: bool) -> np.n
     return out
 
 
-def mean_band(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-column mean and 95 % t-interval over rows, NaN ignored; shape (columns,) each.
-
-    Columns with fewer than 2 values get a NaN band (the line alone is drawn).
-    """
-    count = np.isfinite(values).sum(axis=0)
-    # all-NaN columns stay NaN; numpy would warn "mean of empty slice" for each
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        mean = np.nanmean(values, axis=0)
-        sd = np.nanstd(values, axis=0, ddof=1)
-    half = np.full(mean.shape, np.nan)
-    ok = count >= 2
-    half[ok] = sps.t.ppf(0.975, count[ok] - 1) * sd[ok] / np.sqrt(count[ok])
-    return mean, mean - half, mean + half
-
-
 def _loss_is_log(study: Study, problem: str) -> bool:
     """Log scale for the loss when it spans more than 30x (e.g. a diverging run)."""
     values = np.concatenate([r.curve("val_loss") for r in study.runs_of(problem)] or [[]])
@@ -114,29 +108,39 @@ def _loss_is_log(study: Study, problem: str) -> bool:
 
 
 def plot_curves(
-    study: Study, ps: ProblemSummary, styles: dict[str, tuple[str, str]], path: Path
+    study: Study,
+    ps: ProblemSummary,
+    styles: dict[str, tuple[str, str]],
+    path: Path,
+    arms: list[str] | None = None,
+    title: str = "training curves (mean of finished seeds)",
 ) -> Path:
     """2x2 figure: validation loss, accuracy, LR (log) and entropy against epoch.
 
-    Per arm: the mean over finished seeds with a 95 % t-band (no band with one seed); each
-    diverged / failed / running run as a thin dashed line ending in an x where it stopped.
+    Per arm of ``arms`` (default: all of ``ps.arms``): the mean over finished seeds with a
+    95 % t-band (no band with one seed) clipped to the metric's range (``bands.value_range``:
+    accuracy and entropy in [0, 1], loss at or above 0); each diverged / failed / running run
+    as a thin dashed line ending in an x where it stopped.
     """
+    arms = list(ps.arms if arms is None else arms)
     fig = Figure(figsize=(10, 7.6), layout="constrained")
     axes = fig.subplots(2, 2)
     loss_log = _loss_is_log(study, ps.problem)
     any_band = any_stopped = False
-    n_seeds = {arm: len(study.runs_of(ps.problem, arm, status="done")) for arm in ps.arms}
-    rank = {arm: i for i, arm in enumerate(ps.arms)}
-    for ax, (key, title, ylabel, log) in zip(axes.flat, CURVE_PANELS, strict=True):
+    n_seeds = {arm: len(study.runs_of(ps.problem, arm, status="done")) for arm in arms}
+    rank = {arm: i for i, arm in enumerate(arms)}
+    for ax, (key, title_of_panel, ylabel, log) in zip(axes.flat, CURVE_PANELS, strict=True):
         log = loss_log if log is None else log
         drawn = False
-        for arm in ps.arms:
+        for arm in arms:
             colour, marker = styles[arm]
             runs = study.runs_of(ps.problem, arm)
             done = [r for r in runs if r.status == "done"]
             epochs = np.unique(np.concatenate([r.epochs for r in runs] or [[]])).astype(int)
             if done and epochs.size:
-                mean, low, high = mean_band(_stack(done, key, epochs, log))
+                # a log-scale band is computed on log10 values, so it cannot cross 0
+                limits = (None, None) if log else value_range(key)
+                mean, low, high = mean_band(_stack(done, key, epochs, log), limits)
                 if log:
                     mean, low, high = 10**mean, 10**low, 10**high
                 if np.isfinite(mean).any():
@@ -169,7 +173,7 @@ def plot_curves(
             ax.set_ylim(bottom=0)
         if not drawn:
             ax.text(0.5, 0.5, "not logged", ha="center", va="center", transform=ax.transAxes)
-        ax.set_title(title + (" (log scale)" if log and key != "lr" else ""))
+        ax.set_title(title_of_panel + (" (log scale)" if log and key != "lr" else ""))
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
@@ -177,7 +181,7 @@ def plot_curves(
     handles = [
         Line2D([], [], color=styles[a][0], marker=styles[a][1], lw=1.8,
                label=wrap(f"{a} (n={n_seeds[a]})", 30))
-        for a in ps.arms
+        for a in arms
     ]  # fmt: skip
     if any_band:
         handles.append(Patch(color="grey", alpha=0.3, label="95% t-interval over seeds"))
@@ -185,7 +189,7 @@ def plot_curves(
         handles.append(
             Line2D([], [], color="grey", ls="--", marker="x", label="diverged/failed run")
         )
-    fig.suptitle(f"{ps.problem}: training curves (mean of finished seeds)")
+    fig.suptitle(f"{ps.problem}: {title}")
     fig.legend(handles=handles, loc="outside lower center", ncol=min(4, len(handles)), fontsize=9)
     return save_figure(fig, path)
 
