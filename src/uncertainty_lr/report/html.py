@@ -112,7 +112,8 @@ tr:nth-child(even) td { background: #fafafa; }
 figure { margin: 1em 0; }
 img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption, .notes { font-size: 0.85em; color: #555; }
-pre { background: #f6f6f6; padding: 0.6em; overflow-x: auto; font-size: 0.8em; }
+pre { background: #f6f6f6; padding: 0.6em; font-size: 0.8em;
+      white-space: pre-wrap; overflow-wrap: anywhere; }  /* long eval lines wrap, never run off */
 nav.toc { font-size: 0.9em; margin: 0.3em 0 1em; }
 nav.toc a { margin-right: 0.2em; }
 nav.toc a.top { font-weight: 700; }
