@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import math
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,8 +42,10 @@ from uncertainty_lr.report.html import (
     write_page,
 )
 from uncertainty_lr.report.load import Study, load_study
+from uncertainty_lr.report.panels import SHOWN_BASELINES, curve_arms
 from uncertainty_lr.report.plots import (
     arm_styles,
+    file_slug,
     plot_curves,
     plot_epochs_to_target,
     plot_final_accuracy,
@@ -81,10 +82,14 @@ class FigureSpec:
 PROBLEM_FIGURES: list[FigureSpec] = [
     FigureSpec(
         "curves",
-        "Learning curves: look for when the uncertainty schedule's LR moves and whether its "
-        "loss and accuracy pull ahead; band = 95% t-interval over seeds, dashed line ending in "
-        "x = a run that stopped (diverged, failed or running).",
-        lambda study, ps, styles, path: plot_curves(study, ps, styles, path),
+        "Learning curves of the uncertainty arms and the "
+        f"{SHOWN_BASELINES} baselines of highest mean test accuracy (any others: folded below): "
+        "look for when the uncertainty schedule's LR moves and whether its loss and accuracy "
+        "pull ahead; band = 95% t-interval over seeds (clipped to what the metric can take), "
+        "dashed line ending in x = a run that stopped (diverged, failed or running).",
+        lambda study, ps, styles, path: plot_curves(
+            study, ps, styles, path, curve_arms(study, ps)[0]
+        ),  # fmt: skip
     ),
     FigureSpec(
         "epochs_to_target",
@@ -137,16 +142,6 @@ def _check_arguments(target, target_fraction, uncertainty_schedule, command) -> 
         raise ValueError(f"command must be a string or None, got {type(command).__name__}")
 
 
-def _slug(text: str, taken: set[str]) -> str:
-    """A file-name-safe, unique version of a problem name."""
-    base = re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("._")[:60] or "problem"
-    slug, i = base, 2
-    while slug in taken:
-        slug, i = f"{base}_{i}", i + 1
-    taken.add(slug)
-    return slug
-
-
 def _sections(
     study: Study,
     summary: Summary,
@@ -172,7 +167,7 @@ def _sections(
             return None
 
     for ps in summary.problems.values():
-        slug = _slug(ps.problem, taken)
+        slug = file_slug(ps.problem, taken)
         blocks.append(Heading(f"Problem: {ps.problem}"))
         for spec in PROBLEM_FIGURES:
             path = draw(f"{ps.problem} {spec.kind.replace('_', ' ')}", spec.draw, study, ps,
@@ -180,6 +175,10 @@ def _sections(
             if path is not None:
                 caption = spec.caption.format(target=ps.target_note)
                 blocks.append(Image(path, f"{ps.problem}: {spec.kind.replace('_', ' ')}", caption))
+            if spec.kind == "curves":
+                blocks += _other_curves(
+                    study, ps, styles, fig_dir / f"curves_rest_{slug}.png", draw
+                )
         if ps.target is None:
             notes.append(f"{ps.problem}: no epochs-to-target figure ({ps.target_note})")
         for hook in extra_sections:
@@ -197,6 +196,24 @@ def _sections(
     else:
         notes.append("performance profile not drawn: it needs more than one problem")
     return blocks, notes
+
+
+def _other_curves(study: Study, ps: ProblemSummary, styles, path: Path, draw) -> list[Block]:
+    """The training curves of the baselines the first curves figure leaves out (it shows the
+    uncertainty arms and the best ``SHOWN_BASELINES``), folded, beside the uncertainty arms."""
+    rest = curve_arms(study, ps)[1]
+    if not rest:
+        return []
+    drawn = draw(f"{ps.problem} curves of the other baselines", plot_curves, study, ps, styles,
+                 path, [*ps.uncertainty_arms, *rest], "the other baselines' training curves")  # fmt: skip
+    if drawn is None:
+        return []
+    return [Details(
+        f"Training curves of the other {len(rest)} baselines ({', '.join(rest)})",
+        [Image(drawn, f"{ps.problem}: curves of the other baselines",
+               "The baselines left out of the figure above, with the uncertainty arms again for "
+               "reference; same scales and bands.")],
+    )]  # fmt: skip
 
 
 #: Files that mark a report as whole: moved into place after every other file.
