@@ -1,5 +1,6 @@
 """The anytime comparison end to end on digits: the study TOMLs at tiny budgets (2 and 4
-epochs), then ``report --budgets 2 4``; scores checked against the store's own numbers."""
+epochs; the store is conftest.py's), then ``report --budgets 2 4``; scores checked against
+the store's own numbers."""
 
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ from uncertainty_lr.experiments.store import Store
 from uncertainty_lr.report.budgets import budget_kind
 from uncertainty_lr.stats import holm
 
+from .conftest import AWARE
+
 STUDY = Path(__file__).resolve().parents[2] / "docs" / "study"
-TINY = ["--problem", "digits_mlp", "--seeds", "0", "1", "2", "--train-size", "300",
-        "--val-size", "100", "--test-size", "200", "--quiet", "--no-report"]  # fmt: skip
 
 
 def _number(cell: str) -> float | None:
@@ -44,17 +45,11 @@ def test_study_tomls_split_the_arms_by_whether_they_know_the_budget():
     assert all(free[k] == aware[k] for k in same)  # paired seeds across the two files
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    out = tmp_path_factory.mktemp("anytime") / "runs"
-    free = ["--config", STUDY / "anytime_free.toml", "--schedules", "constant", "prodigy",
-            "uncertainty", "--epochs", "4"]  # fmt: skip
-    assert main([str(a) for a in ["run", *free, *TINY, "--out", out]]) == 0
-    for epochs in (2, 4):
-        aware = ["--config", STUDY / "anytime_aware.toml", "--schedules", "cosine", "linear",
-                 "--epochs", epochs]  # fmt: skip
-        assert main([str(a) for a in ["run", *aware, *TINY, "--out", out]]) == 0
-    return out
+@pytest.fixture
+def store(digits_anytime):
+    """The shared digits store (conftest.py): budget-free arms at 4 epochs, budget-aware
+    arms at 2 and 4."""
+    return digits_anytime
 
 
 def test_report_scores_each_arm_at_each_budget(store):
@@ -93,7 +88,7 @@ def test_each_budget_is_its_own_holm_family(store):
     assert main(["report", str(store), "--budgets", "2", "4"]) == 0
     for budget in (2, 4):
         ab = _csv(store / "report" / f"ab_tests_{budget}ep.csv")
-        assert {row["baseline"] for row in ab} == {"constant", "prodigy", "cosine", "linear"}
+        assert {row["baseline"] for row in ab} == {"constant", "prodigy", *AWARE}
         # "no diff" / "zero var": the default arm may not anneal on digits in 4 epochs
         raw = [_number(row["t-test p"]) for row in ab]
         want = holm(raw)
@@ -119,14 +114,15 @@ def test_goal_table_checks_the_default_against_the_best_budget_aware_arm(store):
 
     assert main(["report", str(store), "--budgets", "2", "4"]) == 0
     runs = Store(store, create=False).runs()
-    goal = {row["budget"]: row for row in _csv(store / "report" / "anytime_goal.csv")}
+    rows = _csv(store / "report" / "anytime_goal.csv")
+    goal = {row["budget"]: row for row in rows if row["uncertainty"] == "uncertainty"}
     assert set(goal) == {"2", "4"}
     # at 4 epochs every arm's run is its own: the uncertainty and the budget-aware runs
     acc = {}
     for r in runs:
         if r["config"]["epochs"] == 4:
             acc.setdefault(r["schedule"], {})[r["seed"]] = r["test"]["test_accuracy"]
-    best = max(("cosine", "linear"), key=lambda arm: np.mean(list(acc[arm].values())))
+    best = max(AWARE, key=lambda arm: np.mean(list(acc[arm].values())))
     row = goal["4"]
     assert row["best_budget_aware"] == best
     a = [acc["uncertainty"][s] for s in (0, 1, 2)]
@@ -137,4 +133,4 @@ def test_goal_table_checks_the_default_against_the_best_budget_aware_arm(store):
     assert float(row["p"]) == pytest.approx(test.pvalue) and row["margin"] == "0.005"
     assert row["non_inferior"] == ("yes" if test.confidence_interval(0.95).low > -0.005 else "no")
     score = _csv(store / "report" / "anytime_goal_score.csv")
-    assert [r["budget (epochs)"] for r in score] == ["2", "4"]
+    assert [r["budget (epochs)"] for r in score] == ["2", "2", "4", "4"]  # 2 uncertainty arms

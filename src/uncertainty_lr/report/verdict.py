@@ -12,17 +12,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from uncertainty_lr.report.aggregates import ACROSS, across_matrix
 from uncertainty_lr.report.load import Study
+from uncertainty_lr.report.panels import mean_test_accuracy
+from uncertainty_lr.report.static_lr import static_lr_note
 from uncertainty_lr.report.summary import (
     AB_METRICS,
     ALPHA,
     Comparison,
     ProblemSummary,
     Summary,
-    accuracy_by_seed,
 )
 from uncertainty_lr.report.tables import NA, Table, fmt, fmt_p
 from uncertainty_lr.stats import competition_ranks, improvement_permutation_test, iqm
@@ -63,16 +62,6 @@ def verdict_text(c: Comparison | None) -> str:
     """The verdict cell: the marker, and for an untested comparison why."""
     shown = marker(c)
     return f"{shown}: {untested_reason(c)}" if shown == UNTESTED else shown
-
-
-def _means(study: Study, ps: ProblemSummary) -> dict[str, float]:
-    """arm -> mean final test accuracy over seeds (arms without one are left out)."""
-    out = {}
-    for arm in ps.arms:
-        values = accuracy_by_seed(study, ps, arm)
-        if np.isfinite(values).any():
-            out[arm] = float(np.nanmean(values))
-    return out
 
 
 def _ranks(scores: dict[str, float]) -> dict[str, str]:
@@ -131,7 +120,7 @@ class VerdictRow:
 
 def problem_rows(study: Study, summary: Summary, ps: ProblemSummary) -> list[VerdictRow]:
     """One row per uncertainty arm of ``ps`` (none when it has no uncertainty arm)."""
-    means = _means(study, ps)
+    means = mean_test_accuracy(study, ps)
     if not means:
         return [VerdictRow(ps.problem, arm, NA, NA, NA, NA, "not tested: no test accuracy")
                 for arm in ps.uncertainty_arms]  # fmt: skip
@@ -167,7 +156,9 @@ def across_rows(study: Study, summary: Summary) -> list[VerdictRow]:
     bases = {a for ps in summary.problems.values() for a in ps.baseline_arms}
     order = sorted(scores, key=lambda arm: -scores[arm][0])
     ranks = _ranks({arm: scores[arm][0] for arm in order})
-    per_problem = {ps.problem: _ranks(_means(study, ps)) for ps in summary.problems.values()}
+    per_problem = {
+        ps.problem: _ranks(mean_test_accuracy(study, ps)) for ps in summary.problems.values()
+    }
     baselines = [arm for arm in order if arm in bases]
     rows = []
     for arm in unc:
@@ -233,8 +224,11 @@ def problem_sentences(study: Study, summary: Summary, ps: ProblemSummary) -> str
     out = []
     for row in rows:
         c = row.comparison
+        # its rank is then that of constant LR, not of anything the rule did: say so
+        static = static_lr_note(study, ps.problem, row.arm)
         if c is None or c.result is None or c.result.mean_diff is None:
             out.append(f"{ps.problem}: {row.arm} was not compared ({row.verdict}).")
+            out.extend([static] if static else [])
             continue
         r = c.result
         test = row.verdict if c.holm_p is None else f"{row.verdict}, Holm p {_p_text(c.holm_p)}"
@@ -245,6 +239,7 @@ def problem_sentences(study: Study, summary: Summary, ps: ProblemSummary) -> str
             f"{c.arm_b} ({test})."
         )
         out.append(_non_inferiority_sentence(c, summary.margin))
+        out.extend([static] if static else [])
         mine = [x for x in summary.comparisons if x.problem == ps.problem and x.arm_a == row.arm]
         counts = {
             m: sum(1 for x in mine if marker(x) == m) for m in (BETTER, WORSE, SAME, UNTESTED)
@@ -276,6 +271,8 @@ class Matrix:
 
     ``kinds[i][j]``: 'better-sig', 'better', 'worse-sig', 'worse', 'zero' or 'untested';
     '-sig' = significant after the Holm correction. ``labels[i]``: the row's leading cells.
+    ``palette``: kind -> (background, text colour, mark, meaning) for kinds of another
+    matrix (the anytime goal check); None = the A/B kinds above (``html.CELL_STYLE``).
     """
 
     title: str
@@ -285,6 +282,7 @@ class Matrix:
     cells: list[list[str]]
     kinds: list[list[str]]
     legend: str
+    palette: dict[str, tuple[str, str, str, str]] | None = None
 
 
 def _cell(c: Comparison) -> tuple[str, str]:
