@@ -38,7 +38,9 @@ def installed(tmp_path, monkeypatch):
     shutil.copytree(clone / "src" / "uncertainty_lr", site / "uncertainty_lr")
     record = site / "uncertainty_lr-0.1.0.dist-info"
     record.mkdir()
-    (record / "METADATA").write_text("Metadata-Version: 2.1\nName: uncertainty-lr\nVersion: 0.1.0\n")
+    (record / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: uncertainty-lr\nVersion: 0.1.0\n"
+    )
     (record / "direct_url.json").write_text(json.dumps({"url": clone.as_uri(), "dir_info": {}}))
     monkeypatch.setattr(sys, "path", [str(site), *sys.path])
     return clone, site
