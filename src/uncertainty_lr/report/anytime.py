@@ -1,22 +1,25 @@
 """The anytime report (``uncertainty-lr report STORE --budgets 6 12 18``; no torch).
 
+Its first screen answers the study's question at a glance: one verdict sentence per problem
+(is the uncertainty arm ahead of, non-inferior to or behind the best budget-aware arm at
+each budget: ``anytime_goal``), then per problem a figure of test accuracy against the
+budget (``anytime_figure``), the goal checks as a coloured budget x problem matrix and the
+AlgoPerf score per budget as bars. The tables behind them follow, long ones folded.
+
 For each budget B the study is read at B (``budgets.at_budget``) and gets its own verdict,
 final-metrics and A/B tables, performance profile and AlgoPerf score, each labelled with
-B; a summary table gives every arm's test accuracy and AlgoPerf score per budget. The A/B
-tests of one budget are one Holm family, named before the study is run: the budgets are
-separate questions (does the default hold up when the run is this long?), so a budget's
-p-values are not corrected for the tests at other budgets.
+B. The A/B tests of one budget are one Holm family, named before the study is run: the
+budgets are separate questions (does the default hold up when the run is this long?), so
+a budget's p-values are not corrected for the tests at other budgets. A diverged run
+counts at chance accuracy (1/C) in every accuracy number, and each budget gets its
+divergence table.
 
-The report opens with the study's two questions per budget (``goal_tables``): is the
-uncertainty arm as good as the best budget-aware arm (non-inferior by the margin: the
-one-sided 95 % paired lower bound of the test-accuracy difference is above -margin), and
-does it beat every other budget-free arm on the AlgoPerf score. A diverged run counts at
-chance accuracy (1/C) in every accuracy number, and each budget gets its divergence table.
-
-Files (besides report.md / report.html): ``anytime_goal.csv``, ``anytime_goal_score.csv``,
-``anytime_summary.csv``, ``anytime_algoperf.csv``,
-and per budget ``verdict_<B>ep.csv``, ``final_metrics_<B>ep.csv``, ``ab_tests_<B>ep.csv``,
-``algoperf_score_<B>ep.csv``, ``divergence_<B>ep.csv``,
+Files (besides report.md / report.html), every table also a CSV: ``anytime_goal.csv``,
+``anytime_goal_score.csv``, ``anytime_summary.csv``, ``anytime_algoperf.csv``,
+``setup.csv``, and per budget ``verdict_<B>ep.csv``, ``final_metrics_<B>ep.csv``,
+``ab_tests_<B>ep.csv``, ``algoperf_score_<B>ep.csv``, ``divergence_<B>ep.csv``; figures
+``figures/accuracy_vs_budget_<problem>.png`` (and ``..._rest_<problem>.png`` with the
+arms it leaves out), ``figures/algoperf_by_budget.png``,
 ``figures/performance_profile_<B>ep.png``.
 """
 
@@ -27,25 +30,23 @@ from pathlib import Path
 
 import numpy as np
 
-from uncertainty_lr.report.aggregates import algoperf_table, divergence_table, profile_times
-from uncertainty_lr.report.budgets import (
-    BUDGET_AWARE,
-    BUDGET_FREE,
-    at_budget,
-    check_budgets,
-    run_kind,
+from uncertainty_lr.report.aggregates import algoperf_table, divergence_table
+from uncertainty_lr.report.anytime_figure import budget_figures
+from uncertainty_lr.report.anytime_goal import (
+    GoalCheck,
+    algoperf_scores,
+    goal_checks,
+    goal_matrix,
+    goal_tables,
+    verdict_sentence,
 )
-from uncertainty_lr.report.html import (
-    Block,
-    Details,
-    Heading,
-    Image,
-    Paragraph,
-    write_page,
-)
+from uncertainty_lr.report.budget_plots import plot_algoperf_bars
+from uncertainty_lr.report.budgets import BUDGET_FREE, at_budget, check_budgets, run_kind
+from uncertainty_lr.report.html import Block, Details, Heading, Image, Paragraph, write_page
 from uncertainty_lr.report.load import Study
-from uncertainty_lr.report.plots import arm_styles, plot_performance_profile
-from uncertainty_lr.report.summary import Comparison, Summary, accuracy_by_seed, summarise
+from uncertainty_lr.report.plots import arm_styles, file_slug, plot_performance_profile
+from uncertainty_lr.report.static_lr import static_lr_note
+from uncertainty_lr.report.summary import Summary, accuracy_by_seed, summarise
 from uncertainty_lr.report.tables import (
     NA,
     Table,
@@ -55,8 +56,8 @@ from uncertainty_lr.report.tables import (
     raw,
     setup_table,
 )
-from uncertainty_lr.report.verdict import ab_matrix, verdict_table
-from uncertainty_lr.stats import DEFAULT_MARGIN, algoperf_score, mean_std
+from uncertainty_lr.report.verdict import Matrix, ab_matrix, verdict_table
+from uncertainty_lr.stats import DEFAULT_MARGIN, mean_std
 
 HOW = (
     "Budget-aware arms are run once per budget with the true number of epochs and scored "
@@ -67,6 +68,17 @@ HOW = (
     "no correction is made across budgets."
 )
 
+#: Tables and matrices with more rows than this are folded into a <details> block.
+LONG_TABLE = 8
+
+FIGURE_CAPTION = (
+    "Test accuracy against the budget. A line is an arm never told the budget, read at "
+    "each epoch of its one run (mean over seeds, band = 95% t-interval, clipped to [0, 1]); "
+    "a marker is an arm told the budget, one run per budget (bar = 95% t-interval). The "
+    "uncertainty arms are drawn bold, the others muted; a diverged run counts at chance "
+    "accuracy. The y axis is zoomed to the budgets compared (dotted lines)."
+)
+
 
 def _labelled(table: Table, budget: int) -> Table:
     """``table`` named and titled for its budget."""
@@ -75,9 +87,13 @@ def _labelled(table: Table, budget: int) -> Table:
     )
 
 
-def _scores(summary: Summary) -> dict[str, float]:
-    times, problems, _ = profile_times(summary)
-    return algoperf_score(times) if times and problems else {}
+def fold(block: Table | Matrix, summary: str | None = None) -> Block:
+    """``block`` as it is when short, else folded under ``summary`` (default: its title)."""
+    rows = block.rows if isinstance(block, Table) else block.labels
+    if len(rows) <= LONG_TABLE:
+        return block
+    csv = f" ({block.name}.csv)" if isinstance(block, Table) else ""
+    return Details(summary or f"{block.title}{csv}", [block])
 
 
 def summary_tables(views: dict[int, tuple[Study, Summary]]) -> tuple[Table, Table]:
@@ -113,7 +129,7 @@ def summary_tables(views: dict[int, tuple[Study, Summary]]) -> tuple[Table, Tabl
          "chance accuracy (1/C); kind: whether the arm is told the budget"],
         csv_columns, csv_rows,
     )  # fmt: skip
-    scores = {b: _scores(summary) for b, (_, summary) in views.items()}
+    scores = {b: algoperf_scores(summary) for b, (_, summary) in views.items()}
     names = sorted({arm for s in scores.values() for arm in s})
     score_rows = [[arm] + [NA if arm not in scores[b] else f"{scores[b][arm]:.3f}" for b in budgets]
                   for arm in names]  # fmt: skip
@@ -127,92 +143,80 @@ def summary_tables(views: dict[int, tuple[Study, Summary]]) -> tuple[Table, Tabl
     return accuracy, algoperf
 
 
-def best_budget_aware(study: Study, summary: Summary) -> dict[tuple[str, str], Comparison]:
-    """(problem, uncertainty arm) -> its test-accuracy comparison with the budget-aware arm
-    of the highest mean test accuracy over the paired seeds (diverged runs at chance)."""
-    best: dict[tuple[str, str], Comparison] = {}
-    for c in summary.comparisons:
-        if c.metric.key != "test_accuracy" or c.result is None or c.result.mean_b is None:
-            continue
-        if _kind_of([study], c.problem, c.arm_b) != BUDGET_AWARE:
-            continue
-        key = (c.problem, c.arm_a)
-        if key not in best or c.result.mean_b > best[key].result.mean_b:
-            best[key] = c
-    return best
-
-
-def _goal_row(budget: int, c: Comparison, margin: float) -> tuple[list[str], list[str]]:
-    """(display row, CSV row) of one non-inferiority goal check."""
-    r, ni = c.result, c.non_inferiority
-    diff = NA if r.mean_diff is None else f"{r.mean_diff:+.4f}"
-    if ni is None or ni.lower is None:
-        why = NA if ni is None else ni.notes[-1]
-        shown, verdict = f"{diff} [lower bound: not tested]", f"not tested: {why}"
-    else:
-        shown, verdict = f"{diff} [{ni.lower:+.4f}, inf)", "yes" if ni.holds else "no"
-    lower, p = (None, None) if ni is None else (ni.lower, ni.p)
-    row = [str(budget), c.problem, c.arm_a, f"{c.arm_b} ({fmt(r.mean_b)})", shown, verdict]
-    csv_row = [str(budget), c.problem, c.arm_a, c.arm_b, raw(r.mean_b), raw(r.mean_diff),
-               raw(lower), raw(margin), raw(p), verdict.split(":")[0]]  # fmt: skip
-    return row, csv_row
-
-
-def goal_tables(views: dict[int, tuple[Study, Summary]]) -> tuple[Table, Table]:
-    """The questions the anytime study asks, per budget.
-
-    (1) Is the uncertainty arm, never told the budget, as good as the best budget-aware arm
-    given the true budget: non-inferior by the summary's margin, i.e. is the one-sided 95 %
-    paired-t lower bound of the test-accuracy difference (uncertainty - that arm) above
-    -margin? (Not: does a two-sided interval include 0, which fewer or noisier seeds make
-    easier.) The best budget-aware arm is the one with the highest mean test accuracy over
-    the paired seeds; diverged runs count at chance accuracy on both sides.
-    (2) Does it beat every other budget-free arm on the AlgoPerf score at that budget?
-    """
-    rows, csv_rows, score_rows = [], [], []
-    margin = DEFAULT_MARGIN
-    for budget, (study, summary) in views.items():
-        margin = summary.margin
-        for c in best_budget_aware(study, summary).values():
-            row, csv_row = _goal_row(budget, c, summary.margin)
-            rows.append(row)
-            csv_rows.append(csv_row)
-        scores = _scores(summary)
-        free = {run.arm for run in study.runs if run_kind(run) == BUDGET_FREE}
-        tested = {c.arm_a for c in summary.comparisons}  # the uncertainty arm(s)
-        for arm in sorted(a for a in scores if a in tested):
-            others = {a: v for a, v in scores.items() if a in free and a not in tested}
-            top = max(others, key=others.get) if others else None
-            beats = NA if top is None else ("yes" if scores[arm] > others[top] else "no")
-            score_rows.append([str(budget), arm, f"{scores[arm]:.3f}",
-                               NA if top is None else f"{top} ({others[top]:.3f})", beats])  # fmt: skip
-    accuracy = Table(
-        "anytime_goal", "Never told the budget vs the best budget-aware arm",
-        ["budget (epochs)", "problem", "uncertainty schedule", "best budget-aware (mean test acc)",
-         "difference [one-sided 95% lower bound, inf)", f"as good as it (non-inferior, margin {margin:g})"],
-        rows,
-        ["difference = uncertainty - best budget-aware arm in test accuracy over paired seeds, "
-         "a diverged run counting at chance accuracy (1/C); as good as it = the non-inferiority "
-         f"test: the one-sided 95% paired-t lower bound is above -{margin:g} (the margin, "
-         "`report --margin`); not tested with fewer than 3 paired seeds"],
-        ["budget", "problem", "uncertainty", "best_budget_aware", "best_mean", "mean_diff",
-         "lower_bound", "margin", "p", "non_inferior"], csv_rows,
-    )  # fmt: skip
-    score = Table(
-        "anytime_goal_score", "AlgoPerf score vs the other budget-free arms",
-        ["budget (epochs)", "uncertainty schedule", "its AlgoPerf score",
-         "best other budget-free arm", "beats every budget-free arm"], score_rows,
-        ["scores as in the AlgoPerf score per budget table"],
-    )  # fmt: skip
-    return accuracy, score
-
-
 def _kind_of(studies: list[Study], problem: str, arm: str) -> str:
     """Whether ``arm`` of ``problem`` is budget-aware or budget-free (n/a: no run)."""
     for study in studies:
         for run in study.runs_of(problem, arm):
             return run_kind(run)
     return NA
+
+
+def _budget_section(budget: int, view: Study, summary: Summary, out: Path, styles) -> list[Block]:
+    """One budget's tables (written as CSV too), profile and A/B matrix; long ones folded."""
+    tables = [verdict_table(view, summary), final_metrics_table(view, summary),
+              ab_table(view, summary), algoperf_table(summary), divergence_table(summary)]  # fmt: skip
+    verdict, final, ab, score, divergence = (_labelled(t, budget) for t in tables)
+    for table in (verdict, final, ab, score, divergence):
+        table.write_csv(out / f"{table.name}.csv")
+    blocks: list[Block] = [Heading(f"Budget: {budget} epochs"), fold(verdict), fold(final),
+                           fold(divergence)]  # fmt: skip
+    if len(summary.problems) > 1:
+        path, notes = plot_performance_profile(
+            summary, styles, out / "figures" / f"performance_profile_{budget}ep.png"
+        )
+        if path is not None:
+            caption = f"Performance profile at {budget} epochs (AlgoPerf score = its area)."
+            blocks.append(Image(path, f"performance profile, {budget} epochs", caption))
+        elif notes:
+            blocks.append(Paragraph(f"No performance profile at {budget} epochs: {notes[-1]}."))
+    blocks += [fold(score), fold(ab_matrix(summary), f"A/B matrix, {budget} epochs"),
+               Details(f"Full A/B table, {budget} epochs ({ab.name}.csv)", [ab])]  # fmt: skip
+    if view.notes:
+        blocks.append(Details(f"Runs left out at {budget} epochs", [Paragraph(n) for n in view.notes]))  # fmt: skip
+    return blocks
+
+
+def _verdict(study: Study, views: dict[int, tuple[Study, Summary]], checks: list[GoalCheck],
+             uncertainty_schedule: str) -> list[Block]:  # fmt: skip
+    """One sentence per problem and uncertainty arm, and one more when its LR never moved."""
+    blocks: list[Block] = [Heading("Verdict")]
+    for problem in study.problems():
+        arms = dict.fromkeys(arm for _, summary in views.values() if problem in summary.problems
+                             for arm in summary.problems[problem].uncertainty_arms)  # fmt: skip
+        if not arms:
+            blocks.append(Paragraph(f"{problem}: no run uses the schedule "
+                                    f"{uncertainty_schedule!r}, so nothing is compared."))  # fmt: skip
+        for arm in arms:
+            static = static_lr_note(study, problem, arm)
+            text = verdict_sentence(problem, arm, checks)
+            blocks.append(Paragraph(text + (f" {static}" if static else "")))
+    return blocks
+
+
+def _figures(study: Study, budgets: list[int], checks: list[GoalCheck], fig_dir: Path,
+             styles) -> list[Block]:  # fmt: skip
+    """Per problem the accuracy-against-budget figure, and the one of the arms it leaves out
+    (folded)."""
+    blocks: list[Block] = [Heading("Accuracy against the budget")]
+    taken: set[str] = set()
+    for problem in study.problems():
+        slug = file_slug(problem, taken)
+        named = {c.comparison.arm_b for c in checks if c.comparison.problem == problem}
+        first, second, rest = budget_figures(
+            study, problem, budgets, fig_dir / f"accuracy_vs_budget_{slug}.png",
+            fig_dir / f"accuracy_vs_budget_rest_{slug}.png", styles, named,
+        )  # fmt: skip
+        if first is None:
+            blocks.append(Paragraph(f"{problem}: no test accuracy to draw against the budget."))
+            continue
+        blocks.append(Image(first, f"{problem}: test accuracy against the budget", FIGURE_CAPTION))
+        if second is not None:
+            blocks.append(Details(
+                f"{problem}: the other {len(rest)} arms against the budget ({', '.join(rest)})",
+                [Image(second, f"{problem}: the other arms against the budget",
+                       "The arms left out of the figure above, beside the uncertainty arms.")],
+            ))  # fmt: skip
+    return blocks
 
 
 def write_budget_report(
@@ -231,6 +235,10 @@ def write_budget_report(
     ``budgets``: positive epoch counts (ValueError otherwise). Target, uncertainty schedule
     and non-inferiority ``margin`` as for ``write_report``; the target is set per budget
     from that budget's view.
+
+    Order: the verdict sentences, the accuracy-against-budget figure per problem, the goal
+    matrix, the AlgoPerf bars, the tables behind them (folded), how budgets are scored,
+    a section per budget, the setup.
     """
     budgets = check_budgets(budgets)
     fig_dir = out / "figures"
@@ -243,49 +251,39 @@ def write_budget_report(
         summary = summarise(view, uncertainty_schedule=uncertainty_schedule, target=target,
                             target_fraction=target_fraction, margin=margin)  # fmt: skip
         views[budget] = (view, summary)
-        tables = [verdict_table(view, summary), final_metrics_table(view, summary),
-                  ab_table(view, summary), algoperf_table(summary), divergence_table(summary)]  # fmt: skip
-        verdict, final, ab, score, divergence = (_labelled(t, budget) for t in tables)
-        for table in (verdict, final, ab, score, divergence):
-            table.write_csv(out / f"{table.name}.csv")
-        sections += [Heading(f"Budget: {budget} epochs"), verdict, final, divergence]
-        if len(summary.problems) > 1:
-            path, notes = plot_performance_profile(
-                summary, styles, fig_dir / f"performance_profile_{budget}ep.png"
-            )
-            if path is not None:
-                caption = f"Performance profile at {budget} epochs (AlgoPerf score = its area)."
-                sections.append(Image(path, f"performance profile, {budget} epochs", caption))
-            elif notes:
-                sections.append(
-                    Paragraph(f"No performance profile at {budget} epochs: {notes[-1]}.")
-                )
-        sections += [score, ab_matrix(summary),
-                     Details(f"Full A/B table, {budget} epochs ({ab.name}.csv)", [ab])]  # fmt: skip
-        if view.notes:
-            sections.append(Details(f"Runs left out at {budget} epochs", [Paragraph(n) for n in view.notes]))  # fmt: skip
+        sections += _budget_section(budget, view, summary, out, styles)
+    checks = goal_checks(views)
     accuracy, algoperf = summary_tables(views)
-    goal, goal_score = goal_tables(views)
-    for table in (accuracy, algoperf, goal, goal_score):
+    goal, goal_score = goal_tables(views, checks)
+    setup = setup_table(study, command)
+    for table in (accuracy, algoperf, goal, goal_score, setup):
         table.write_csv(out / f"{table.name}.csv")
+    scores = {b: algoperf_scores(summary) for b, (_, summary) in views.items()}
+    bars = plot_algoperf_bars(scores, styles, fig_dir / "algoperf_by_budget.png")
     free = sorted({r.arm for r in study.runs if run_kind(r) == BUDGET_FREE})
     body: list[Block] = [
-        Heading("Anytime comparison"),
-        Paragraph(HOW),
-        Paragraph(
-            f"Budgets: {', '.join(map(str, budgets))} epochs. Budget-free arms: "
-            f"{', '.join(free) or 'none'}."
-        ),  # fmt: skip
-        goal,
+        *_verdict(study, views, checks, uncertainty_schedule),
+        *_figures(study, budgets, checks, fig_dir, styles),
+        Heading("Goal check"),
+        goal_matrix(checks),
+        Heading("AlgoPerf score"),
+        *([Image(bars, "AlgoPerf score per budget",
+                 "AlgoPerf score per budget (anytime_algoperf.csv): the area under that "
+                 "budget's performance profile of epochs to the target; 1 = fastest on every "
+                 "problem. Uncertainty arms in colour, the others grey.")] if bars else
+          [Paragraph("No AlgoPerf score: no problem has a target at any budget.")]),
         goal_score,
-        accuracy,
-        algoperf,
+        Heading("Tables"),
+        Details(f"{goal.title} ({goal.name}.csv)", [goal]),
+        Details(f"{accuracy.title} ({accuracy.name}.csv)", [accuracy]),
+        Details(f"{algoperf.title} ({algoperf.name}.csv)", [algoperf]),
+        Heading("How budgets are scored"),
+        Paragraph(HOW),
+        Paragraph(f"Budgets: {', '.join(map(str, budgets))} epochs. Budget-free arms: "
+                  f"{', '.join(free) or 'none'}."),
         *sections,
         Heading("Setup"),
-        Details(
-            "Data sizes, optimiser, hardware, versions, command (setup.csv)",
-            [setup_table(study, command)],
-        ),  # fmt: skip
-    ]
+        Details(f"Data sizes, optimiser, hardware, versions, command ({setup.name}.csv)", [setup]),
+    ]  # fmt: skip
     write_page(out, "Uncertainty-LR anytime report", study.store_dir, body)
     return out

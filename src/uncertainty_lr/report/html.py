@@ -151,21 +151,30 @@ def _md_table(table: Table) -> list[str]:
     return lines
 
 
+def palette(m: Matrix) -> dict[str, tuple[str, str, str, str]]:
+    """kind -> (background, text colour, mark, meaning) of the matrix's cells."""
+    if m.palette is not None:
+        return m.palette
+    return {kind: (*style, CELL_MEANING[kind]) for kind, style in CELL_STYLE.items()}
+
+
 def _md_matrix(m: Matrix) -> list[str]:
     lines = [f"**{md_text(m.title)}**", ""]
     if not m.labels:
         return [*lines, "_(no comparison)_"]
+    styles = palette(m)
     lines.append("| " + " | ".join(md_cell(c) for c in m.label_columns + m.metrics) + " |")
     lines.append("|" + "---|" * len(m.label_columns) + "--:|" * len(m.metrics))
     for label, cells, kinds in zip(m.labels, m.cells, m.kinds, strict=True):
         shown = []
         for text, kind in zip(cells, kinds, strict=True):
-            mark = CELL_STYLE[kind][2]
+            mark = styles[kind][2]
             cell = f"{md_cell(text)} {mark}".strip()
             shown.append(f"**{cell}**" if kind.endswith("-sig") else cell)
         lines.append("| " + " | ".join([*(md_cell(x) for x in label), *shown]) + " |")
-    key = "; ".join(f"{CELL_STYLE[k][2]} {CELL_MEANING[k]}" for k in CELL_STYLE if CELL_STYLE[k][2])
-    return [*lines, "", f"{key} (significant cells in bold). {md_text(m.legend)}"]
+    key = "; ".join(f"{mark} {meaning}" for _, _, mark, meaning in styles.values() if mark)
+    bold = " (significant cells in bold)" if m.palette is None else ""
+    return [*lines, "", f"{key}{bold}. {md_text(m.legend)}"]
 
 
 def render_markdown(blocks: list[Block], out_dir: Path) -> str:
@@ -241,20 +250,21 @@ def _html_matrix(m: Matrix) -> str:
     if not m.labels:
         return parts[0] + "<p><em>(no comparison)</em></p>"
     head = "".join(f"<th>{_e(c)}</th>" for c in m.label_columns + m.metrics)
+    styles = palette(m)
     rows = []
     for label, cells, kinds in zip(m.labels, m.cells, m.kinds, strict=True):
         tds = [f"<td>{_e(x)}</td>" for x in label]
         for text, kind in zip(cells, kinds, strict=True):
-            bg, fg, mark = CELL_STYLE[kind]
+            bg, fg, mark, _ = styles[kind]
             sig = " sig" if kind.endswith("-sig") else ""
             tds.append(
-                f'<td class="cell {kind}{sig}" style="background:{bg};color:{fg}">'
+                f'<td class="cell {kind.replace(" ", "-")}{sig}" style="background:{bg};color:{fg}">'
                 f"{_e(text)} {mark}</td>"
             )
         rows.append("<tr>" + "".join(tds) + "</tr>")
     swatches = "".join(
-        f'<span style="background:{bg};color:{fg}">{mark or "&nbsp;"} {CELL_MEANING[kind]}</span>'
-        for kind, (bg, fg, mark) in CELL_STYLE.items()
+        f'<span style="background:{bg};color:{fg}">{mark or "&nbsp;"} {_e(meaning)}</span>'
+        for bg, fg, mark, meaning in styles.values()
     )
     parts.append(
         f'<div class="scroll"><table class="matrix"><thead><tr>{head}</tr></thead>'
