@@ -22,6 +22,9 @@ from uncertainty_lr.report.budgets import BUDGET_FREE
 from uncertainty_lr.report.plots import save_figure, wrap
 
 MUTED_GREY = "#b5b5b5"
+#: A thin dark edge on every marker, so the light palette colours (yellow, sky blue) stay
+#: visible on white even when muted.
+EDGE = {"mec": "#303030", "mew": 0.6}
 
 
 def is_uncertainty(arm: str) -> bool:
@@ -97,28 +100,31 @@ def plot_accuracy_vs_budget(
         if s.kind == BUDGET_FREE:
             marks = [i for i, b in enumerate(s.budgets) if b in budgets]
             ax.plot(s.budgets, s.mean, color=colour, lw=look["lw"], alpha=look["alpha"],
-                    marker=marker, markevery=marks or None, ms=look["ms"], zorder=look["z"])  # fmt: skip
+                    marker=marker, markevery=marks or None, ms=look["ms"], zorder=look["z"],
+                    **EDGE)  # fmt: skip
             if np.isfinite(s.low).any():
                 ax.fill_between(s.budgets, s.low, s.high, color=colour, alpha=look["band"],
                                 lw=0, zorder=look["z"] - 1)  # fmt: skip
-            handle = Line2D([], [], color=colour, lw=look["lw"], marker=marker, alpha=look["alpha"])
+            handle = Line2D([], [], color=colour, lw=look["lw"], marker=marker, alpha=look["alpha"],
+                            **EDGE)  # fmt: skip
             free.append(handle)
         else:
             x = s.budgets + offsets[s.arm]
             yerr = np.vstack([s.mean - s.low, s.high - s.mean])
             ax.errorbar(x, s.mean, yerr=np.where(np.isfinite(yerr), yerr, 0), fmt=marker, color=colour,
                         ms=look["ms"] + 1, capsize=3, elinewidth=look["lw"] * 0.8,
-                        alpha=look["alpha"], zorder=look["z"] + 1)  # fmt: skip
+                        alpha=look["alpha"], zorder=look["z"] + 1, **EDGE)  # fmt: skip
             handle = Line2D([], [], ls="", color=colour, marker=marker, ms=look["ms"] + 1,
-                            alpha=look["alpha"])  # fmt: skip
+                            alpha=look["alpha"], **EDGE)  # fmt: skip
             aware.append(handle)
         handle.set_label(wrap(f"{s.arm} (n={n})", 30))
     for budget in budgets:
         ax.axvline(budget, color="dimgray", ls=":", lw=1, zorder=1)
     first = min(budgets) if budgets else 1
     ax.set_ylim(*_y_limits(series, first))
-    ax.set_xlim(0.5, max(float(s.budgets.max()) for s in series) + 0.8)
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    last = max(int(s.budgets.max()) for s in series)
+    ax.set_xlim(0.5, last + 0.8)
+    ax.set_xticks(sorted({1, *budgets, last}))  # the budgets compared, not round numbers
     ax.set_xlabel("budget (epochs); dotted lines: the budgets compared")
     ax.set_ylabel("test accuracy (fraction correct)")
     ax.set_title(title)
