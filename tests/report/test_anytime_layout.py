@@ -78,3 +78,16 @@ def test_the_budget_figure_of_one_problem_on_its_own(digits_anytime, tmp_path):
     with pytest.raises(ValueError, match="budgets must be positive integers"):
         write_budget_figure(digits_anytime, "digits_mlp", tmp_path / "other.png", budgets=[0])
     assert not (tmp_path / "other.png").exists()
+
+
+def test_a_figure_that_fails_is_a_note_not_a_lost_report(digits_anytime, tmp_path, monkeypatch):
+    from uncertainty_lr.report import anytime
+
+    def broken(*args, **kwargs):
+        raise ValueError("no luck")
+
+    monkeypatch.setattr(anytime, "budget_figures", broken)
+    out = write_report(digits_anytime, tmp_path / "report", budgets=list(BUDGETS))
+    md = (out / "report.md").read_text(encoding="utf-8")
+    assert "digits_mlp: the figure could not be drawn: ValueError: no luck" in md
+    assert "## Goal check" in md and (out / "anytime_goal.csv").is_file()

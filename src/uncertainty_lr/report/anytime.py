@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from uncertainty_lr.experiments.files import write_refusal
 from uncertainty_lr.report.aggregates import algoperf_table, divergence_table
 from uncertainty_lr.report.anytime_figure import budget_figures
 from uncertainty_lr.report.anytime_goal import (
@@ -202,10 +203,17 @@ def _figures(study: Study, budgets: list[int], checks: list[GoalCheck], fig_dir:
     for problem in study.problems():
         slug = file_slug(problem, taken)
         named = {c.comparison.arm_b for c in checks if c.comparison.problem == problem}
-        first, second, rest = budget_figures(
-            study, problem, budgets, fig_dir / f"accuracy_vs_budget_{slug}.png",
-            fig_dir / f"accuracy_vs_budget_rest_{slug}.png", styles, named,
-        )  # fmt: skip
+        try:
+            first, second, rest = budget_figures(
+                study, problem, budgets, fig_dir / f"accuracy_vs_budget_{slug}.png",
+                fig_dir / f"accuracy_vs_budget_rest_{slug}.png", styles, named,
+            )  # fmt: skip
+        except Exception as error:  # noqa: BLE001 - a broken figure must not lose the report
+            if write_refusal(error):
+                raise  # a full or read-only disk fails the whole report, never one figure
+            blocks.append(Paragraph(f"{problem}: the figure could not be drawn: "
+                                    f"{type(error).__name__}: {error}"))  # fmt: skip
+            continue
         if first is None:
             blocks.append(Paragraph(f"{problem}: no test accuracy to draw against the budget."))
             continue
