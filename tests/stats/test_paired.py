@@ -177,7 +177,10 @@ def test_nan_pairs_are_dropped_with_a_note():
         ({"a": [], "b": []}, "must not be empty"),
         ({"a": [[1.0]], "b": [[1.0]]}, "1-D"),
         ({"a": [1.0, INF], "b": [1.0, 2]}, "compare_censored"),
-        ({"a": [1.0], "b": [1.0], "confidence": 1.5}, r"confidence must be in \(0, 1\), got 1.5"),
+        (
+            {"a": [1.0], "b": [1.0], "confidence": 1.5},
+            r"confidence must be a number in \(0, 1\), got 1.5",
+        ),
     ],
 )
 def test_compare_paired_rejects_bad_input(kwargs, message):
