@@ -60,7 +60,7 @@ def test_good_values_come_back_unchanged():
     (lambda: check_int("pad_id", 10, 0, 9), "pad_id must be an integer in [0, 9], got 10"),
     (lambda: check_number("target", math.inf, -math.inf, math.inf), "target must be a finite number, got inf"),
     (lambda: check_bool("bidirectional", 1), "bidirectional must be true or false, got 1"),
-    (lambda: check_text("command", "", optional=True), "command must be a non-empty string or None, got ''"),
+    (lambda: check_text("command", "", optional=True), "command must be a non-empty string, got ''"),
     (lambda: check_type("config", [1], dict, "a dict"), "config must be a dict, got list"),
     (lambda: check_int("n_boot", np.int64(0), numpy=True), "n_boot must be a positive integer, got np.int64(0)"),
 ])  # fmt: skip

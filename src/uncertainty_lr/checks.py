@@ -100,11 +100,12 @@ def check_bool(name: str, value: Any) -> bool:
     raise refuse(name, "true or false", value)
 
 
-def check_text(name: str, value: Any, *, optional: bool = False) -> Any:
-    """``value`` if it is a non-empty string, or None with ``optional``; else ValueError."""
+def check_text(name: str, value: Any, *, optional: bool = False, why: str = "") -> Any:
+    """``value`` if it is a non-empty string, or None with ``optional``; else ValueError
+    (``why`` follows "a non-empty string" in the message, as in `check_int`)."""
     if (optional and value is None) or (isinstance(value, str) and value):
         return value
-    raise refuse(name, "a non-empty string" + (" or None" if optional else ""), value)
+    raise refuse(name, "a non-empty string" + why, value)
 
 
 def check_type(name: str, value: Any, kinds: type | tuple[type, ...], what: str) -> Any:

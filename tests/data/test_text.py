@@ -89,7 +89,7 @@ def test_text_cache_key_follows_text_settings(tmp_path, monkeypatch):
 
 
 def test_text_rejects_bad_settings(tmp_path):
-    with pytest.raises(ValueError, match="max_length must be an integer >= 1, got 0"):
+    with pytest.raises(ValueError, match="max_length must be a positive integer, got 0"):
         load_data("digits", max_length=0)
     with pytest.raises(ValueError, match="vocab_size must be an integer >= 8, got 2"):
         load_data("digits", vocab_size=2)

@@ -44,9 +44,9 @@ def test_data_arguments_are_the_loader_keywords():
     assert data_arguments(bert)["max_length"] == 64
     import inspect
 
-    from uncertainty_lr.data import load_data
+    from uncertainty_lr.data import DataSettings
 
-    assert set(args) <= set(inspect.signature(load_data).parameters)
+    assert set(args) <= set(inspect.signature(DataSettings).parameters)
 
 
 def test_every_flag_field_is_a_flag_of_run_and_tune():

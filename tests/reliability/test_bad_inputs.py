@@ -133,7 +133,7 @@ LIBRARY_CASES = [
     ("load_data label outside", lambda p: load_data(p["stray_label"], cache_dir=p["cache"]), "label 1000 in split 'train' of data folder {stray_label} is outside 0..2"),
     ("load_data class without rows", lambda p: load_data(p["no_train_rows"], cache_dir=p["cache"]), "have no rows in the training split 'train': 2 ('c')"),
     ("load_data empty text", lambda p: load_data(p["empty_text"], cache_dir=p["cache"]), "text column 'text' of split 'train' of data folder {empty_text} is empty in all 12 rows"),
-    ("load_data val_fraction", lambda p: load_data("digits", val_fraction=1.5), "val_fraction must be in (0, 1), got 1.5"),
+    ("load_data val_fraction", lambda p: load_data("digits", val_fraction=1.5), "val_fraction must be a number in (0, 1), got 1.5"),
     ("checkpoint of another problem", lambda p: load_checkpoint(p["checkpoint"], expected={"problem": "mnist_cnn"}), "checkpoint {checkpoint} is for problem digits_mlp, not mnist_cnn"),
     ("checkpoint truncated", lambda p: load_checkpoint(p["truncated"]), "checkpoint {truncated} is truncated, corrupt or not a torch checkpoint"),
     ("checkpoint of numpy", lambda p: save_checkpoint(p["missing"] / "x.pt", {"x": np.zeros(2)}), "checkpoint state['x'] is a numpy.ndarray, which weights_only loading refuses"),
