@@ -100,17 +100,39 @@ def check_bool(name: str, value: Any) -> bool:
     raise refuse(name, "true or false", value)
 
 
-def check_text(name: str, value: Any, *, optional: bool = False, why: str = "") -> Any:
-    """``value`` if it is a non-empty string, or None with ``optional``; else ValueError
-    (``why`` follows "a non-empty string" in the message, as in `check_int`)."""
-    if (optional and value is None) or (isinstance(value, str) and value):
+def check_text(name: str, value: Any, *, optional: bool = False, strip: bool = False,
+               why: str = "") -> Any:  # fmt: skip
+    """``value`` if it is a non-empty string (``strip``: not white space alone either), or
+    None with ``optional``; else ValueError (``why`` follows "a non-empty string" in the
+    message, as in `check_int`)."""
+    if optional and value is None:
+        return value
+    if isinstance(value, str) and (value.strip() if strip else value):
         return value
     raise refuse(name, "a non-empty string" + why, value)
 
 
-def check_type(name: str, value: Any, kinds: type | tuple[type, ...], what: str) -> Any:
-    """``value`` if it is an instance of ``kinds``; else "NAME must be WHAT, got TYPE" (the
-    type's name: the value itself may be large)."""
+def check_type(name: str, value: Any, kinds: type | tuple[type, ...], what: str, *,
+               show_value: bool = False) -> Any:  # fmt: skip
+    """``value`` if it is an instance of ``kinds``; else "NAME must be WHAT, got TYPE": the
+    type's name, as the value itself may be large (``show_value``: its repr, for values
+    read from a file or a command line)."""
     if isinstance(value, kinds):
         return value
+    if show_value:
+        raise refuse(name, what, value)
     raise ValueError(f"{name} must be {what}, got {type(value).__name__}")
+
+
+def check_list(name: str, value: Any, item: type | tuple[type, ...], what: str, *,
+               kinds: type | tuple[type, ...] = (list, tuple), empty: bool = True,
+               optional: bool = False) -> Any:  # fmt: skip
+    """``value`` if it is a list or tuple (``kinds``) whose items are all ``item`` (never a
+    bool, unless ``item`` is bool), and not empty unless ``empty``; or None with
+    ``optional``. Else "NAME must be WHAT, got VALUE"."""
+    if optional and value is None:
+        return value
+    ok = isinstance(value, kinds) and (empty or len(value) > 0)
+    if ok and all(isinstance(v, item) and (item is bool or not isinstance(v, bool)) for v in value):
+        return value
+    raise refuse(name, what, value)

@@ -19,6 +19,7 @@ import uncertainty_lr.experiments.sweep as sweep_module
 from uncertainty_lr.experiments import local_workers, ray_tasks
 from uncertainty_lr.experiments.config import RunConfig
 from uncertainty_lr.experiments.executors import (
+    Execution,
     check_execution,
     default_threads,
     pending_runs,
@@ -309,8 +310,8 @@ def test_ray_retries_a_dead_worker_then_marks_the_run_failed(ray_cluster, tmp_pa
     )  # fmt: skip
     once, always = (replace(grid()[0], seed=s, epochs=1) for s in (7, 8))
     logged = []
-    results = run_parallel([once, always], tmp_path / "out", executor="ray", threads_per_worker=1,
-                           max_retries=1, progress=False, log=logged.append)  # fmt: skip
+    ray = Execution(executor="ray", threads_per_worker=1, max_retries=1)
+    results = run_parallel([once, always], tmp_path / "out", ray, progress=False, log=logged.append)
     assert [r.run_id for r in results] == [run_id_of(once)] and results[0].status == "done"
     assert sorted(p.name for p in markers.iterdir()) == ["7", "8"]  # seed 7 died once, then ran
     with Store(tmp_path / "out", create=False) as store:
