@@ -126,13 +126,19 @@ def check_type(name: str, value: Any, kinds: type | tuple[type, ...], what: str,
 
 def check_list(name: str, value: Any, item: type | tuple[type, ...], what: str, *,
                kinds: type | tuple[type, ...] = (list, tuple), empty: bool = True,
+               length: int | None = None, low: float = -math.inf,
                optional: bool = False) -> Any:  # fmt: skip
     """``value`` if it is a list or tuple (``kinds``) whose items are all ``item`` (never a
-    bool, unless ``item`` is bool), and not empty unless ``empty``; or None with
-    ``optional``. Else "NAME must be WHAT, got VALUE"."""
+    bool, unless ``item`` is bool) and, for numbers, >= ``low``; not empty unless ``empty``,
+    and of ``length`` items if given; or None with ``optional``. Else "NAME must be WHAT,
+    got VALUE"."""
     if optional and value is None:
         return value
-    ok = isinstance(value, kinds) and (empty or len(value) > 0)
-    if ok and all(isinstance(v, item) and (item is bool or not isinstance(v, bool)) for v in value):
+    shaped = isinstance(value, kinds) and len(value) >= (0 if empty else 1)
+    shaped = shaped and (length is None or len(value) == length)
+    items = shaped and all(
+        isinstance(v, item) and (item is bool or not isinstance(v, bool)) for v in value
+    )
+    if items and (low == -math.inf or all(v >= low for v in value)):
         return value
     raise refuse(name, what, value)

@@ -176,7 +176,7 @@ def test_local_failure_marks_only_that_run_failed_and_no_row_is_lost(local):
     with Store(out, create=False) as store:
         failed = store.runs("failed")
         assert [r["run_id"] for r in failed] == [run_id_of(BAD)]
-        assert "hidden_dim must be a positive int, got 0" in failed[0]["error"]
+        assert "hidden_dim must be a positive integer, got 0" in failed[0]["error"]
         assert len(store.runs("done")) == 4
     assert len(logged) == 1 and "failed" in logged[0]
 
@@ -266,7 +266,7 @@ def test_ray_gives_the_local_executors_metrics(ray_sweep, local):
     assert row_counts(out) == (5, 8)
     with Store(out, create=False) as store:
         (failed,) = store.runs("failed")
-        assert "hidden_dim must be a positive int, got 0" in failed["error"]
+        assert "hidden_dim must be a positive integer, got 0" in failed["error"]
         assert all(r["hardware"]["torch_threads"] == 1 for r in store.runs("done"))
     assert len(logged) == 1
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from torch import nn
 
+from uncertainty_lr.checks import check_int, check_number
 from uncertainty_lr.models.airbench import AirbenchNet
 from uncertainty_lr.models.bert import BertClassifier, MissingDependencyError, build_bert
 from uncertainty_lr.models.cnn import SmallCNN
@@ -99,10 +100,8 @@ def build_model(
     """
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
-    if isinstance(dropout, bool) or not isinstance(dropout, int | float) or not 0 <= dropout < 1:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+    check_int("num_classes", num_classes, 2)
+    check_number("dropout", dropout, 0.0, 1.0, "[)")
     unknown = sorted(set(options) - set(OPTIONS[name]))
     if unknown:
         allowed = ", ".join(OPTIONS[name]) or "none"

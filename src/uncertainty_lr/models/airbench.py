@@ -13,7 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from uncertainty_lr.models.mlp import Classifier, classifier_head, pair, positive_int
+from uncertainty_lr.checks import check_int, check_number
+from uncertainty_lr.models.mlp import Classifier, classifier_head, pair
 
 #: Running-statistics momentum of every BatchNorm: airbench's 0.6 in its own convention,
 #: 0.4 in torch's. With ~40 steps an epoch the statistics must follow fast-moving weights.
@@ -95,10 +96,9 @@ class AirbenchNet(Classifier):
                 f"airbench needs images of at least {MIN_IMAGE_SIZE}x{MIN_IMAGE_SIZE} px, "
                 f"got {height}x{wide}"
             )
-        in_channels = positive_int(in_channels, "in_channels")
-        width = positive_int(width, "width")
-        if isinstance(logit_scale, bool) or not isinstance(logit_scale, int | float) or not logit_scale > 0:  # fmt: skip
-            raise ValueError(f"logit_scale must be a positive number, got {logit_scale!r}")
+        in_channels = check_int("in_channels", in_channels)
+        width = check_int("width", width)
+        check_number("logit_scale", logit_scale)
         self.in_shape = (in_channels, height, wide)
         self.num_classes = num_classes
         self.logit_scale = float(logit_scale)

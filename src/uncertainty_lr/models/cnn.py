@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from uncertainty_lr.models.mlp import Classifier, classifier_head, pair, positive_int
+from uncertainty_lr.checks import check_int, check_list
+from uncertainty_lr.models.mlp import Classifier, classifier_head, pair
 
 
 def conv_block(in_channels: int, out_channels: int, pool: bool) -> nn.Sequential:
@@ -52,17 +53,13 @@ class SmallCNN(Classifier):
     ) -> None:
         super().__init__()
         height, width = pair(image_size)
-        in_channels = positive_int(in_channels, "in_channels")
+        in_channels = check_int("in_channels", in_channels)
         if channels is None:
             channels = (24, 48, 96) if min(height, width) < 32 else (24, 48, 96, 192)
-        if not isinstance(channels, tuple | list) or not channels:
-            raise ValueError(
-                f"channels must be a non-empty sequence of positive ints, got {channels!r}"
-            )
-        for c in channels:
-            positive_int(c, "each entry of channels")
+        check_list("channels", channels, int, "a non-empty sequence of positive integers",
+                   empty=False, low=1)  # fmt: skip
         self.in_shape = (in_channels, height, width)
-        self.feature_dim = positive_int(hidden_dim, "hidden_dim")
+        self.feature_dim = check_int("hidden_dim", hidden_dim)
         self.num_classes = num_classes
 
         blocks = []

@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from uncertainty_lr.checks import check_int, check_list, is_int
+
 
 def classifier_head(in_features: int, num_classes: int, dropout: float) -> nn.Sequential:
     """Dropout(p=dropout) then Linear(in_features, num_classes): the head every model uses."""
@@ -18,22 +20,11 @@ def classifier_head(in_features: int, num_classes: int, dropout: float) -> nn.Se
 
 def pair(size: int | tuple[int, int], name: str = "image_size") -> tuple[int, int]:
     """An int or (H, W) pair of positive ints -> (H, W); anything else -> ValueError."""
-    if isinstance(size, int) and not isinstance(size, bool):
-        size = (size, size)
-    if (
-        not isinstance(size, tuple | list)
-        or len(size) != 2
-        or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in size)
-    ):
-        raise ValueError(f"{name} must be a positive int or a pair (H, W) of them, got {size!r}")
+    if is_int(size):
+        return check_int(name, size), size
+    check_list(name, size, int, "a positive integer or a pair (H, W) of them",
+               kinds=(tuple, list), length=2, low=1)  # fmt: skip
     return int(size[0]), int(size[1])
-
-
-def positive_int(value: object, name: str) -> int:
-    """`value` if it is an int >= 1, else ValueError naming it."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
 
 
 class Classifier(nn.Module):
@@ -75,8 +66,8 @@ class MLP(Classifier):
     ) -> None:
         super().__init__()
         height, width = pair(image_size)
-        self.in_shape = (positive_int(in_channels, "in_channels"), height, width)
-        self.feature_dim = positive_int(hidden_dim, "hidden_dim")
+        self.in_shape = (check_int("in_channels", in_channels), height, width)
+        self.feature_dim = check_int("hidden_dim", hidden_dim)
         self.num_classes = num_classes
         self.body = nn.Sequential(
             nn.Flatten(), nn.Linear(in_channels * height * width, hidden_dim), nn.ReLU()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from uncertainty_lr.models.mlp import Classifier, classifier_head, pair, positive_int
+from uncertainty_lr.checks import check_int, check_number
+from uncertainty_lr.models.mlp import Classifier, classifier_head, pair
 
 #: Conv widths of VGG-16; "M" = 2x2 max pool.
 VGG16_CFG: tuple[int | str, ...] = (
@@ -39,13 +40,8 @@ class VGG16(Classifier):
     ) -> None:
         super().__init__()
         height, width = pair(image_size)
-        in_channels = positive_int(in_channels, "in_channels")
-        if (
-            isinstance(width_mult, bool)
-            or not isinstance(width_mult, int | float)
-            or not width_mult > 0
-        ):
-            raise ValueError(f"width_mult must be a positive number, got {width_mult!r}")
+        in_channels = check_int("in_channels", in_channels)
+        check_number("width_mult", width_mult)
         self.in_shape = (in_channels, height, width)
         self.num_classes = num_classes
         layers: list[nn.Module] = []
