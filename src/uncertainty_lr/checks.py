@@ -74,16 +74,17 @@ def check_int(name: str, value: Any, low: float = 1, high: float = math.inf, *,
 
 
 def check_number(name: str, value: Any, low: float = 0.0, high: float = math.inf,
-                 closed: str = "()", *, optional: bool = False, numpy: bool = False) -> Any:  # fmt: skip
+                 closed: str = "()", *, optional: bool = False, numpy: bool = False,
+                 why: str = "") -> Any:  # fmt: skip
     """``value`` if it is a number in the interval ``closed`` ("()", "[)", "(]", "[]") from
     ``low`` to ``high`` (finite, unless an infinite end is closed), or None with
     ``optional``; else ValueError. (0, inf) reads "a positive number", [0, inf) "a
-    non-negative number", (-inf, inf) "a finite number"."""
+    non-negative number", (-inf, inf) "a finite number"; ``why`` follows it."""
     if optional and value is None:
         return value
     if _is_real(value, numpy) and in_interval(value, low, high, closed):
         return value
-    raise refuse(name, interval_words(low, high, closed), value)
+    raise refuse(name, interval_words(low, high, closed) + why, value)
 
 
 def check_choice(name: str, value: Any, choices: Collection[str]) -> Any:

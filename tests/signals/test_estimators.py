@@ -160,7 +160,7 @@ def test_mc_dropout_needs_a_dropout_layer_and_two_samples():
         mc_dropout_probs(nn.Linear(4, 3), inputs())
     with pytest.raises(ValueError, match="samples must be an integer >= 2, got 1"):
         mc_dropout_probs(TinyNet(), inputs(), samples=1)
-    with pytest.raises(ValueError, match="generator_seed must be an integer or None, got 1.5"):
+    with pytest.raises(ValueError, match="generator_seed must be an integer, got 1.5"):
         mc_dropout_probs(TinyNet(), inputs(), generator_seed=1.5)
 
 
@@ -282,7 +282,7 @@ def test_bad_arguments_raise():
     model = TinyNet()
     with pytest.raises(ValueError, match="unknown signal 'bald'; known: confidence, entropy"):
         estimate_signal(model, inputs(), "bald")
-    with pytest.raises(ValueError, match="batch_size must be an integer >= 1, got 0"):
+    with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
         predict_logits(model, inputs(), batch_size=0)
     with pytest.raises(
         ValueError, match=r"inputs must hold at least one example, got shape \(0, 4\)"

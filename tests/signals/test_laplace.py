@@ -271,14 +271,14 @@ def test_refuses_what_it_cannot_fit():
         last_layer_laplace_probs(model, x, torch.zeros(0, 4))
     with pytest.raises(ValueError, match="fit_inputs must be .* got list of shape None"):
         last_layer_laplace_probs(model, x, [[0.0] * 4])
-    with pytest.raises(ValueError, match="fit_size must be an integer >= 1, got 0"):
+    with pytest.raises(ValueError, match="fit_size must be a positive integer, got 0"):
         last_layer_laplace_probs(model, x, x, fit_size=0)
     with pytest.raises(ValueError, match="samples must be an integer >= 2, got 1"):
         last_layer_laplace_probs(model, x, x, samples=1)
     head, fit = linear_head(model), features(model, x)
     for bad in (0, -1.0, "mackay", True):
         with pytest.raises(
-            ValueError, match=f"prior_precision must be a number > 0 or 'marglik', got {bad!r}"
+            ValueError, match=f"prior_precision must be a positive number or 'marglik', got {bad!r}"
         ):
             fit_head_posterior(head, fit, prior_precision=bad)
     with pytest.raises(ValueError, match="data_size must be an integer >= 5"):

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from uncertainty_lr.checks import check_text
 from uncertainty_lr.integrations._common import missing_framework
 
 FINAL_STATUSES = ("done", "diverged", "failed")
@@ -134,8 +135,7 @@ class MLflowLogger:
     """
 
     def __init__(self, tracking_uri: str, experiment: str = "uncertainty-lr") -> None:
-        if not isinstance(tracking_uri, str) or not tracking_uri:
-            raise ValueError(f"tracking_uri must be a non-empty string, got {tracking_uri!r}")
+        check_text("tracking_uri", tracking_uri)
         try:
             from mlflow.entities import Metric, Param
             from mlflow.tracking import MlflowClient

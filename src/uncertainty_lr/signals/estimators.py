@@ -20,10 +20,13 @@ inference-mode) CPU tensors.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Iterator
 
 import torch
 from torch import nn
+
+from uncertainty_lr.checks import check_int, check_type
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
 
@@ -41,18 +44,27 @@ DROPOUT_TYPES: tuple[type[nn.Module], ...] = (
 
 
 def _check_inputs(inputs: torch.Tensor, batch_size: int) -> None:
-    if not isinstance(inputs, torch.Tensor):
-        raise ValueError(f"inputs must be one torch.Tensor, got {type(inputs).__name__}")
+    check_type("inputs", inputs, torch.Tensor, "one torch.Tensor")
     if inputs.dim() < 1 or inputs.shape[0] < 1:
         raise ValueError(f"inputs must hold at least one example, got shape {tuple(inputs.shape)}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    check_int("batch_size", batch_size)
 
 
 def _check_samples(samples: int) -> None:
     # One sample has no spread: mutual information and variance would be 0 by construction.
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 2:
-        raise ValueError(f"samples must be an integer >= 2, got {samples!r}")
+    check_int("samples", samples, 2)
+
+
+def feature_head(model: nn.Module, purpose: str) -> nn.Module:
+    """``model.head``, after checking the model splits into ``features()`` and a head module
+    (what last-layer estimates need); ValueError naming ``purpose`` otherwise."""
+    head = getattr(model, "head", None)
+    if not callable(getattr(model, "features", None)) or not isinstance(head, nn.Module):
+        raise ValueError(
+            f"model {type(model).__name__} needs a features() method and a head module "
+            f"for {purpose}"
+        )
+    return head
 
 
 def _model_device(model: nn.Module) -> torch.device:
@@ -116,10 +128,7 @@ def _sampling_context(generator_seed: int | None, device: torch.device) -> Itera
 
 
 def _check_seed(generator_seed: int | None) -> None:
-    if generator_seed is not None and (
-        isinstance(generator_seed, bool) or not isinstance(generator_seed, int)
-    ):
-        raise ValueError(f"generator_seed must be an integer or None, got {generator_seed!r}")
+    check_int("generator_seed", generator_seed, -math.inf, optional=True)
 
 
 def _logits_to_cpu(logits: torch.Tensor) -> torch.Tensor:
@@ -219,12 +228,7 @@ def last_layer_mc_probs(
     _check_inputs(inputs, batch_size)
     _check_samples(samples)
     _check_seed(generator_seed)
-    head = getattr(model, "head", None)
-    if not callable(getattr(model, "features", None)) or not isinstance(head, nn.Module):
-        raise ValueError(
-            f"model {type(model).__name__} needs a features() method and a head module "
-            "for last-layer MC dropout"
-        )
+    head = feature_head(model, "last-layer MC dropout")
     dropouts = _dropout_modules(head)
     if not dropouts:
         raise ValueError(

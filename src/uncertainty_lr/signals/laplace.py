@@ -45,6 +45,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from uncertainty_lr.checks import check_int, check_number
 from uncertainty_lr.signals.estimators import (
     DROPOUT_TYPES,
     Transform,
@@ -55,6 +56,7 @@ from uncertainty_lr.signals.estimators import (
     _logits_to_cpu,
     _model_device,
     _modes_restored,
+    feature_head,
 )
 
 #: Default number of training examples the head's posterior is fitted on.
@@ -139,12 +141,7 @@ def linear_head(model: nn.Module) -> nn.Linear:
     followed by one nn.Linear (the project's ``classifier_head``); dropout is the identity
     in eval mode, where the posterior and the predictive are computed.
     """
-    head = getattr(model, "head", None)
-    if not callable(getattr(model, "features", None)) or not isinstance(head, nn.Module):
-        raise ValueError(
-            f"model {type(model).__name__} needs a features() method and a head module "
-            "for last-layer Laplace"
-        )
+    head = feature_head(model, "last-layer Laplace")
     layers = list(head) if isinstance(head, nn.Sequential) else [head]
     last = layers[-1] if layers else None
     if not isinstance(last, nn.Linear) or not all(
@@ -194,22 +191,15 @@ def fit_head_posterior(
     for: B is scaled by N / n. ``prior_precision``: a number delta > 0, or "marglik"
     (default) to tune it with ``tune_prior_precision``.
     """
-    if prior_precision != "marglik" and (
-        isinstance(prior_precision, bool)
-        or not isinstance(prior_precision, int | float)
-        or not prior_precision > 0
-    ):
-        raise ValueError(
-            f"prior_precision must be a number > 0 or 'marglik', got {prior_precision!r}"
-        )
+    if prior_precision != "marglik":
+        check_number("prior_precision", prior_precision, why=" or 'marglik'")
     if features.dim() != 2 or features.shape[0] < 1 or features.shape[1] != head.in_features:
         raise ValueError(
             f"features must be (n, {head.in_features}) with n >= 1, got {tuple(features.shape)}"
         )
     n = features.shape[0]
     data_size = n if data_size is None else data_size
-    if isinstance(data_size, bool) or not isinstance(data_size, int) or data_size < n:
-        raise ValueError(f"data_size must be an integer >= {n} (the fit rows), got {data_size!r}")
+    check_int("data_size", data_size, n, why=" (the fit rows)")
     weight = head.weight.detach().to(torch.float64)
     if head.bias is not None:
         bias = head.bias.detach().to(torch.float64)
@@ -265,8 +255,7 @@ def last_layer_laplace_probs(
         )
     _check_samples(samples)
     _check_seed(generator_seed)
-    if isinstance(fit_size, bool) or not isinstance(fit_size, int) or fit_size < 1:
-        raise ValueError(f"fit_size must be an integer >= 1, got {fit_size!r}")
+    check_int("fit_size", fit_size)
     head = linear_head(model)
     generator = None if generator_seed is None else torch.Generator().manual_seed(generator_seed)
     data_size = fit_inputs.shape[0]
