@@ -356,7 +356,7 @@ def test_empty_store_and_bad_arguments(tmp_path):
         write_report(tmp_path / "missing")
     with pytest.raises(ValueError, match=r"target must be a validation accuracy in \(0, 1\]"):
         write_report(tmp_path / "empty", target=97)
-    with pytest.raises(ValueError, match="target_fraction must be in"):
+    with pytest.raises(ValueError, match="target_fraction must be a number in"):
         write_report(tmp_path / "empty", target_fraction=1.5)
     with pytest.raises(ValueError, match="uncertainty_schedule must be"):
         write_report(tmp_path / "empty", uncertainty_schedule="")

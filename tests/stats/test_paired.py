@@ -257,7 +257,7 @@ def test_holm_skips_none_caps_at_one_and_ties_are_equal():
 
 @pytest.mark.parametrize("bad", [1.5, -0.1, math.nan, "0.1"])
 def test_holm_rejects_bad_pvalues(bad):
-    with pytest.raises(ValueError, match="p-values must be"):
+    with pytest.raises(ValueError, match="each p-value must be"):
         holm([0.01, bad])
 
 

@@ -45,7 +45,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from uncertainty_lr.checks import check_int, check_number
+from uncertainty_lr.checks import check_int, check_number, check_type
 from uncertainty_lr.signals.estimators import (
     DROPOUT_TYPES,
     Transform,
@@ -247,11 +247,11 @@ def last_layer_laplace_probs(
     ValueError for a model whose head is not linear (see ``linear_head``).
     """
     _check_inputs(inputs, batch_size)
-    if not isinstance(fit_inputs, torch.Tensor) or fit_inputs.dim() < 1 or len(fit_inputs) < 1:
-        shape = tuple(fit_inputs.shape) if isinstance(fit_inputs, torch.Tensor) else None
+    what = "one torch.Tensor of training inputs with at least one row"
+    check_type("fit_inputs", fit_inputs, torch.Tensor, what)
+    if fit_inputs.dim() < 1 or len(fit_inputs) < 1:
         raise ValueError(
-            "fit_inputs must be one torch.Tensor of training inputs with at least one row, "
-            f"got {type(fit_inputs).__name__} of shape {shape}"
+            f"fit_inputs must be {what}, got Tensor of shape {tuple(fit_inputs.shape)}"
         )
     _check_samples(samples)
     _check_seed(generator_seed)

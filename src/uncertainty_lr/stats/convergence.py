@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from uncertainty_lr.checks import check_number
 from uncertainty_lr.stats._checks import as_1d, check_finite_number
 
 # AlgoPerf sets each workload's target just below what a well-tuned baseline reaches, so that
@@ -69,8 +70,7 @@ def default_target(
     """
     if isinstance(baselines, str) or not baselines:
         raise ValueError(f"baselines must be a non-empty list of schedule names, got {baselines!r}")
-    if not (isinstance(fraction, (int, float)) and 0.0 < fraction <= 1.0):
-        raise ValueError(f"fraction must be in (0, 1], got {fraction!r}")
+    check_number("fraction", fraction, 0.0, 1.0, "(]", numpy=True)
     medians = []
     for name in baselines:
         if name not in best_val_acc_by_schedule:

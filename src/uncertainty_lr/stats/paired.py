@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as sps
 
+from uncertainty_lr.checks import check_number
 from uncertainty_lr.stats._checks import (
     as_1d,
     check_confidence,
@@ -318,10 +319,7 @@ def holm(pvalues: Sequence[float | None]) -> list[float | None]:
     for i, p in enumerate(values):
         if p is None:
             continue
-        if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)):
-            raise ValueError(f"p-values must be numbers in [0, 1] or None, got {p!r}")
-        if math.isnan(p) or not 0.0 <= p <= 1.0:
-            raise ValueError(f"p-values must be in [0, 1] or None, got {p!r}")
+        check_number("each p-value", p, 0.0, 1.0, "[]", numpy=True, why=" or None")
         present.append(i)
     m = len(present)
     adjusted: list[float | None] = [None] * len(values)
