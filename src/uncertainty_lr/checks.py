@@ -126,16 +126,15 @@ def check_type(name: str, value: Any, kinds: type | tuple[type, ...], what: str,
 
 
 def check_list(name: str, value: Any, item: type | tuple[type, ...], what: str, *,
-               kinds: type | tuple[type, ...] = (list, tuple), empty: bool = True,
-               length: int | None = None, low: float = -math.inf,
+               empty: bool = True, length: int | None = None, low: float = -math.inf,
                optional: bool = False) -> Any:  # fmt: skip
-    """``value`` if it is a list or tuple (``kinds``) whose items are all ``item`` (never a
-    bool, unless ``item`` is bool) and, for numbers, >= ``low``; not empty unless ``empty``,
-    and of ``length`` items if given; or None with ``optional``. Else "NAME must be WHAT,
-    got VALUE"."""
+    """``value`` if it is a list or tuple whose items are all ``item`` (never a bool, unless
+    ``item`` is bool) and, for numbers, >= ``low``; not empty unless ``empty``, and of
+    ``length`` items if given; or None with ``optional``. Else "NAME must be WHAT, got
+    VALUE"."""
     if optional and value is None:
         return value
-    shaped = isinstance(value, kinds) and len(value) >= (0 if empty else 1)
+    shaped = isinstance(value, (list, tuple)) and len(value) >= (0 if empty else 1)
     shaped = shaped and (length is None or len(value) == length)
     items = shaped and all(
         isinstance(v, item) and (item is bool or not isinstance(v, bool)) for v in value

@@ -333,7 +333,7 @@ def load_toml(path: str | Path) -> dict[str, Any]:
     for key, kind, what in (("problems", str, "names"), ("schedules", str, "names"),
                             ("seeds", int, "integers"), ("tune_seeds", int, "integers")):  # fmt: skip
         check_list(f"{key} in {p}", data.get(key), kind, f"a non-empty list of {what}",
-                   kinds=list, empty=False, optional=True)  # fmt: skip
+                   empty=False, optional=True)  # fmt: skip
     kinds = {"schedule_options": (dict, "table of options"), "model_options": (dict, "table of options"),
              "signals": (list, "list of signal names"), "out": (str, "folder path (a string)")}  # fmt: skip
     tuning = {"lrs": (list, "list of numbers"), "select": (str, "string: final or best"),

@@ -23,7 +23,7 @@ def pair(size: int | tuple[int, int], name: str = "image_size") -> tuple[int, in
     if is_int(size):
         return check_int(name, size), size
     check_list(name, size, int, "a positive integer or a pair (H, W) of them",
-               kinds=(tuple, list), length=2, low=1)  # fmt: skip
+               length=2, low=1)  # fmt: skip
     return int(size[0]), int(size[1])
 
 
