@@ -41,6 +41,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -48,7 +49,7 @@ from torch import nn
 from uncertainty_lr.checks import check_int, check_number, check_type
 from uncertainty_lr.signals.estimators import (
     DROPOUT_TYPES,
-    Transform,
+    Sampling,
     _batches,
     _check_inputs,
     _check_samples,
@@ -57,6 +58,7 @@ from uncertainty_lr.signals.estimators import (
     _model_device,
     _modes_restored,
     feature_head,
+    sampling_of,
 )
 
 #: Default number of training examples the head's posterior is fitted on.
@@ -225,39 +227,42 @@ def last_layer_laplace_probs(
     model: nn.Module,
     inputs: torch.Tensor,
     fit_inputs: torch.Tensor,
-    samples: int = 10,
-    batch_size: int = 512,
-    transform: Transform | None = None,
-    generator_seed: int | None = None,
+    sampling: Sampling | None = None,
+    *,
     fit_size: int = LAPLACE_FIT_SIZE,
     prior_precision: float | str = LAPLACE_PRIOR_PRECISION,
     return_logits: bool = False,
+    **fields: Any,
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Last-layer Laplace: inputs (N, ...) -> probabilities (T, N, C), float64 on CPU.
 
     Fits the head's posterior (``fit_head_posterior``) on the eval-mode features of at most
     ``fit_size`` rows of ``fit_inputs`` (the training inputs; a seeded random subset when
     there are more, standing for all of them; prior precision tuned by marginal likelihood
-    unless ``prior_precision`` is a number), then draws T = ``samples`` logits per input
-    from the Gaussian predictive of the head. One eval-mode feature pass per input batch.
-    With ``generator_seed`` the subset and the draws come from a private generator (the
-    global RNG is neither read nor advanced), so the same seed gives the same result for
-    the same batch_size; with None they come from the global RNG. With ``return_logits``
+    unless ``prior_precision`` is a number), then draws T logits per input from the
+    Gaussian predictive of the head. One eval-mode feature pass per input batch.
+    ``sampling`` (or its fields by name: ``samples``, ``batch_size``, ``transform``,
+    ``generator_seed``) says how many draws, in what batches, seeded how (`Sampling`):
+    with a seed the subset and the draws come from a private generator (the global RNG
+    is neither read nor advanced), so the same seed gives the same result for the same
+    batch size; with None they come from the global RNG. With ``return_logits``
     it also returns the deterministic eval-mode logits (N, C) of the same pass. Raises
     ValueError for a model whose head is not linear (see ``linear_head``).
     """
-    _check_inputs(inputs, batch_size)
+    sampling = sampling_of(sampling, fields)
+    _check_inputs(inputs, sampling.batch_size)
     what = "one torch.Tensor of training inputs with at least one row"
     check_type("fit_inputs", fit_inputs, torch.Tensor, what)
     if fit_inputs.dim() < 1 or len(fit_inputs) < 1:
         raise ValueError(
             f"fit_inputs must be {what}, got Tensor of shape {tuple(fit_inputs.shape)}"
         )
-    _check_samples(samples)
-    _check_seed(generator_seed)
+    _check_samples(sampling.samples)
+    _check_seed(sampling.generator_seed)
     check_int("fit_size", fit_size)
     head = linear_head(model)
-    generator = None if generator_seed is None else torch.Generator().manual_seed(generator_seed)
+    seed, batch_size, transform = sampling.generator_seed, sampling.batch_size, sampling.transform
+    generator = None if seed is None else torch.Generator().manual_seed(seed)
     data_size = fit_inputs.shape[0]
     if data_size > fit_size:
         rows = torch.randperm(data_size, generator=generator)[:fit_size].sort().values
@@ -276,6 +281,6 @@ def last_layer_laplace_probs(
             features = model.features(batch)
             if return_logits:
                 deterministic.append(_logits_to_cpu(head(features)))
-            per_batch.append(posterior.sample_logits(features, samples, generator).cpu())
+            per_batch.append(posterior.sample_logits(features, sampling.samples, generator).cpu())
     probs = torch.softmax(torch.cat(per_batch, dim=1), dim=-1)
     return (probs, torch.cat(deterministic)) if return_logits else probs
