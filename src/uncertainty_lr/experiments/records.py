@@ -10,6 +10,7 @@ import hashlib
 import json
 import math
 import numbers
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,18 @@ EPOCH_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 
 RESERVED_KEYS = ("run_id", "epoch", "extra")
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What a run row records besides its key: a display ``name`` (default none), the
+    ``hardware`` it ran on (a dict, default none), the package ``version`` and the
+    ``git_sha`` of the code (default none). Refreshed when a run resumes."""
+
+    name: str | None = None
+    hardware: dict | None = None
+    version: str = ""
+    git_sha: str | None = None
 
 
 def json_default(value: Any) -> Any:

@@ -18,12 +18,14 @@ up to ``BUSY_TIMEOUT_S`` for the other.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 import sqlite3
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from uncertainty_lr.checks import check_int, check_text, check_type
 from uncertainty_lr.experiments.files import check_writable
@@ -35,6 +37,7 @@ from uncertainty_lr.experiments.lock import (  # noqa: F401 - part of the store'
 )
 from uncertainty_lr.experiments.records import (
     EPOCH_COLUMNS,
+    Provenance,
     canonical_json,
     check_recordable,
     check_run_key,
@@ -186,17 +189,20 @@ class Store(StoreReader):
         schedule: str,
         seed: int,
         config: dict,
-        name: str | None = None,
-        hardware: dict | None = None,
-        version: str = "",
-        git_sha: str | None = None,
+        provenance: Provenance | None = None,
+        **fields: Any,
     ) -> None:
         """Insert the run as 'running', or resume it if it exists as running/failed.
 
-        A resume marks it running again, clears the error and refreshes config, name,
-        hardware, version and git SHA (the machine may differ). A run already finished
-        ('done' / 'diverged') raises ValueError: skip it, or ``delete_run`` to redo it.
+        ``provenance`` (`records.Provenance`: name, hardware, version, git SHA; its fields
+        may be given by name instead) is recorded with it. A resume marks it running
+        again, clears the error and refreshes config and provenance (the machine may
+        differ). A run already finished ('done' / 'diverged') raises ValueError: skip it,
+        or ``delete_run`` to redo it.
         """
+        provenance = dataclasses.replace(provenance or Provenance(), **fields)
+        name, version, git_sha = provenance.name, provenance.version, provenance.git_sha
+        hardware = provenance.hardware
         check_text("run_id", run_id)
         check_run_key(problem, schedule, seed, config)
         config_json = canonical_json(config)
