@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from uncertainty_lr.checks import check_type
+from uncertainty_lr.experiments.files import fsync_path
 from uncertainty_lr.faults import fault_point
 
 # What torch's weights_only unpickler accepts by default (checked against torch 2.13).
@@ -52,15 +53,6 @@ def _check_plain(value: Any, where: str) -> None:
     )
 
 
-def _fsync_dir(folder: Path) -> None:
-    # The rename is only durable once the directory entry is on disk.
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def save_checkpoint(path: str | Path, state: dict) -> None:
     """Write ``state`` to ``path`` atomically: ``path.tmp``, fsync, rename, fsync the folder.
 
@@ -87,7 +79,7 @@ def save_checkpoint(path: str | Path, state: dict) -> None:
         if isinstance(error, RuntimeError) and isinstance(error.__context__, OSError):
             raise error.__context__ from None
         raise
-    _fsync_dir(path.parent)
+    fsync_path(path.parent)
 
 
 def _first_line(text: str, limit: int = 200) -> str:

@@ -109,24 +109,14 @@ class Store(StoreReader):
     """
 
     def __init__(self, out_dir: str | Path, *, create: bool = True) -> None:
-        self.out_dir = Path(out_dir)
-        self.path = self.out_dir / DB_NAME
-        if not create and not self.path.is_file():
-            raise ValueError(f"no results store in {self.out_dir}")
+        self._locate(out_dir, must_exist=not create)
         if create:
             self.out_dir.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: we issue BEGIN IMMEDIATE ourselves (see _write) so a
         # writer takes the write lock up front and waits on busy_timeout instead of
         # failing when it upgrades a read transaction that another writer overtook.
         self._conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-        try:
-            self._open(create)
-        except sqlite3.DatabaseError as error:
-            self._conn.close()
-            raise ValueError(f"{self.path} is not a usable SQLite results store: {error}") from None
-        except ValueError:
-            self._conn.close()
-            raise
+        self._set_up(lambda: self._open(create))
 
     def _open(self, create: bool) -> None:
         conn = self._conn

@@ -6,10 +6,14 @@ Scalars go through ``uncertainty_lr.checks`` (numpy's scalars accepted); arrays 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
 from uncertainty_lr.checks import check_int, check_number
+
+#: A 1-D run of numbers, one per seed (or per run): a list or a numpy array.
+Values = Sequence[float] | np.ndarray
 
 #: Bootstrap draws are made in chunks of at most this many indices to bound memory.
 BOOT_CHUNK_ELEMENTS = 1 << 20

@@ -17,6 +17,7 @@ from scipy import stats as sps
 
 from uncertainty_lr.checks import check_number
 from uncertainty_lr.stats._checks import (
+    Values,
     as_1d,
     check_confidence,
     check_finite_number,
@@ -211,8 +212,8 @@ def _compare_clean(
 
 
 def compare_paired(
-    a: Sequence[float] | np.ndarray,
-    b: Sequence[float] | np.ndarray,
+    a: Values,
+    b: Values,
     *,
     higher_is_better: bool = True,
     confidence: float = 0.95,
@@ -244,8 +245,8 @@ def compare_paired(
 
 
 def compare_censored(
-    a: Sequence[float] | np.ndarray,
-    b: Sequence[float] | np.ndarray,
+    a: Values,
+    b: Values,
     budget: float,
     *,
     confidence: float = 0.95,
