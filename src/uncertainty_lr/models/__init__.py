@@ -19,7 +19,7 @@ from uncertainty_lr.checks import check_int, check_number
 from uncertainty_lr.models.airbench import AirbenchNet
 from uncertainty_lr.models.bert import BertClassifier, MissingDependencyError, build_bert
 from uncertainty_lr.models.cnn import SmallCNN
-from uncertainty_lr.models.mlp import MLP, Classifier, classifier_head, pair
+from uncertainty_lr.models.mlp import MLP, Classifier, ImageClassifier, classifier_head, pair
 from uncertainty_lr.models.resnet import ResNet18
 from uncertainty_lr.models.text import LSTMClassifier, TransformerClassifier
 from uncertainty_lr.models.vgg import VGG16
@@ -31,6 +31,7 @@ __all__ = [
     "MODELS",
     "BertClassifier",
     "Classifier",
+    "ImageClassifier",
     "LSTMClassifier",
     "MissingDependencyError",
     "ResNet18",
