@@ -19,6 +19,7 @@ from dataclasses import replace
 
 import pytest
 import torch
+from testkit import StopAfter
 
 from uncertainty_lr import distributed
 from uncertainty_lr.experiments.config import RunConfig
@@ -57,15 +58,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-class StopAfter:
-    def __init__(self, epoch):
-        self.epoch = epoch
-
-    def on_epoch_end(self, run, epoch, record):
-        if epoch == self.epoch:
-            raise KeyboardInterrupt
 
 
 @pytest.fixture(scope="module")

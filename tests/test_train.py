@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from testkit import StopAfter
 
 from uncertainty_lr.experiments.config import RunConfig
 from uncertainty_lr.experiments.store import Store
@@ -46,15 +47,6 @@ def test_seeds_are_paired_across_schedules():
     assert strip_times(a.history) == strip_times(b.history)
     c = train(config=cfg(schedule="constant", epochs=1, seed=1))
     assert c.history[0]["train_loss"] != a.history[0]["train_loss"]
-
-
-class StopAfter:
-    def __init__(self, epoch):
-        self.epoch = epoch
-
-    def on_epoch_end(self, run, epoch, record):
-        if epoch == self.epoch:
-            raise KeyboardInterrupt
 
 
 @pytest.mark.parametrize("schedule", ["uncertainty", "schedule_free", "onecycle"])

@@ -12,14 +12,9 @@ import uncertainty_lr.data.decode as decode_module
 import uncertainty_lr.data.hub as hub
 from uncertainty_lr.data import load_data
 
+pytestmark = pytest.mark.usefixtures("isolated_caches")
+
 NAMES = datasets.ClassLabel(names=["cat", "dog", "eel"])
-
-
-@pytest.fixture(autouse=True)
-def isolated_caches(tmp_path, monkeypatch):
-    """Keep datasets' arrow cache and ours inside tmp_path, never in the user's home."""
-    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "hf"))
-    monkeypatch.setenv("UNCERTAINTY_LR_CACHE", str(tmp_path / "default-cache"))
 
 
 def images(n, offset=0, size=(5, 6), mode="L"):

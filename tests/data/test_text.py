@@ -9,17 +9,13 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 import uncertainty_lr.data.decode as decode_module
 from uncertainty_lr.data import load_data
 
+pytestmark = pytest.mark.usefixtures("isolated_caches")
+
 FEATURES = datasets.Features(
     {"review": datasets.Value("string"), "sentiment": datasets.ClassLabel(names=["neg", "pos"])}
 )
 GOOD = ["a wonderful film", "wonderful acting and a wonderful plot", "truly wonderful", "great fun"]
 BAD = ["an awful film", "awful acting and an awful plot", "boring and awful", "dull"]
-
-
-@pytest.fixture(autouse=True)
-def isolated_caches(tmp_path, monkeypatch):
-    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "hf"))
-    monkeypatch.setenv("UNCERTAINTY_LR_CACHE", str(tmp_path / "default-cache"))
 
 
 def text_folder(root):

@@ -181,16 +181,11 @@ def test_local_failure_marks_only_that_run_failed_and_no_row_is_lost(local):
     assert len(logged) == 1 and "failed" in logged[0]
 
 
-class StopAfter:
-    def __init__(self, epoch):
-        self.epoch = epoch
-
-    def on_epoch_end(self, run, epoch, record):
-        if epoch == self.epoch:
-            raise KeyboardInterrupt
-
-
 def test_local_rerun_finishes_what_is_missing_and_nothing_more(tmp_path, local, monkeypatch):
+    # Imported here, not at the top: Ray workers import this module by name (to unpickle
+    # _crash_on_seed below), and tests/support, where testkit lives, is not on their path.
+    from testkit import StopAfter
+
     first, second, third = grid()[:3]
     with Store(tmp_path) as store:
         train(config=first, store=store)  # finished before the sweep

@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 
 import pytest
+from testkit import StopAfter
 
 from uncertainty_lr.experiments.config import RunConfig
 from uncertainty_lr.experiments.store import Store
@@ -26,17 +27,6 @@ FIXTURE = Path(__file__).with_name("golden_runs.json")
 TIMES = ("train_time", "eval_time", "wall_time")
 SCHEDULES = ("constant", "cosine", "uncertainty:mode=band")
 SEEDS = (0, 1)
-
-
-class StopAfter:
-    """A hook that interrupts the run once ``epoch`` is durable (store + checkpoint)."""
-
-    def __init__(self, epoch):
-        self.epoch = epoch
-
-    def on_epoch_end(self, run, epoch, record):
-        if epoch == self.epoch:
-            raise KeyboardInterrupt
 
 
 def golden_records(out: Path) -> dict:

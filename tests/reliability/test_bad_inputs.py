@@ -26,6 +26,8 @@ from uncertainty_lr.experiments.store import Store
 from uncertainty_lr.signals import BatchSignalTracker, entropy, expected_calibration_error
 from uncertainty_lr.signals.estimate import estimate_signal
 
+pytestmark = pytest.mark.usefixtures("isolated_caches")
+
 # (id, arguments after `run`, a fragment of the error line). {name} is a path from `paths`.
 CLI_CASES = [
     ("unknown problem", ["--problem", "mnist_rnn"], "unknown problem 'mnist_rnn'; known: digits_mlp"),
@@ -165,13 +167,6 @@ def _hub_folder(root: Path, splits: dict[str, datasets.Dataset]) -> Path:
     for name, split in splits.items():
         split.to_parquet(root / "data" / f"{name}-00000-of-00001.parquet")
     return root
-
-
-@pytest.fixture(autouse=True)
-def isolated_caches(tmp_path, monkeypatch):
-    """datasets' arrow cache and ours in tmp_path, never in the user's home."""
-    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "hf"))
-    monkeypatch.setenv("UNCERTAINTY_LR_CACHE", str(tmp_path / "cache"))
 
 
 @pytest.fixture(scope="module")

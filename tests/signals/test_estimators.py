@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from testkit import TinyNet
 from torch import nn
 
 from uncertainty_lr.signals import functions
@@ -11,27 +12,6 @@ from uncertainty_lr.signals.estimators import (
     mc_dropout_probs,
     predict_logits,
 )
-
-
-class TinyNet(nn.Module):
-    """features: Linear -> BatchNorm -> ReLU -> Dropout; head: Dropout -> Linear (3 classes)."""
-
-    def __init__(self, head_dropout: float = 0.5) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.body = nn.Sequential(nn.Linear(4, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.5))
-        self.head = nn.Sequential(nn.Dropout(head_dropout), nn.Linear(16, 3))
-        self.feature_calls = 0
-        # give BatchNorm non-trivial running stats, so an accidental update is visible
-        with torch.no_grad():
-            self.body(torch.randn(32, 4) * 3 + 1)
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        self.feature_calls += 1
-        return self.body(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
 
 
 class TinyTransformer(nn.Module):
