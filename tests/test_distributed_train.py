@@ -24,9 +24,9 @@ from testkit import StopAfter
 from uncertainty_lr import distributed
 from uncertainty_lr.experiments.config import RunConfig
 from uncertainty_lr.experiments.executors import run_id_of
+from uncertainty_lr.experiments.run import train
 from uncertainty_lr.experiments.store import Store
 from uncertainty_lr.experiments.sweep import expand_grid, run_sweep
-from uncertainty_lr.train import train
 
 BASE = RunConfig(problem="digits_mlp", epochs=3, dropout=0.0, batch_size=64)
 SCHEDULES = [

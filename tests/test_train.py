@@ -5,8 +5,8 @@ import torch
 from testkit import StopAfter
 
 from uncertainty_lr.experiments.config import RunConfig
+from uncertainty_lr.experiments.run import train
 from uncertainty_lr.experiments.store import Store
-from uncertainty_lr.train import train
 
 TIMES = ("train_time", "eval_time", "wall_time")
 
@@ -154,8 +154,9 @@ def test_train_metrics_count_only_the_examples_trained_on():
     # loss and accuracy are those of that batch under the initial weights (computed by hand).
     import torch.nn.functional as F
 
+    from uncertainty_lr.experiments.build import build_model, load_problem_data
     from uncertainty_lr.experiments.config import resolve
-    from uncertainty_lr.train import build_model, epoch_seed, load_problem_data
+    from uncertainty_lr.experiments.loop import epoch_seed
 
     config = cfg(schedule="constant", epochs=1, batch_size=1000, dropout=0.0)
     r = train(config=config)

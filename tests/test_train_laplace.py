@@ -5,8 +5,8 @@ import pytest
 from testkit import StopAfter
 
 from uncertainty_lr.experiments.config import RunConfig
+from uncertainty_lr.experiments.run import train
 from uncertainty_lr.experiments.store import Store
-from uncertainty_lr.train import train
 
 TIMES = ("train_time", "eval_time", "wall_time")
 

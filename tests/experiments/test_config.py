@@ -108,7 +108,7 @@ def test_a_changed_default_changes_the_run_id(monkeypatch):
 
 
 def test_a_changed_default_reruns_the_arm_in_a_store(tmp_path, monkeypatch):
-    from uncertainty_lr.train import train
+    from uncertainty_lr.experiments.run import train
 
     config = RunConfig(schedule="step", epochs=2, train_size=200, val_size=50, test_size=50)
     with Store(tmp_path) as store:

@@ -27,9 +27,9 @@ from uncertainty_lr.experiments.executors import (
     run_parallel,
 )
 from uncertainty_lr.experiments.ray_tasks import ray_task_options
+from uncertainty_lr.experiments.run import train
 from uncertainty_lr.experiments.store import Store
 from uncertainty_lr.experiments.sweep import expand_grid, run_sweep
-from uncertainty_lr.train import train
 
 TIMES = ("train_time", "eval_time", "wall_time")
 BASE = RunConfig(problem="digits_mlp", epochs=2)

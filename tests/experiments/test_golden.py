@@ -19,9 +19,9 @@ import pytest
 from testkit import StopAfter
 
 from uncertainty_lr.experiments.config import RunConfig
+from uncertainty_lr.experiments.run import train
 from uncertainty_lr.experiments.store import Store
 from uncertainty_lr.experiments.sweep import expand_grid, run_sweep
-from uncertainty_lr.train import train
 
 FIXTURE = Path(__file__).with_name("golden_runs.json")
 TIMES = ("train_time", "eval_time", "wall_time")

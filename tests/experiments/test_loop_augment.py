@@ -12,9 +12,9 @@ from testkit import StopAfter
 from uncertainty_lr.data import DataBundle, channel_stats
 from uncertainty_lr.experiments import loop
 from uncertainty_lr.experiments.config import RunConfig, resolve
+from uncertainty_lr.experiments.run import train
 from uncertainty_lr.experiments.store import Store
 from uncertainty_lr.problems import get_problem
-from uncertainty_lr.train import train
 
 TIMES = ("train_time", "eval_time", "wall_time")
 
