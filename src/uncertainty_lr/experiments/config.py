@@ -285,8 +285,8 @@ def data_key(cfg: RunConfig) -> tuple:
 
 
 def data_arguments(cfg: RunConfig) -> dict[str, Any]:
-    """Keyword arguments of `uncertainty_lr.data.load_data` for a resolved config (all but
-    the source): the ``loader`` fields by name, the sizes, max_length and a tokenizer."""
+    """Keyword arguments of `uncertainty_lr.data.load_data` (`DataSettings` fields) for a
+    resolved config: the ``loader`` fields by name, the sizes, max_length and a tokenizer."""
     args = {
         f.name: getattr(cfg, f.name) for f in dataclasses.fields(RunConfig) if f.metadata["loader"]
     }
