@@ -32,6 +32,9 @@ def _per_example(family: str) -> dict[str, SignalSpec]:
 
 _ONE_PASS = _per_example("single_pass")
 _SPREAD = {k: v for k, v in _per_example("mc_dropout").items() if k not in _ONE_PASS}
+#: The names the callbacks log the signal and the LR of the first parameter group under.
+SIGNAL_KEY = "uncertainty_lr/signal"
+LR_KEY = "uncertainty_lr/lr"
 #: Signals from one deterministic pass over (N, C) logits.
 SINGLE_PASS_SIGNALS: tuple[str, ...] = tuple(_ONE_PASS)
 #: Signals available with ``mc_samples >= 2`` MC-dropout passes: the single-pass ones

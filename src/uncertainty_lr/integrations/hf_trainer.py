@@ -41,6 +41,8 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from uncertainty_lr.checks import check_int, check_type
 from uncertainty_lr.integrations._common import (
+    LR_KEY,
+    SIGNAL_KEY,
     SINGLE_PASS_SIGNALS,
     SignalMean,
     check_policy_kwargs,
@@ -57,8 +59,6 @@ try:
 except ImportError as error:  # pragma: no cover - exercised only without the extra
     raise missing_framework("UncertaintyLRTrainerCallback", "transformers", "hf") from error
 
-SIGNAL_KEY = "uncertainty_lr/signal"
-LR_KEY = "uncertainty_lr/lr"
 METRIC_PREFIX = "uncertainty_"
 
 
