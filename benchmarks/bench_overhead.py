@@ -21,8 +21,10 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import data_source, header, median  # noqa: E402
 
+from uncertainty_lr.experiments.build import build_model, build_optimizer, load_problem_data  # noqa: E402
 from uncertainty_lr.experiments.config import RunConfig, resolve  # noqa: E402
-from uncertainty_lr.train import build_model, build_optimizer, epoch_seed, load_problem_data, train  # noqa: E402
+from uncertainty_lr.experiments.loop import epoch_seed  # noqa: E402
+from uncertainty_lr.experiments.run import train  # noqa: E402
 
 
 def plain_epoch(cfg, data, epoch: int) -> float:

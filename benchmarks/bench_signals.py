@@ -28,11 +28,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import data_source, header, median, study_plan_arm  # noqa: E402
 
+from uncertainty_lr.experiments.build import build_model, load_problem_data  # noqa: E402
 from uncertainty_lr.experiments.config import RunConfig, resolve  # noqa: E402
 from uncertainty_lr.experiments.evaluate import evaluate  # noqa: E402
+from uncertainty_lr.experiments.run import train  # noqa: E402
 from uncertainty_lr.experiments.runtime import pick_device  # noqa: E402
 from uncertainty_lr.signals.laplace import LAPLACE_FIT_SIZE  # noqa: E402
-from uncertainty_lr.train import build_model, load_problem_data, train  # noqa: E402
 
 ARMS = {
     "constant": ("constant", {}),

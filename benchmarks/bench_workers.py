@@ -86,9 +86,9 @@ def describe(schedules, seeds, epochs: int, repeats: int, run: argparse.Namespac
     import torch
 
     import uncertainty_lr
+    from uncertainty_lr.experiments.build import load_problem_data
     from uncertainty_lr.experiments.config import RunConfig, resolve
     from uncertainty_lr.experiments.runtime import cpu_name
-    from uncertainty_lr.train import load_problem_data
 
     cfg = resolve(RunConfig(problem=run.problem, epochs=epochs, data_dir=run.data_dir,
                             train_size=run.train_size))  # fmt: skip

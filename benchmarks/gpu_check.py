@@ -36,8 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import SHARED, cifar10_payload, header, median, study_plan_arm  # noqa: E402
 
 from uncertainty_lr.data.load import carve  # noqa: E402
+from uncertainty_lr.experiments.build import build_model, build_optimizer  # noqa: E402
 from uncertainty_lr.experiments.config import RunConfig, resolve  # noqa: E402
-from uncertainty_lr.train import build_model, build_optimizer, epoch_seed, train  # noqa: E402
+from uncertainty_lr.experiments.loop import epoch_seed  # noqa: E402
+from uncertainty_lr.experiments.run import train  # noqa: E402
 
 HARNESS = {  # variant -> (schedule, schedule options)
     "harness constant": ("constant", {}),
@@ -112,7 +114,7 @@ def main() -> None:
     ap.add_argument("--smoke", action="store_true", help="digits MLP on the CPU, 1 repeat")
     args = ap.parse_args()
     if args.smoke:
-        from uncertainty_lr.train import load_problem_data
+        from uncertainty_lr.experiments.build import load_problem_data
 
         cfg = resolve(RunConfig(problem="digits_mlp", epochs=2, device="cpu"))
         data, repeats = load_problem_data(cfg), 1

@@ -54,9 +54,9 @@ from gpu_study_tally import Tally  # noqa: E402
 from uncertainty_lr.data.load import carve  # noqa: E402
 from uncertainty_lr.experiments.config import RunConfig, schedule_label  # noqa: E402
 from uncertainty_lr.experiments.grid import parse_schedule_spec  # noqa: E402
+from uncertainty_lr.experiments.run import train  # noqa: E402
 from uncertainty_lr.experiments.store import DB_NAME, Store  # noqa: E402
 from uncertainty_lr.schedulers.registry import check_schedule, needs_budget  # noqa: E402
-from uncertainty_lr.train import train  # noqa: E402
 
 PROBLEM = "cifar10_fast"
 #: The arms, in the CLI's spelling. An arm the installed registry refuses is skipped with a

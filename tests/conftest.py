@@ -16,6 +16,16 @@ SHARED_DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datas
 
 
 @pytest.fixture
+def isolated_caches(tmp_path, monkeypatch):
+    """datasets' arrow cache and ours inside tmp_path, never in the user's home (a module
+    asks for it with ``pytestmark = pytest.mark.usefixtures("isolated_caches")``)."""
+    import datasets  # here, not at the top: most tests never load it
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setenv("UNCERTAINTY_LR_CACHE", str(tmp_path / "default-cache"))
+
+
+@pytest.fixture
 def shared_datasets() -> Path:
     """The real MNIST / CIFAR-10 / IMDB folders in the hub layout (../shared/datasets)."""
     if not SHARED_DATASETS.is_dir():

@@ -253,7 +253,7 @@ def test_default_sizes_are_upper_bounds_explicit_sizes_must_fit(tmp_path, monkey
         fresh = tmp_path / f"out_{role}"
         assert run_cli(*args, flag, value, "--out", fresh) == 2
         err = capsys.readouterr().err
-        message = f"{role}_size must be in [1, {available}] (rows available in {role}), got {value}"
+        message = f"{role}_size must be an integer in [1, {available}] (rows available in {role}), got {value}"
         assert err.count("\n") == 1 and message in err, err
         assert not fresh.exists()
 

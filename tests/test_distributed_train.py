@@ -19,13 +19,14 @@ from dataclasses import replace
 
 import pytest
 import torch
+from testkit import StopAfter
 
 from uncertainty_lr import distributed
 from uncertainty_lr.experiments.config import RunConfig
 from uncertainty_lr.experiments.executors import run_id_of
+from uncertainty_lr.experiments.run import train
 from uncertainty_lr.experiments.store import Store
 from uncertainty_lr.experiments.sweep import expand_grid, run_sweep
-from uncertainty_lr.train import train
 
 BASE = RunConfig(problem="digits_mlp", epochs=3, dropout=0.0, batch_size=64)
 SCHEDULES = [
@@ -57,15 +58,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-class StopAfter:
-    def __init__(self, epoch):
-        self.epoch = epoch
-
-    def on_epoch_end(self, run, epoch, record):
-        if epoch == self.epoch:
-            raise KeyboardInterrupt
 
 
 @pytest.fixture(scope="module")

@@ -44,7 +44,7 @@ def test_py_typed_ships_with_the_package():
 
 
 def test_demo_output_is_ignored_by_git():
-    from uncertainty_lr.cli import DEMO_OUT
+    from uncertainty_lr.cli_parser import DEMO_OUT
 
     assert f"{DEMO_OUT}/" in (ROOT / ".gitignore").read_text().splitlines()
 

@@ -2,10 +2,11 @@
 
 import pytest
 import torch
+from testkit import StopAfter
 
 from uncertainty_lr.experiments.config import RunConfig
+from uncertainty_lr.experiments.run import train
 from uncertainty_lr.experiments.store import Store
-from uncertainty_lr.train import train
 
 TIMES = ("train_time", "eval_time", "wall_time")
 
@@ -46,15 +47,6 @@ def test_seeds_are_paired_across_schedules():
     assert strip_times(a.history) == strip_times(b.history)
     c = train(config=cfg(schedule="constant", epochs=1, seed=1))
     assert c.history[0]["train_loss"] != a.history[0]["train_loss"]
-
-
-class StopAfter:
-    def __init__(self, epoch):
-        self.epoch = epoch
-
-    def on_epoch_end(self, run, epoch, record):
-        if epoch == self.epoch:
-            raise KeyboardInterrupt
 
 
 @pytest.mark.parametrize("schedule", ["uncertainty", "schedule_free", "onecycle"])
@@ -162,8 +154,9 @@ def test_train_metrics_count_only_the_examples_trained_on():
     # loss and accuracy are those of that batch under the initial weights (computed by hand).
     import torch.nn.functional as F
 
+    from uncertainty_lr.experiments.build import build_model, load_problem_data
     from uncertainty_lr.experiments.config import resolve
-    from uncertainty_lr.train import build_model, epoch_seed, load_problem_data
+    from uncertainty_lr.experiments.loop import epoch_seed
 
     config = cfg(schedule="constant", epochs=1, batch_size=1000, dropout=0.0)
     r = train(config=config)

@@ -2,10 +2,11 @@
 (the loop hands evaluate() the training inputs the Laplace fit needs)."""
 
 import pytest
+from testkit import StopAfter
 
 from uncertainty_lr.experiments.config import RunConfig
+from uncertainty_lr.experiments.run import train
 from uncertainty_lr.experiments.store import Store
-from uncertainty_lr.train import train
 
 TIMES = ("train_time", "eval_time", "wall_time")
 
@@ -18,15 +19,6 @@ def cfg(**kw):
     base = dict(problem="digits_mlp", epochs=3, seed=0, schedule="uncertainty",
                 schedule_options={"signal": "la_mutual_information"}, signals=("la_entropy",))  # fmt: skip
     return RunConfig(**{**base, **kw})
-
-
-class StopAfter:
-    def __init__(self, epoch):
-        self.epoch = epoch
-
-    def on_epoch_end(self, run, epoch, record):
-        if epoch == self.epoch:
-            raise KeyboardInterrupt
 
 
 def test_laplace_signal_is_recorded_and_the_same_for_the_same_seed():

@@ -74,11 +74,11 @@ def test_digits_train_size_subset_is_stratified_and_keeps_val(digits):
 
 
 def test_digits_rejects_bad_arguments():
-    with pytest.raises(ValueError, match=r"val_fraction must be in \(0, 1\), got 1.5"):
+    with pytest.raises(ValueError, match=r"val_fraction must be a number in \(0, 1\), got 1.5"):
         load_data("digits", val_fraction=1.5)
-    with pytest.raises(ValueError, match="seed must be an integer >= 0, got -1"):
+    with pytest.raises(ValueError, match="seed must be a non-negative integer, got -1"):
         load_data("digits", seed=-1)
-    with pytest.raises(ValueError, match=r"train_size must be in \[1, 1294\]"):
+    with pytest.raises(ValueError, match=r"train_size must be an integer in \[1, 1294\]"):
         load_data("digits", train_size=5000)
     with pytest.raises(ValueError, match="do not apply to the embedded 'digits'"):
         load_data("digits", label_column="y")

@@ -9,17 +9,13 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 import uncertainty_lr.data.decode as decode_module
 from uncertainty_lr.data import load_data
 
+pytestmark = pytest.mark.usefixtures("isolated_caches")
+
 FEATURES = datasets.Features(
     {"review": datasets.Value("string"), "sentiment": datasets.ClassLabel(names=["neg", "pos"])}
 )
 GOOD = ["a wonderful film", "wonderful acting and a wonderful plot", "truly wonderful", "great fun"]
 BAD = ["an awful film", "awful acting and an awful plot", "boring and awful", "dull"]
-
-
-@pytest.fixture(autouse=True)
-def isolated_caches(tmp_path, monkeypatch):
-    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "hf"))
-    monkeypatch.setenv("UNCERTAINTY_LR_CACHE", str(tmp_path / "default-cache"))
 
 
 def text_folder(root):
@@ -89,7 +85,7 @@ def test_text_cache_key_follows_text_settings(tmp_path, monkeypatch):
 
 
 def test_text_rejects_bad_settings(tmp_path):
-    with pytest.raises(ValueError, match="max_length must be an integer >= 1, got 0"):
+    with pytest.raises(ValueError, match="max_length must be a positive integer, got 0"):
         load_data("digits", max_length=0)
     with pytest.raises(ValueError, match="vocab_size must be an integer >= 8, got 2"):
         load_data("digits", vocab_size=2)

@@ -5,8 +5,8 @@ Budget-aware arms are the control: told another T, they train differently."""
 import pytest
 
 from uncertainty_lr.experiments.config import RunConfig
+from uncertainty_lr.experiments.run import train
 from uncertainty_lr.schedulers.registry import SCHEDULES
-from uncertainty_lr.train import train
 
 TIMES = ("train_time", "eval_time", "wall_time")
 # step's default step_epochs is epochs // 3: 6 epochs (2) tells it apart from 2 (1).

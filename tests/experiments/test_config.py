@@ -44,9 +44,9 @@ def test_data_arguments_are_the_loader_keywords():
     assert data_arguments(bert)["max_length"] == 64
     import inspect
 
-    from uncertainty_lr.data import load_data
+    from uncertainty_lr.data import DataSettings
 
-    assert set(args) <= set(inspect.signature(load_data).parameters)
+    assert set(args) <= set(inspect.signature(DataSettings).parameters)
 
 
 def test_every_flag_field_is_a_flag_of_run_and_tune():
@@ -108,7 +108,7 @@ def test_a_changed_default_changes_the_run_id(monkeypatch):
 
 
 def test_a_changed_default_reruns_the_arm_in_a_store(tmp_path, monkeypatch):
-    from uncertainty_lr.train import train
+    from uncertainty_lr.experiments.run import train
 
     config = RunConfig(schedule="step", epochs=2, train_size=200, val_size=50, test_size=50)
     with Store(tmp_path) as store:

@@ -19,6 +19,7 @@ import uncertainty_lr.experiments.sweep as sweep_module
 from uncertainty_lr.experiments import local_workers, ray_tasks
 from uncertainty_lr.experiments.config import RunConfig
 from uncertainty_lr.experiments.executors import (
+    Execution,
     check_execution,
     default_threads,
     pending_runs,
@@ -26,9 +27,9 @@ from uncertainty_lr.experiments.executors import (
     run_parallel,
 )
 from uncertainty_lr.experiments.ray_tasks import ray_task_options
+from uncertainty_lr.experiments.run import train
 from uncertainty_lr.experiments.store import Store
 from uncertainty_lr.experiments.sweep import expand_grid, run_sweep
-from uncertainty_lr.train import train
 
 TIMES = ("train_time", "eval_time", "wall_time")
 BASE = RunConfig(problem="digits_mlp", epochs=2)
@@ -175,21 +176,16 @@ def test_local_failure_marks_only_that_run_failed_and_no_row_is_lost(local):
     with Store(out, create=False) as store:
         failed = store.runs("failed")
         assert [r["run_id"] for r in failed] == [run_id_of(BAD)]
-        assert "hidden_dim must be a positive int, got 0" in failed[0]["error"]
+        assert "hidden_dim must be a positive integer, got 0" in failed[0]["error"]
         assert len(store.runs("done")) == 4
     assert len(logged) == 1 and "failed" in logged[0]
 
 
-class StopAfter:
-    def __init__(self, epoch):
-        self.epoch = epoch
-
-    def on_epoch_end(self, run, epoch, record):
-        if epoch == self.epoch:
-            raise KeyboardInterrupt
-
-
 def test_local_rerun_finishes_what_is_missing_and_nothing_more(tmp_path, local, monkeypatch):
+    # Imported here, not at the top: Ray workers import this module by name (to unpickle
+    # _crash_on_seed below), and tests/support, where testkit lives, is not on their path.
+    from testkit import StopAfter
+
     first, second, third = grid()[:3]
     with Store(tmp_path) as store:
         train(config=first, store=store)  # finished before the sweep
@@ -265,7 +261,7 @@ def test_ray_gives_the_local_executors_metrics(ray_sweep, local):
     assert row_counts(out) == (5, 8)
     with Store(out, create=False) as store:
         (failed,) = store.runs("failed")
-        assert "hidden_dim must be a positive int, got 0" in failed["error"]
+        assert "hidden_dim must be a positive integer, got 0" in failed["error"]
         assert all(r["hardware"]["torch_threads"] == 1 for r in store.runs("done"))
     assert len(logged) == 1
 
@@ -309,8 +305,8 @@ def test_ray_retries_a_dead_worker_then_marks_the_run_failed(ray_cluster, tmp_pa
     )  # fmt: skip
     once, always = (replace(grid()[0], seed=s, epochs=1) for s in (7, 8))
     logged = []
-    results = run_parallel([once, always], tmp_path / "out", executor="ray", threads_per_worker=1,
-                           max_retries=1, progress=False, log=logged.append)  # fmt: skip
+    ray = Execution(executor="ray", threads_per_worker=1, max_retries=1)
+    results = run_parallel([once, always], tmp_path / "out", ray, progress=False, log=logged.append)
     assert [r.run_id for r in results] == [run_id_of(once)] and results[0].status == "done"
     assert sorted(p.name for p in markers.iterdir()) == ["7", "8"]  # seed 7 died once, then ran
     with Store(tmp_path / "out", create=False) as store:

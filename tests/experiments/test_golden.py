@@ -16,27 +16,17 @@ import os
 from pathlib import Path
 
 import pytest
+from testkit import StopAfter
 
 from uncertainty_lr.experiments.config import RunConfig
+from uncertainty_lr.experiments.run import train
 from uncertainty_lr.experiments.store import Store
 from uncertainty_lr.experiments.sweep import expand_grid, run_sweep
-from uncertainty_lr.train import train
 
 FIXTURE = Path(__file__).with_name("golden_runs.json")
 TIMES = ("train_time", "eval_time", "wall_time")
 SCHEDULES = ("constant", "cosine", "uncertainty:mode=band")
 SEEDS = (0, 1)
-
-
-class StopAfter:
-    """A hook that interrupts the run once ``epoch`` is durable (store + checkpoint)."""
-
-    def __init__(self, epoch):
-        self.epoch = epoch
-
-    def on_epoch_end(self, run, epoch, record):
-        if epoch == self.epoch:
-            raise KeyboardInterrupt
 
 
 def golden_records(out: Path) -> dict:

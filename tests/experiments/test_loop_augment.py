@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import pytest
 import torch
+from testkit import StopAfter
 
 from uncertainty_lr.data import DataBundle, channel_stats
 from uncertainty_lr.experiments import loop
 from uncertainty_lr.experiments.config import RunConfig, resolve
+from uncertainty_lr.experiments.run import train
 from uncertainty_lr.experiments.store import Store
 from uncertainty_lr.problems import get_problem
-from uncertainty_lr.train import train
 
 TIMES = ("train_time", "eval_time", "wall_time")
 
@@ -86,12 +87,6 @@ def synthetic_digits() -> DataBundle:
     return DataBundle("digits", "image", x, y, x, y, x, y, 10, [str(i) for i in range(10)], mean, std)  # fmt: skip
 
 
-class StopAfter:
-    def on_epoch_end(self, run, epoch, record):
-        if epoch == 1:
-            raise KeyboardInterrupt
-
-
 @pytest.mark.parametrize("schedule", ["onecycle", "uncertainty"])
 def test_cifar10_fast_resumes_to_identical_metrics(tmp_path, schedule):
     data = synthetic_cifar()
@@ -99,7 +94,7 @@ def test_cifar10_fast_resumes_to_identical_metrics(tmp_path, schedule):
     assert whole.status == "done" and len(whole.history) == 2
     store = Store(tmp_path)
     with pytest.raises(KeyboardInterrupt):
-        train(config=config(schedule=schedule), data=data, store=store, hooks=[StopAfter()])
+        train(config=config(schedule=schedule), data=data, store=store, hooks=[StopAfter(1)])
     resumed = train(config=config(schedule=schedule), data=data, store=store)
     assert resumed.resumed_from == 1
     assert strip_times(resumed.history) == strip_times(whole.history)

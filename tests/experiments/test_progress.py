@@ -137,7 +137,7 @@ def test_parallel_sweeps_print_a_line_per_run(tmp_path, monkeypatch, capsys):
             finished(cfg, None, "worker died")
 
     monkeypatch.setattr(executors, "run_local", fake_workers)
-    executors.run_parallel(configs, tmp_path, workers=2, progress=True)
+    executors.run_parallel(configs, tmp_path, executors.Execution(workers=2), progress=True)
     lines = progress_lines(capsys.readouterr().err)
     assert lines[0].startswith("runs 1/2: digits_mlp constant seed 0: failed; ")
     assert lines[1].startswith("runs 2/2: digits_mlp cosine seed 0: failed; ")

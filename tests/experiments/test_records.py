@@ -43,8 +43,8 @@ def test_split_record_fills_columns_and_keeps_other_keys_as_extra():
     ("record", "message"),
     [
         ({"epoch": 1}, "record key 'epoch' is reserved"),
-        ({"": 1.0}, "record keys must be non-empty strings, got ''"),
-        ({"lr": "0.1"}, r"record\['lr'\] must be a number or None, got str '0.1'"),
+        ({"": 1.0}, "record key must be a non-empty string, got ''"),
+        ({"lr": "0.1"}, r"record\['lr'\] must be a number or None, got str"),
         ({"shape": [1, 2]}, r"record\['shape'\] must be a number, string, bool or None, got list"),
     ],
 )

@@ -106,8 +106,8 @@ def test_start_get_finish_round_trip(store: Store) -> None:
 
 def test_finish_run_stores_stopped_and_tested_epochs(store: Store) -> None:
     run_id = _start(store)
-    for bad, message in ((1.5, "stopped_epoch must be an integer"),
-                         (-1, "stopped_epoch must be >= 0 or None, got -1")):  # fmt: skip
+    for bad, message in ((1.5, "stopped_epoch must be a non-negative integer, got 1.5"),
+                         (-1, "stopped_epoch must be a non-negative integer, got -1")):  # fmt: skip
         with pytest.raises(ValueError, match=message):
             store.finish_run(run_id, "done", stopped_epoch=bad)
     assert store.get_run(run_id)["status"] == "running"  # nothing written
@@ -230,7 +230,7 @@ def test_log_epoch_rejects_bad_input(store: Store) -> None:
         store.log_epoch("nope", 1, {"train_loss": 1.0})
     with pytest.raises(ValueError, match=r"record\['lr'\] must be a number or None, got str"):
         store.log_epoch(run_id, 1, {"lr": "0.1"})
-    with pytest.raises(ValueError, match="epoch must be >= 0, got -1"):
+    with pytest.raises(ValueError, match="epoch must be a non-negative integer, got -1"):
         store.log_epoch(run_id, -1, {})
     with pytest.raises(ValueError, match="record key 'epoch' is reserved"):
         store.log_epoch(run_id, 1, {"epoch": 3})

@@ -174,7 +174,7 @@ def test_uncertainty_metrics_by_hand():
         ({"eval_inputs": [[1.0]]}, "eval_inputs must be a torch.Tensor"),
         ({"signal": "variance"}, "need mc_samples >= 2"),
         ({"step_size": 0.0}, "step_size must be"),
-        ({"batch_size": 0}, "batch_size must be an integer >= 1"),
+        ({"batch_size": 0}, "batch_size must be a positive integer"),
     ],
 )
 def test_bad_arguments(kwargs, message):

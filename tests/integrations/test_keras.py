@@ -139,7 +139,7 @@ def test_second_fit_continues_and_schedules_are_refused():
     [
         ({"mc_samples": -1}, "mc_samples must be 0"),
         ({"from_logits": "yes"}, "from_logits must be None, True or False"),
-        ({"batch_size": 0}, "batch_size must be an integer >= 1"),
+        ({"batch_size": 0}, "batch_size must be a positive integer"),
         ({"mode": "cosine"}, "mode must be one of"),
     ],
 )

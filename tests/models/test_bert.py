@@ -104,7 +104,7 @@ def test_package_imports_without_transformers():
         ({"pretrained": "somewhere"}, "either pretrained or bert_config"),
         ({"bert_config": [1, 2]}, "bert_config must be a dict"),
         ({"bert_config": {**TINY_BERT, "vocab_size": 30}}, "vocab_size must be <= the encoder's vocab_size 30"),
-        ({"pad_id": 40}, "pad_id must be an int in [0, 40)"),
+        ({"pad_id": 40}, "pad_id must be an integer in [0, 39], got 40"),
         ({"max_length": 600, "bert_config": {**TINY_BERT, "max_position_embeddings": 64}}, "max_length must be <= max_position_embeddings=64"),
     ],
 )  # fmt: skip

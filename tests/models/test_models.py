@@ -260,7 +260,7 @@ def test_lstm_options():
     [
         ("nope", {"num_classes": 2}, "known: mlp, cnn, resnet18, vgg16, airbench, lstm, transformer, bert"),
         ("cnn", {"num_classes": 1, "in_channels": 1, "image_size": 8}, "num_classes must be"),
-        ("cnn", {"num_classes": 2, "in_channels": 1, "image_size": 8, "dropout": 1.5}, "dropout must be in"),
+        ("cnn", {"num_classes": 2, "in_channels": 1, "image_size": 8, "dropout": 1.5}, "dropout must be a number in"),
         ("cnn", {"num_classes": 2, "image_size": 8}, "needs in_channels"),
         ("mlp", {"num_classes": 2, "in_channels": 1}, "needs image_size"),
         ("cnn", {"num_classes": 2, "in_channels": 1, "image_size": 0}, "image_size must be"),
@@ -272,7 +272,7 @@ def test_lstm_options():
         ("airbench", {"num_classes": 2, "in_channels": 3, "image_size": 32, "logit_scale": 0}, "logit_scale must be"),
         ("cnn", {"num_classes": 2, "in_channels": 1, "image_size": 8, "channels": ()}, "channels must be"),
         ("lstm", {"num_classes": 2}, "needs vocab_size"),
-        ("lstm", {"num_classes": 2, "vocab_size": 10, "pad_id": 10}, "pad_id must be an int in [0, 10)"),
+        ("lstm", {"num_classes": 2, "vocab_size": 10, "pad_id": 10}, "pad_id must be an integer in [0, 9], got 10"),
         ("transformer", {"num_classes": 2, "vocab_size": 10}, "needs max_length"),
         ("transformer", {"num_classes": 2, "vocab_size": 10, "max_length": 8, "heads": 3}, "divisible by heads"),
         ("transformer", {"num_classes": 2, "vocab_size": 10, "max_length": 8, "encoder_dropout": 1}, "encoder_dropout"),

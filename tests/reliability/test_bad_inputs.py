@@ -26,6 +26,8 @@ from uncertainty_lr.experiments.store import Store
 from uncertainty_lr.signals import BatchSignalTracker, entropy, expected_calibration_error
 from uncertainty_lr.signals.estimate import estimate_signal
 
+pytestmark = pytest.mark.usefixtures("isolated_caches")
+
 # (id, arguments after `run`, a fragment of the error line). {name} is a path from `paths`.
 CLI_CASES = [
     ("unknown problem", ["--problem", "mnist_rnn"], "unknown problem 'mnist_rnn'; known: digits_mlp"),
@@ -48,7 +50,7 @@ CLI_CASES = [
     ("unknown mode", ["--schedule", "uncertainty:mode=sideways"], "mode must be one of threshold, band, proportional, anneal; got 'sideways'"),
     ("min_lr > max_lr", ["--schedule", "uncertainty:min_lr=1,max_lr=0.1"], "min_lr must not exceed max_lr"),
     ("unknown option", ["--schedule", "step:gama=2"], "unknown option(s) gama for schedule 'step'; allowed: gamma, step_epochs"),
-    ("negative eta_min", ["--schedule", "cosine:eta_min=-1"], "eta_min of schedule 'cosine' must be a number in [0, inf), got -1"),
+    ("negative eta_min", ["--schedule", "cosine:eta_min=-1"], "eta_min of schedule 'cosine' must be a non-negative number, got -1"),
     ("step_epochs 0", ["--schedule", "step:step_epochs=0"], "step_epochs of schedule 'step' must be a positive integer, got 0"),
     ("plateau metric", ["--schedule", "plateau:metric=val_vibes"], "metric of schedule 'plateau' must be one of val_loss"),
     ("prodigy with SGD", ["--schedule", "prodigy", "--optimizer", "sgd"], "schedule 'prodigy' replaces Adam or AdamW (adam, adamw), got optimizer 'sgd'"),
@@ -115,7 +117,7 @@ LIBRARY_CASES = [
     ("signal 1.5", lambda p: UncertaintyLR(_opt()).step(1.5), "uncertainty must be a finite number in [0, 1], got 1.5"),
     ("signal vector", lambda p: UncertaintyLR(_opt()).step(torch.tensor([0.1, 0.2])), "uncertainty must be a scalar, got a tensor of shape (2,)"),
     ("policy no lrs", lambda p: UncertaintyPolicy([]), "base_lrs must hold at least one learning rate, got none"),
-    ("policy lr < 0", lambda p: UncertaintyPolicy([-0.1]), "learning rate must be a number in (0, inf), got -0.1"),
+    ("policy lr < 0", lambda p: UncertaintyPolicy([-0.1]), "learning rate must be a positive number, got -0.1"),
     ("policy step_size", lambda p: UncertaintyPolicy([0.1], step_size=0), "step_size must be a number in (0, 1), got 0"),
     ("policy max_lr groups", lambda p: UncertaintyPolicy([0.1], max_lr=[1.0, 2.0]), "max_lr must be one number or a list of 1 (one per group), got 2"),
     ("policy reference", lambda p: UncertaintyPolicy([0.1], reference="median"), "reference must be one of absolute, initial, running_min; got 'median'"),
@@ -133,7 +135,7 @@ LIBRARY_CASES = [
     ("load_data label outside", lambda p: load_data(p["stray_label"], cache_dir=p["cache"]), "label 1000 in split 'train' of data folder {stray_label} is outside 0..2"),
     ("load_data class without rows", lambda p: load_data(p["no_train_rows"], cache_dir=p["cache"]), "have no rows in the training split 'train': 2 ('c')"),
     ("load_data empty text", lambda p: load_data(p["empty_text"], cache_dir=p["cache"]), "text column 'text' of split 'train' of data folder {empty_text} is empty in all 12 rows"),
-    ("load_data val_fraction", lambda p: load_data("digits", val_fraction=1.5), "val_fraction must be in (0, 1), got 1.5"),
+    ("load_data val_fraction", lambda p: load_data("digits", val_fraction=1.5), "val_fraction must be a number in (0, 1), got 1.5"),
     ("checkpoint of another problem", lambda p: load_checkpoint(p["checkpoint"], expected={"problem": "mnist_cnn"}), "checkpoint {checkpoint} is for problem digits_mlp, not mnist_cnn"),
     ("checkpoint truncated", lambda p: load_checkpoint(p["truncated"]), "checkpoint {truncated} is truncated, corrupt or not a torch checkpoint"),
     ("checkpoint of numpy", lambda p: save_checkpoint(p["missing"] / "x.pt", {"x": np.zeros(2)}), "checkpoint state['x'] is a numpy.ndarray, which weights_only loading refuses"),
@@ -165,13 +167,6 @@ def _hub_folder(root: Path, splits: dict[str, datasets.Dataset]) -> Path:
     for name, split in splits.items():
         split.to_parquet(root / "data" / f"{name}-00000-of-00001.parquet")
     return root
-
-
-@pytest.fixture(autouse=True)
-def isolated_caches(tmp_path, monkeypatch):
-    """datasets' arrow cache and ours in tmp_path, never in the user's home."""
-    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "hf"))
-    monkeypatch.setenv("UNCERTAINTY_LR_CACHE", str(tmp_path / "cache"))
 
 
 @pytest.fixture(scope="module")

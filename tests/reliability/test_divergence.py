@@ -90,7 +90,7 @@ def test_adam_at_an_absurd_lr_explodes_without_nan_and_is_diverged(tmp_path, lr)
     # Adam keeps every loss finite here (training loss ~1e4 at lr 1e3, ~1e14 at 1e6), which
     # a NaN check alone called 'done'; the explosion rule stops it in its first epoch.
     from uncertainty_lr.experiments.config import RunConfig
-    from uncertainty_lr.train import train
+    from uncertainty_lr.experiments.run import train
 
     config = RunConfig(problem="digits_mlp", optimizer="adam", lr=lr, epochs=3, train_size=300,
                        batch_size=32)  # fmt: skip

@@ -3,13 +3,13 @@ score in the written report, on synthetic stores and one forced divergence of a 
 
 from __future__ import annotations
 
-import csv
 import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy import stats as sps
+from testkit import read_csv
 
 from uncertainty_lr.experiments.store import Store
 from uncertainty_lr.report import load_study, summarise, write_report
@@ -54,11 +54,6 @@ def diverging_store(path: Path, problems=("p",)) -> Path:
                     status = "diverged" if value is None else "done"
                     add_run(store, problem, schedule, seed, value or 0.0, status)
     return path
-
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
 
 
 def test_diverged_runs_count_as_losses_and_never_reaching_the_target(tmp_path):

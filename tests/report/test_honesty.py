@@ -4,13 +4,12 @@ Every expected number is recomputed here with scipy, rliable or by hand."""
 
 from __future__ import annotations
 
-import csv
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy import stats as sps
+from testkit import read_csv
 
 from uncertainty_lr.experiments.store import Store
 from uncertainty_lr.report import write_report
@@ -43,11 +42,6 @@ def put(store: Store, problem: str, schedule: str, seed: int, final: float | Non
         None if final is None else {"accuracy": final, "loss": 1 - final, "f1": final, "ece": 0.05}
     )
     store.finish_run(run_id, status, test=test)
-
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
 
 
 def test_two_of_four_diverged_runs_fail_the_anytime_goal_check(tmp_path):

@@ -3,11 +3,11 @@ the details folded away; the verdict table and matrix agree with the full A/B ta
 
 from __future__ import annotations
 
-import csv
 import re
 from pathlib import Path
 
 import pytest
+from testkit import read_csv
 
 from uncertainty_lr.experiments.store import Store
 from uncertainty_lr.report import write_report
@@ -22,11 +22,6 @@ FINALS = {
     "q": {"uncertainty": (0.800, 0.812, 0.806, 0.801), "constant": (0.900, 0.905, 0.903, 0.912),
           "cosine": (0.790, 0.800, 0.795, 0.805)},
 }  # fmt: skip
-
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
 
 
 def lr_sensitivity(study, summary, ps, fig_dir):

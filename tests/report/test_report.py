@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import csv
 import math
 import re
 import subprocess
@@ -13,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from scipy import stats as sps
+from testkit import read_csv
 
 from uncertainty_lr.experiments.store import Store
 from uncertainty_lr.report import load_study, summarise, write_report
@@ -95,11 +95,6 @@ def rich_store(path: Path, problems=("mnist_mlp", "cifar10_mlp")) -> Path:
                 for seed, final in zip(SEEDS, finals, strict=True):
                     add_run(store, problem, schedule, seed, final=final, reach=REACH[schedule])
     return path
-
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
 
 
 @pytest.fixture(scope="module")
@@ -356,7 +351,7 @@ def test_empty_store_and_bad_arguments(tmp_path):
         write_report(tmp_path / "missing")
     with pytest.raises(ValueError, match=r"target must be a validation accuracy in \(0, 1\]"):
         write_report(tmp_path / "empty", target=97)
-    with pytest.raises(ValueError, match="target_fraction must be in"):
+    with pytest.raises(ValueError, match="target_fraction must be a number in"):
         write_report(tmp_path / "empty", target_fraction=1.5)
     with pytest.raises(ValueError, match="uncertainty_schedule must be"):
         write_report(tmp_path / "empty", uncertainty_schedule="")

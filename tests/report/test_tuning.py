@@ -3,13 +3,13 @@ figure, the survival verdicts, and the page in headless Chromium."""
 
 from __future__ import annotations
 
-import csv
 import math
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from testkit import read_csv
 
 from uncertainty_lr.experiments.store import Store
 from uncertainty_lr.experiments.tuning import pick_lr, save_choices
@@ -62,11 +62,6 @@ def tuned_store(path: Path, given=True, tuned=True) -> Path:
                 if tuned:
                     add(store, arm, seed, "tuned", 3e-3, 0.9, test=TUNED[arm][i])
     return path
-
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
 
 
 @pytest.fixture(scope="module")

@@ -168,7 +168,7 @@ def test_bad_configuration(kwargs, message):
 
 @pytest.mark.parametrize("lr", [0.0, -1e-3, math.nan])
 def test_bad_learning_rate(lr):
-    with pytest.raises(ValueError, match="learning rate must be a number in"):
+    with pytest.raises(ValueError, match="learning rate must be a positive number"):
         UncertaintyPolicy([lr])
 
 

@@ -5,8 +5,8 @@ import schedulefree
 import torch
 
 from uncertainty_lr.experiments.config import RunConfig
+from uncertainty_lr.experiments.run import train
 from uncertainty_lr.schedulers.schedule_free import schedule_free_twin
-from uncertainty_lr.train import train
 
 
 def _params(seed=0):

@@ -307,7 +307,7 @@ def test_bad_options_are_rejected():
         ({"warmup_start_factor": 0.0}, r"warmup_start_factor must be a number in \(0, 1\], got 0.0"),
         ({"warmup_start_factor": 1.1}, r"warmup_start_factor must be a number in \(0, 1\], got 1.1"),
         ({"warmup": -1}, "warmup must be a non-negative integer, got -1"),
-        ({"last_epoch": -2}, r"last_epoch must be an integer in \[-1, inf\], got -2"),
+        ({"last_epoch": -2}, "last_epoch must be an integer >= -1, got -2"),
     ]:  # fmt: skip
         with pytest.raises(ValueError, match=message):
             UncertaintyLR(two_groups(), **options)

@@ -306,7 +306,7 @@ def test_bad_mc_probs_and_logits_raise():
 
 def test_bad_ece_arguments_raise():
     probs = t([[0.9, 0.1], [0.4, 0.6]])
-    with pytest.raises(ValueError, match="n_bins must be an integer >= 1, got 0"):
+    with pytest.raises(ValueError, match="n_bins must be a positive integer, got 0"):
         expected_calibration_error(probs, torch.tensor([0, 1]), n_bins=0)
     with pytest.raises(ValueError, match=r"labels must have shape \(2,\) .* got \(3,\)"):
         expected_calibration_error(probs, torch.tensor([0, 1, 1]))

@@ -6,6 +6,7 @@ import pytest
 import scipy.optimize
 import torch
 import torch.nn.functional as F
+from testkit import TinyNet
 from torch import nn
 
 from uncertainty_lr.signals import functions
@@ -20,24 +21,9 @@ from uncertainty_lr.signals.laplace import (
 )
 
 
-class TinyNet(nn.Module):
+def tiny_net(bias: bool = True) -> TinyNet:
     """features: Linear -> BatchNorm -> Tanh (6 features); head: Dropout -> Linear (3 classes)."""
-
-    def __init__(self, bias: bool = True) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.body = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.Tanh())
-        self.head = nn.Sequential(nn.Dropout(0.5), nn.Linear(6, 3, bias=bias))
-        self.feature_calls = 0
-        with torch.no_grad():  # non-trivial running stats, so an accidental update shows
-            self.body(torch.randn(32, 4) * 3 + 1)
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        self.feature_calls += 1
-        return self.body(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
+    return TinyNet(width=6, activation=nn.Tanh, body_dropout=0.0, bias=bias)
 
 
 def data(n: int, seed: int = 1) -> torch.Tensor:
@@ -71,7 +57,7 @@ def dense_logit_covariance(head, fit, test, prior_precision, data_size=None):
 
 
 def test_posterior_predictive_equals_the_dense_k_fac_reference():
-    model = TinyNet()
+    model = tiny_net()
     fit, test = features(model, data(20)), features(model, data(5, seed=2))
     head = linear_head(model)
     posterior = fit_head_posterior(head, fit, prior_precision=0.7, data_size=60)
@@ -83,7 +69,7 @@ def test_posterior_predictive_equals_the_dense_k_fac_reference():
 
 def test_posterior_predictive_equals_laplace_torch():
     laplace = pytest.importorskip("laplace")
-    model = TinyNet().double().eval()
+    model = tiny_net().double().eval()
     x, y = data(20).double(), torch.randint(0, 3, (20,), generator=torch.Generator().manual_seed(3))
     reference = laplace.Laplace(
         model, "classification", subset_of_weights="last_layer", hessian_structure="kron",
@@ -112,7 +98,7 @@ def dense_log_evidence(head, fit, delta):
 
 
 def test_log_evidence_equals_the_dense_formula():
-    model = TinyNet()
+    model = tiny_net()
     fit, head = features(model, data(20)), linear_head(model)
     posterior = fit_head_posterior(head, fit, prior_precision=1.0)
     for delta in (1e-3, 0.7, 30.0):
@@ -121,7 +107,7 @@ def test_log_evidence_equals_the_dense_formula():
 
 def test_log_evidence_differences_equal_laplace_torch():
     laplace = pytest.importorskip("laplace")
-    model = TinyNet().double().eval()
+    model = tiny_net().double().eval()
     x, y = data(20).double(), torch.randint(0, 3, (20,), generator=torch.Generator().manual_seed(3))
     reference = laplace.Laplace(
         model, "classification", subset_of_weights="last_layer", hessian_structure="kron"
@@ -139,7 +125,7 @@ def test_log_evidence_differences_equal_laplace_torch():
 
 
 def test_marglik_prior_precision_is_the_maximiser_scipy_finds():
-    model = TinyNet()
+    model = tiny_net()
     fit = features(model, data(40))
     posterior = fit_head_posterior(linear_head(model), fit, data_size=400, prior_precision=1.0)
     low, high = (math.log10(bound) for bound in PRIOR_PRECISION_RANGE)
@@ -156,10 +142,10 @@ def test_marglik_prior_precision_is_the_maximiser_scipy_finds():
 
 
 def test_head_without_bias_has_no_bias_variance():
-    model = TinyNet(bias=False)
+    model = tiny_net(bias=False)
     fit, test = features(model, data(20)), features(model, data(5, seed=2))
     posterior = fit_head_posterior(linear_head(model), fit, prior_precision=2.0)
-    with_bias = fit_head_posterior(linear_head(TinyNet()), fit, prior_precision=2.0)
+    with_bias = fit_head_posterior(linear_head(tiny_net()), fit, prior_precision=2.0)
     assert not posterior.has_bias and with_bias.has_bias
     # a zero feature vector leaves only the bias term: 1 / (beta + delta) with a bias, 0 without
     zero = torch.zeros(1, 6, dtype=torch.float64)
@@ -169,7 +155,7 @@ def test_head_without_bias_has_no_bias_variance():
 
 
 def test_more_training_data_means_a_tighter_posterior():
-    model = TinyNet()
+    model = tiny_net()
     fit, test = features(model, data(20)), features(model, data(5, seed=2))
     head = linear_head(model)
     small = fit_head_posterior(head, fit, data_size=20, prior_precision=1.0)
@@ -182,7 +168,7 @@ def test_more_training_data_means_a_tighter_posterior():
 
 
 def test_samples_have_the_predictive_moments():
-    model = TinyNet()
+    model = tiny_net()
     fit, test = features(model, data(20)), features(model, data(3, seed=2))
     posterior = fit_head_posterior(linear_head(model), fit, prior_precision=0.5)
     draws = posterior.sample_logits(test, 40_000, torch.Generator().manual_seed(0))
@@ -201,7 +187,7 @@ def test_samples_have_the_predictive_moments():
 
 
 def test_probs_are_seeded_keep_the_global_rng_and_leave_the_model_alone():
-    model = TinyNet()
+    model = tiny_net()
     model.train()
     model.body[1].eval()
     before_modes = {name: m.training for name, m in model.named_modules()}
@@ -220,7 +206,7 @@ def test_probs_are_seeded_keep_the_global_rng_and_leave_the_model_alone():
 
 
 def test_one_feature_pass_per_batch_and_the_deterministic_logits_of_it():
-    model, x = TinyNet(), data(10)
+    model, x = tiny_net(), data(10)
     probs, logits = last_layer_laplace_probs(
         model, x, data(8, seed=4), samples=3, batch_size=4, generator_seed=0, return_logits=True
     )
@@ -230,7 +216,7 @@ def test_one_feature_pass_per_batch_and_the_deterministic_logits_of_it():
 
 
 def test_fit_uses_a_seeded_subset_of_at_most_fit_size_rows():
-    model, x, train = TinyNet(), data(10), data(200, seed=4)
+    model, x, train = tiny_net(), data(10), data(200, seed=4)
     whole = last_layer_laplace_probs(model, x, train, samples=3, generator_seed=0, fit_size=200)
     bounded = last_layer_laplace_probs(model, x, train, samples=3, generator_seed=0, fit_size=16)
     again = last_layer_laplace_probs(model, x, train, samples=3, generator_seed=0, fit_size=16)
@@ -238,7 +224,7 @@ def test_fit_uses_a_seeded_subset_of_at_most_fit_size_rows():
 
 
 def test_estimate_signal_reads_the_laplace_draws():
-    model, x, train = TinyNet(), data(10), data(40, seed=4)
+    model, x, train = tiny_net(), data(10), data(40, seed=4)
     probs = last_layer_laplace_probs(model, x, train, samples=5, generator_seed=3)
     kwargs = {"samples": 5, "generator_seed": 3, "fit_inputs": train}
     assert estimate_signal(model, x, "la_entropy", **kwargs) == functions.entropy(probs.mean(0))
@@ -262,23 +248,23 @@ def test_refuses_what_it_cannot_fit():
     x = data(5)
     with pytest.raises(ValueError, match="NoFeatures needs a features\\(\\) method and a head"):
         last_layer_laplace_probs(NoFeatures(), x, x)
-    deep = TinyNet()
+    deep = tiny_net()
     deep.head = nn.Sequential(nn.Linear(6, 6), nn.ReLU(), nn.Linear(6, 3))
     with pytest.raises(ValueError, match="needs model.head to be an nn.Linear"):
         last_layer_laplace_probs(deep, x, x)
-    model = TinyNet()
+    model = tiny_net()
     with pytest.raises(ValueError, match=r"fit_inputs must be .* got Tensor of shape \(0, 4\)"):
         last_layer_laplace_probs(model, x, torch.zeros(0, 4))
-    with pytest.raises(ValueError, match="fit_inputs must be .* got list of shape None"):
+    with pytest.raises(ValueError, match="fit_inputs must be .* got list"):
         last_layer_laplace_probs(model, x, [[0.0] * 4])
-    with pytest.raises(ValueError, match="fit_size must be an integer >= 1, got 0"):
+    with pytest.raises(ValueError, match="fit_size must be a positive integer, got 0"):
         last_layer_laplace_probs(model, x, x, fit_size=0)
     with pytest.raises(ValueError, match="samples must be an integer >= 2, got 1"):
         last_layer_laplace_probs(model, x, x, samples=1)
     head, fit = linear_head(model), features(model, x)
     for bad in (0, -1.0, "mackay", True):
         with pytest.raises(
-            ValueError, match=f"prior_precision must be a number > 0 or 'marglik', got {bad!r}"
+            ValueError, match=f"prior_precision must be a positive number or 'marglik', got {bad!r}"
         ):
             fit_head_posterior(head, fit, prior_precision=bad)
     with pytest.raises(ValueError, match="data_size must be an integer >= 5"):

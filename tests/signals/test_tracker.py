@@ -79,8 +79,8 @@ def test_state_dict_round_trips_exactly():
             {"signal": "mc_entropy"},
             "signal must be one of confidence, entropy, margin, got 'mc_entropy'",
         ),
-        ({"momentum": 1.0}, r"momentum must be in \[0, 1\), got 1.0"),
-        ({"momentum": -0.1}, r"momentum must be in \[0, 1\), got -0.1"),
+        ({"momentum": 1.0}, r"momentum must be a number in \[0, 1\), got 1.0"),
+        ({"momentum": -0.1}, r"momentum must be a number in \[0, 1\), got -0.1"),
         ({"momentum": "0.9"}, r"momentum must be a number in \[0, 1\), got '0.9'"),
     ],
 )
@@ -96,7 +96,7 @@ def test_bad_state_and_logits_raise():
         tracker.load_state_dict(state)
     with pytest.raises(ValueError, match=r"state_dict is missing keys \['count'\]"):
         tracker.load_state_dict({k: v for k, v in tracker.state_dict().items() if k != "count"})
-    with pytest.raises(ValueError, match=r"state_dict value must be None or in \[0, 1\], got 2.0"):
+    with pytest.raises(ValueError, match=r"state_dict value must be a number in \[0, 1\], got 2.0"):
         tracker.load_state_dict({**tracker.state_dict(), "value": 2.0})
     with pytest.raises(ValueError, match="logits must be finite"):
         tracker.update(torch.tensor([[float("nan"), 0.0]]))

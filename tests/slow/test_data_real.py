@@ -34,7 +34,9 @@ def test_real_dataset(
     counts = np.bincount(bundle.y_train.numpy(), minlength=classes)
     assert np.all(np.abs(counts - 2000 / classes) <= 0.15 * 2000 / classes), counts
     # All train rows not used for validation are available to train_size.
-    with pytest.raises(ValueError, match=rf"train_size must be in \[1, {n_train - n_val}\]"):
+    with pytest.raises(
+        ValueError, match=rf"train_size must be an integer in \[1, {n_train - n_val}\]"
+    ):
         load_data(
             source, train_size=n_train, max_length=128, vocab_size=4000, cache_dir=tmp_path / "c"
         )

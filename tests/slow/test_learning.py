@@ -5,7 +5,7 @@ import math
 import pytest
 
 from uncertainty_lr.experiments.config import RunConfig
-from uncertainty_lr.train import train
+from uncertainty_lr.experiments.run import train
 
 pytestmark = pytest.mark.slow
 

@@ -82,7 +82,7 @@ def test_iqm_ci_one_task_and_one_run():
 def test_iqm_ci_rejects_bad_input():
     with pytest.raises(ValueError, match=r"shape \(runs, tasks\)"):
         iqm_ci(np.zeros((2, 2, 2)))
-    with pytest.raises(ValueError, match=r"confidence must be in \(0, 1\), got 0"):
+    with pytest.raises(ValueError, match=r"confidence must be a number in \(0, 1\), got 0"):
         iqm_ci(SCORES, confidence=0)
 
 

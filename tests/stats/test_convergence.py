@@ -79,8 +79,8 @@ def test_default_target_ignores_nan_seeds():
         (["adam"], 0.99, "baseline 'adam' not in best_val_acc_by_schedule"),
         ([], 0.99, "baselines must be a non-empty list"),
         ("cosine", 0.99, "baselines must be a non-empty list"),
-        (["cosine"], 0.0, r"fraction must be in \(0, 1\], got 0.0"),
-        (["cosine"], 1.2, r"fraction must be in \(0, 1\]"),
+        (["cosine"], 0.0, r"fraction must be a number in \(0, 1\], got 0.0"),
+        (["cosine"], 1.2, r"fraction must be a number in \(0, 1\]"),
         (["empty"], 0.99, "no baseline"),
     ],
 )

@@ -70,7 +70,7 @@ def test_too_few_seeds_zero_variance_and_nan_pairs_say_why():
     [
         ({"margin": -0.01}, "margin must be >= 0"),
         ({"margin": float("nan")}, "margin must be a finite number"),
-        ({"confidence": 1.5}, "confidence must be in"),
+        ({"confidence": 1.5}, "confidence must be a number in"),
     ],
 )
 def test_bad_input_is_one_line(kwargs, message):

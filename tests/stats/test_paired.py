@@ -177,7 +177,10 @@ def test_nan_pairs_are_dropped_with_a_note():
         ({"a": [], "b": []}, "must not be empty"),
         ({"a": [[1.0]], "b": [[1.0]]}, "1-D"),
         ({"a": [1.0, INF], "b": [1.0, 2]}, "compare_censored"),
-        ({"a": [1.0], "b": [1.0], "confidence": 1.5}, r"confidence must be in \(0, 1\), got 1.5"),
+        (
+            {"a": [1.0], "b": [1.0], "confidence": 1.5},
+            r"confidence must be a number in \(0, 1\), got 1.5",
+        ),
     ],
 )
 def test_compare_paired_rejects_bad_input(kwargs, message):
@@ -254,7 +257,7 @@ def test_holm_skips_none_caps_at_one_and_ties_are_equal():
 
 @pytest.mark.parametrize("bad", [1.5, -0.1, math.nan, "0.1"])
 def test_holm_rejects_bad_pvalues(bad):
-    with pytest.raises(ValueError, match="p-values must be"):
+    with pytest.raises(ValueError, match="each p-value must be"):
         holm([0.01, bad])
 
 

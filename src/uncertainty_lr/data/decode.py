@@ -9,6 +9,7 @@ carved later, per seed, by `load_data`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
@@ -17,30 +18,42 @@ import pyarrow.compute as pc  # pyarrow ships with datasets
 import torch
 
 from uncertainty_lr.data import cache, images, text
+from uncertainty_lr.data.settings import DataSettings
+
+
+@dataclass(frozen=True)
+class DatasetLayout:
+    """What was chosen of an opened dataset: ``roles`` (train / val / test -> split name,
+    None: carve it), ``kind`` ("image" or "text"), the input ``column`` and the ``label``
+    column; its short ``name``, its ``source`` (hub id, or the resolved folder path when
+    ``is_path``) and ``where`` ("data folder ..." / "hub dataset ...", for messages)."""
+
+    roles: dict[str, str | None]
+    kind: str
+    column: str
+    label: str
+    name: str
+    source: str
+    where: str
+    is_path: bool = False
 
 
 def decode_splits(
     dd: datasets.DatasetDict,
-    roles: dict[str, str | None],
-    kind: str,
-    column: str,
-    label: str,
-    *,
-    name: str,
-    source: str,
-    where: str,
-    max_length: int,
-    vocab_size: int,
-    tokenizer: str | None,
+    layout: DatasetLayout,
+    settings: DataSettings,
     tokenizer_path: Path,
     show_progress: bool,
 ) -> dict:
-    """Decode inputs and labels of every role in `roles` that names a split.
+    """Decode inputs and labels of every role in ``layout.roles`` that names a split.
 
     Images -> uint8 (N, C, H, W); text -> int64 (N, max_length) ids from a BPE tokenizer
-    trained on the dataset's own train split (saved to `tokenizer_path`), or from the
-    pretrained `tokenizer`. Labels -> int64 (N,).
+    of ``settings.vocab_size`` trained on the dataset's own train split (saved to
+    ``tokenizer_path``), or from the pretrained ``settings.tokenizer``. Labels -> int64 (N,).
     """
+    roles, kind, column, label, where = (layout.roles, layout.kind, layout.column,
+                                         layout.label, layout.where)  # fmt: skip
+    max_length, vocab_size, tokenizer = settings.max_length, settings.vocab_size, settings.tokenizer
     present = {role: split for role, split in roles.items() if split is not None}
     class_names = label_names(dd[present["train"]].features[label], dd, present, label, where)
     splits: dict[str, dict[str, torch.Tensor]] = {}
@@ -81,9 +94,9 @@ def decode_splits(
 
     ordered = [splits[r][k] for r in ("train", "val", "test") if r in splits for k in ("x", "y")]
     return {
-        "name": name,
+        "name": layout.name,
         "kind": kind,
-        "source": source,
+        "source": layout.source,
         "class_names": class_names,
         "vocab_size": int(vocab),
         "pad_id": int(pad_id),

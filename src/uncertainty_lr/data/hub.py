@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from uncertainty_lr.checks import check_type
+
 if TYPE_CHECKING:
     import datasets
 
@@ -123,9 +125,7 @@ def open_dataset(source: str, show_progress: bool = False) -> datasets.DatasetDi
             raise ValueError(f"could not load {where}: {broken}") from err
         hint = "" if is_path else " (no local folder has that name either)"
         raise ValueError(f"could not load {where}{hint}: {one_line(err)}") from err
-    if not isinstance(loaded, datasets.DatasetDict):
-        raise ValueError(f"{where} did not load as a DatasetDict of splits, got {type(loaded)}")
-    return loaded
+    return check_type(where, loaded, datasets.DatasetDict, "a DatasetDict of splits")
 
 
 def unreadable_parquet(folder: str) -> str | None:

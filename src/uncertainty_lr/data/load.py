@@ -3,137 +3,62 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
+from uncertainty_lr.checks import check_int, check_text
 from uncertainty_lr.data import cache, hub, split
 from uncertainty_lr.data.bundle import DataBundle, channel_stats
 from uncertainty_lr.data.digits import DIGITS_SOURCE, load_digits_arrays
-
-MIN_VOCAB_SIZE = 8
+from uncertainty_lr.data.settings import DataSettings
 
 
 def load_data(
     source: str | os.PathLike,
+    settings: DataSettings | None = None,
     *,
-    seed: int = 0,
-    val_fraction: float = 0.1,
-    train_size: int | None = None,
-    val_size: int | None = None,
-    test_size: int | None = None,
-    max_train_size: int | None = None,
-    max_val_size: int | None = None,
-    max_test_size: int | None = None,
-    image_column: str | None = None,
-    text_column: str | None = None,
-    label_column: str | None = None,
-    train_split: str | None = None,
-    val_split: str | None = None,
-    test_split: str | None = None,
-    max_length: int = 256,
-    vocab_size: int = 8000,
-    tokenizer: str | os.PathLike | None = None,
     cache_dir: str | os.PathLike | None = None,
     progress: bool = False,
+    **fields: Any,
 ) -> DataBundle:
     """Load a dataset into memory as a DataBundle of train / val / test tensors.
 
     Args:
         source: "digits" (scikit-learn's 8x8 digits, embedded), a hub id ("ylecun/mnist")
             or a local folder in the hub layout; both go through `datasets.load_dataset`.
-        seed: picks the validation rows carved from train and any subsets; seed k gives
-            identical rows on every call. Carving is stratified by label throughout.
-        val_fraction: share of train carved off as validation when the dataset has no
-            validation split (default 0.1); ignored when it has one.
-        train_size / val_size / test_size: keep only this many rows of that split
-            (a stratified, seeded subset); None keeps all. A size above the rows the
-            split has is an error.
-        max_train_size / max_val_size / max_test_size: upper bounds instead: the same
-            subset when the split has more rows, the whole split when it has fewer (a
-            problem's CPU-sized defaults, which must not fail on a small dataset). Give
-            at most one of ``X_size`` and ``max_X_size`` per split.
-        image_column / text_column / label_column: override the column guesses
-            (the Image feature / the string column / the ClassLabel column).
-        train_split / val_split / test_split: override the split names (defaults:
-            "train"; first of validation/valid/val/dev; "test"). A dataset with no test
-            split (digits included) gets a fixed 20 % stratified test split carved from
-            train with seed 0, the same for every run seed.
-        max_length: text only: token ids per row; longer texts are cut, shorter padded.
-        vocab_size: text only: size of the BPE vocabulary trained (lowercase) on the
-            dataset's own train split, before validation is carved from it.
-        tokenizer: text only: a local folder or hub id for transformers' AutoTokenizer
-            (e.g. for BERT), used instead of training one; pad id and vocab size follow it.
+        settings: seed, sizes, columns, splits and text settings (`DataSettings`; default:
+            every default of it).
         cache_dir: where decoded splits are kept (default $UNCERTAINTY_LR_CACHE or
             ~/.cache/uncertainty_lr); a second call with the same data and settings
             reads them back instead of decoding again.
         progress: show progress bars (only when stderr is a terminal).
+        **fields: `DataSettings` fields by name (``seed=1, train_size=500``), over
+            ``settings``: ``load_data(source, seed=1)`` is ``load_data(source,
+            DataSettings(seed=1))``.
     """
     source = os.fspath(source) if isinstance(source, os.PathLike) else source
-    if not isinstance(source, str) or not source:
-        raise ValueError(f"source must be 'digits', a hub id or a folder path, got {source!r}")
-    check_settings(seed, val_fraction, max_length, vocab_size)
-    sizes, bounded = {}, set()
-    for role, exact, bound in (("train", train_size, max_train_size),
-                               ("val", val_size, max_val_size),
-                               ("test", test_size, max_test_size)):  # fmt: skip
-        if exact is not None and bound is not None:
-            raise ValueError(
-                f"give {role}_size or max_{role}_size, not both; got {exact} and {bound}"
-            )
-        sizes[role] = exact if bound is None else bound
-        if bound is not None:
-            bounded.add(role)
-    tokenizer = None if tokenizer is None else os.fspath(tokenizer)
+    check_text("source", source, why=" ('digits', a hub id or a folder path)")
+    settings = dataclasses.replace(settings or DataSettings(), **fields)
     show = bool(progress) and sys.stderr.isatty()
-    if source == "digits":
-        flags = (
-            image_column,
-            text_column,
-            label_column,
-            train_split,
-            val_split,
-            test_split,
-            tokenizer,
+    if source == "digits" and settings.names_columns_or_splits():
+        raise ValueError(
+            "column, split and tokenizer options do not apply to the embedded 'digits' dataset"
         )
-        if any(f is not None for f in flags):
-            raise ValueError(
-                "column, split and tokenizer options do not apply to the embedded 'digits' dataset"
-            )
     folder = Path(cache_dir).expanduser() if cache_dir is not None else cache.default_cache_dir()
     if source == "digits":
         payload = digits_payload(folder)
     else:
-        payload = load_decoded(
-            source, folder, image_column, text_column, label_column, train_split, val_split,
-            test_split, max_length, vocab_size, tokenizer, show,
-        )  # fmt: skip
-    return carve(payload, seed, val_fraction, sizes["train"], sizes["val"], sizes["test"],
-                 bounded=frozenset(bounded))  # fmt: skip
-
-
-def check_settings(seed: int, val_fraction: float, max_length: int, vocab_size: int) -> None:
-    """One-line ValueErrors for out-of-range scalar settings."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-    if (
-        isinstance(val_fraction, bool)
-        or not isinstance(val_fraction, (int, float))
-        or not 0 < val_fraction < 1
-    ):
-        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction!r}")
-    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1:
-        raise ValueError(f"max_length must be an integer >= 1, got {max_length!r}")
-    if (
-        isinstance(vocab_size, bool)
-        or not isinstance(vocab_size, int)
-        or vocab_size < MIN_VOCAB_SIZE
-    ):
-        raise ValueError(f"vocab_size must be an integer >= {MIN_VOCAB_SIZE}, got {vocab_size!r}")
+        payload = load_decoded(source, folder, settings, show)
+    sizes = settings.sizes()
+    return carve(payload, settings.seed, settings.val_fraction, sizes["train"], sizes["val"],
+                 sizes["test"], bounded=settings.bounded())  # fmt: skip
 
 
 def digits_payload(cache_dir: Path | None = None) -> dict:
@@ -169,20 +94,7 @@ def digits_payload(cache_dir: Path | None = None) -> dict:
     }
 
 
-def load_decoded(
-    source: str,
-    cache_dir: Path,
-    image_column: str | None,
-    text_column: str | None,
-    label_column: str | None,
-    train_split: str | None,
-    val_split: str | None,
-    test_split: str | None,
-    max_length: int,
-    vocab_size: int,
-    tokenizer: str | None,
-    show: bool,
-) -> dict:
+def load_decoded(source: str, cache_dir: Path, settings: DataSettings, show: bool) -> dict:
     """Open the dataset, choose splits and columns, and return the decoded payload.
 
     Reads it from the cache when the key matches; decodes and saves it otherwise. The key
@@ -190,17 +102,32 @@ def load_decoded(
     processes; it changes when the files do), for local folders also each file's size and
     mtime, the split and column choices, and the text settings.
     """
-    from uncertainty_lr.data import text  # lazy, with `datasets`: digits needs neither
     from uncertainty_lr.data.decode import check_training_rows, decode_splits
+
+    dd, layout = open_layout(source, settings, show)
+    stem = f"{layout.name}-{cache.make_key(cache_key_parts(dd, layout, settings))[:24]}"
+    cache_path = cache_dir / f"{stem}.pt"
+    payload = cache.load_payload(cache_path)
+    if payload is None:
+        payload = decode_splits(dd, layout, settings, cache_dir / f"{stem}.tokenizer.json", show)
+        cache.save_payload(cache_path, payload)
+    check_training_rows(payload, layout.roles["train"], layout.where)  # cached payloads too
+    return payload
+
+
+def open_layout(source: str, settings: DataSettings, show: bool):
+    """(the DatasetDict, its checked `DatasetLayout`): splits and columns chosen (the
+    settings' names, else the guesses), each chosen split non-empty and holding both."""
+    from uncertainty_lr.data.decode import DatasetLayout
 
     is_path = hub.looks_like_path(source)
     resolved = str(Path(source).expanduser().resolve()) if is_path else source
     dd = hub.open_dataset(source, show)
     where = f"data folder {resolved}" if is_path else f"hub dataset {source!r}"
-    roles = hub.choose_splits(list(dd.keys()), train_split, val_split, test_split, where)
-    kind, column, label = hub.choose_columns(
-        dd[roles["train"]].features, image_column, text_column, label_column, where
-    )
+    roles = hub.choose_splits(list(dd.keys()), settings.train_split, settings.val_split,
+                              settings.test_split, where)  # fmt: skip
+    kind, column, label = hub.choose_columns(dd[roles["train"]].features, settings.image_column,
+                                             settings.text_column, settings.label_column, where)  # fmt: skip
     for split_name in (s for s in roles.values() if s is not None):
         missing = [c for c in (column, label) if c not in dd[split_name].column_names]
         if missing:
@@ -209,41 +136,38 @@ def load_decoded(
             )
         if dd[split_name].num_rows == 0:
             raise ValueError(f"split {split_name!r} of {where} is empty")
-    if kind == "image" and tokenizer is not None:
+    if kind == "image" and settings.tokenizer is not None:
         raise ValueError(f"tokenizer applies to text datasets only; {where} holds images")
+    layout = DatasetLayout(roles, kind, column, label, name=hub.dataset_name(resolved),
+                           source=resolved, where=where, is_path=is_path)  # fmt: skip
+    return dd, layout
 
+
+def cache_key_parts(dd, layout, settings: DataSettings) -> dict:
+    """What the decoded payload depends on: its cache key is a hash of this."""
+    from uncertainty_lr.data import text  # lazy, with `datasets`: digits needs neither
+
+    roles, tokenizer = layout.roles, settings.tokenizer
     key_parts: dict = {
-        "source": resolved,
+        "source": layout.source,
         "splits": roles,
         # datasets' own content fingerprint per split; private, hence the getattr.
         "fingerprints": {
             r: getattr(dd[s], "_fingerprint", None) for r, s in roles.items() if s is not None
         },
-        "columns": [kind, column, label],
-        "files": cache.folder_signature(resolved) if is_path else None,
+        "columns": [layout.kind, layout.column, layout.label],
+        "files": cache.folder_signature(layout.source) if layout.is_path else None,
     }
-    if kind == "text":
+    if layout.kind == "text":
         key_parts["text"] = {
-            "max_length": max_length,
-            "vocab_size": vocab_size if tokenizer is None else None,
+            "max_length": settings.max_length,
+            "vocab_size": settings.vocab_size if tokenizer is None else None,
             "tokenizer": tokenizer if tokenizer is not None else text.TOKENIZER_RECIPE,
             "tokenizer_files": cache.folder_signature(tokenizer)
             if tokenizer is not None and os.path.isdir(tokenizer)
             else None,
         }
-    name = hub.dataset_name(resolved)
-    stem = f"{name}-{cache.make_key(key_parts)[:24]}"
-    cache_path = cache_dir / f"{stem}.pt"
-    payload = cache.load_payload(cache_path)
-    if payload is None:
-        payload = decode_splits(
-            dd, roles, kind, column, label, name=name, source=source if not is_path else resolved,
-            where=where, max_length=max_length, vocab_size=vocab_size, tokenizer=tokenizer,
-            tokenizer_path=cache_dir / f"{stem}.tokenizer.json", show_progress=show,
-        )  # fmt: skip
-        cache.save_payload(cache_path, payload)
-    check_training_rows(payload, roles["train"], where)  # cached payloads too
-    return payload
+    return key_parts
 
 
 def carve(
@@ -263,9 +187,30 @@ def carve(
     Works on row indices into the decoded splits, so each tensor is indexed once and
     the indices themselves go into the bundle's fingerprint.
     """
-    splits = payload["splits"]
+    rows = carved_rows(payload["splits"], seed, val_fraction)
+    for role, size, stream in (
+        ("train", train_size, split.STREAM_TRAIN_SUBSET),
+        ("val", val_size, split.STREAM_VAL_SUBSET),
+        ("test", test_size, split.STREAM_TEST_SUBSET),
+    ):
+        origin, idx = rows[role]
+        if role in bounded and size is not None:
+            check_int(f"max_{role}_size", size, numpy=True)
+            size = None if size >= len(idx) else size  # a bound the split does not reach
+        split.check_size(size, f"{role}_size", len(idx), f"rows available in {role}")
+        if size is not None:
+            chosen, _ = split.stratified_split(
+                payload["splits"][origin]["y"].numpy()[idx], size, split.make_rng(seed, stream)
+            )
+            rows[role] = (origin, idx[chosen])
+    return bundle_of(payload, rows)
+
+
+def carved_rows(splits: dict, seed: int, val_fraction: float) -> dict[str, tuple[str, np.ndarray]]:
+    """Role -> (decoded split its rows come from, row indices into it): the dataset's own
+    test and validation splits, or ones carved (stratified) from train: test with a fixed
+    seed, the same for every run, validation (``val_fraction`` of the rest) with ``seed``."""
     y_train_full = splits["train"]["y"].numpy()
-    # rows[role] = (decoded split the rows come from, row indices into it)
     train_rows = np.arange(len(y_train_full), dtype=np.int64)
     rows: dict[str, tuple[str, np.ndarray]] = {}
     if "test" in splits:
@@ -283,25 +228,13 @@ def carve(
         chosen, rest = split.stratified_split(y_train_full[train_rows], count, rng)
         rows["val"], train_rows = ("train", train_rows[chosen]), train_rows[rest]
     rows["train"] = ("train", train_rows)
+    return rows
 
-    for role, size, stream in (
-        ("train", train_size, split.STREAM_TRAIN_SUBSET),
-        ("val", val_size, split.STREAM_VAL_SUBSET),
-        ("test", test_size, split.STREAM_TEST_SUBSET),
-    ):
-        origin, idx = rows[role]
-        if role in bounded and size is not None:
-            if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-                raise ValueError(
-                    f"max_{role}_size must be a positive integer or None, got {size!r}"
-                )
-            size = None if size >= len(idx) else size  # a bound the split does not reach
-        split.check_size(size, f"{role}_size", len(idx), f"rows available in {role}")
-        if size is not None:
-            chosen, _ = split.stratified_split(
-                splits[origin]["y"].numpy()[idx], size, split.make_rng(seed, stream)
-            )
-            rows[role] = (origin, idx[chosen])
+
+def bundle_of(payload: dict, rows: dict[str, tuple[str, np.ndarray]]) -> DataBundle:
+    """The DataBundle of ``rows`` (role -> (decoded split, row indices)) of ``payload``;
+    its fingerprint hashes the payload's content and every role's rows."""
+    splits = payload["splits"]
 
     def take(role: str, part: str) -> torch.Tensor:
         origin, idx = rows[role]

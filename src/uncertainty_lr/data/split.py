@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from uncertainty_lr.checks import check_int
+
 # Independent random streams per carving step: the validation rows for seed k do not
 # change when a train_size is added, because each step draws from its own stream.
 STREAM_TEST = 1
@@ -93,10 +95,5 @@ def fraction_count(n: int, fraction: float, what: str) -> int:
 
 
 def check_size(value: int | None, name: str, available: int, where: str) -> None:
-    """Raise ValueError unless value is None or an int in [1, available]."""
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
-    if not 1 <= value <= available:
-        raise ValueError(f"{name} must be in [1, {available}] ({where}), got {value}")
+    """Raise ValueError unless value is None or an integer (numpy's too) in [1, available]."""
+    check_int(name, value, 1, available, optional=True, numpy=True, why=f" ({where})")

@@ -21,6 +21,7 @@ def load_problem_data(cfg: RunConfig, *, progress: bool = False):
 
 def build_model(cfg: RunConfig, data) -> torch.nn.Module:
     """The problem's model, initialised from the run seed (the same under every schedule)."""
+    from uncertainty_lr.models import InputShape
     from uncertainty_lr.models import build_model as build
 
     problem = get_problem(cfg.problem)
@@ -28,18 +29,16 @@ def build_model(cfg: RunConfig, data) -> torch.nn.Module:
     if problem.model == "bert" and cfg.pretrained and "bert_config" not in options:
         options["pretrained"] = cfg.pretrained
     torch.manual_seed(cfg.seed)
-    shape = tuple(data.x_train.shape[1:])
-    return build(
-        problem.model,
-        num_classes=data.num_classes,
-        in_channels=shape[0] if data.kind == "image" else None,
-        image_size=shape[-1] if data.kind == "image" else None,
+    sizes = tuple(data.x_train.shape[1:])
+    image = data.kind == "image"
+    shape = InputShape(
+        in_channels=sizes[0] if image else None,
+        image_size=sizes[-1] if image else None,
         vocab_size=data.vocab_size or None,
         pad_id=data.pad_id,
-        max_length=shape[0] if data.kind == "text" else None,
-        dropout=cfg.dropout,
-        **options,
+        max_length=sizes[0] if data.kind == "text" else None,
     )
+    return build(problem.model, shape, num_classes=data.num_classes, dropout=cfg.dropout, **options)
 
 
 def build_optimizer(cfg: RunConfig, model: torch.nn.Module) -> torch.optim.Optimizer:

@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from uncertainty_lr.checks import check_type
+from uncertainty_lr.experiments.files import fsync_path
 from uncertainty_lr.faults import fault_point
 
 # What torch's weights_only unpickler accepts by default (checked against torch 2.13).
@@ -51,15 +53,6 @@ def _check_plain(value: Any, where: str) -> None:
     )
 
 
-def _fsync_dir(folder: Path) -> None:
-    # The rename is only durable once the directory entry is on disk.
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def save_checkpoint(path: str | Path, state: dict) -> None:
     """Write ``state`` to ``path`` atomically: ``path.tmp``, fsync, rename, fsync the folder.
 
@@ -67,8 +60,7 @@ def save_checkpoint(path: str | Path, state: dict) -> None:
     file. Creates the parent folder. Raises ValueError if ``state`` holds anything
     ``load_checkpoint`` (weights_only) would refuse, e.g. a numpy array or a dataclass.
     """
-    if not isinstance(state, dict):
-        raise ValueError(f"checkpoint state must be a dict, got {type(state).__name__}")
+    check_type("checkpoint state", state, dict, "a dict")
     _check_plain(state, "checkpoint state")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -87,7 +79,7 @@ def save_checkpoint(path: str | Path, state: dict) -> None:
         if isinstance(error, RuntimeError) and isinstance(error.__context__, OSError):
             raise error.__context__ from None
         raise
-    _fsync_dir(path.parent)
+    fsync_path(path.parent)
 
 
 def _first_line(text: str, limit: int = 200) -> str:
@@ -186,8 +178,7 @@ def set_rng_state(state: dict) -> None:
     CUDA states are restored for as many devices as both the state and this machine
     have (a GPU checkpoint resumed on CPU skips them).
     """
-    if not isinstance(state, dict):
-        raise ValueError(f"rng state must be a dict, got {type(state).__name__}")
+    check_type("rng state", state, dict, "a dict")
     unknown = sorted(set(state) - set(_RNG_KEYS))
     if unknown:
         raise ValueError(f"unknown rng state keys {unknown}; allowed: {', '.join(_RNG_KEYS)}")

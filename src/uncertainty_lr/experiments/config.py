@@ -15,7 +15,14 @@ from typing import Any
 
 import tomllib
 
-from uncertainty_lr.checks import check_choice, check_int, check_number
+from uncertainty_lr.checks import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_list,
+    check_number,
+    check_type,
+)
 from uncertainty_lr.experiments.records import hash_run_id
 from uncertainty_lr.problems import STUDY_PRESET, get_problem, has_feature_dropout
 from uncertainty_lr.signals.catalog import SIGNALS, evaluated_signals
@@ -150,11 +157,9 @@ def resolve(cfg: RunConfig) -> RunConfig:
         values[f.name] = v
     values["default_sizes"] = tuple(n for n in SIZE_FIELDS if n in default_sizes)
     for name in ("schedule_options", "model_options"):  # a TOML file can hold anything here
-        if values[name] is not None and not isinstance(values[name], dict):
-            raise ValueError(f"{name} must be a table of options (a dict), got {values[name]!r}")
-    sig = values["signals"]
-    if sig is not None and (not isinstance(sig, (list, tuple)) or not all(isinstance(s, str) for s in sig)):  # fmt: skip
-        raise ValueError(f"signals must be a list of signal names, got {sig!r}")
+        check_type(name, values[name], (dict, type(None)), "a table of options (a dict)",
+                   show_value=True)  # fmt: skip
+    check_list("signals", values["signals"], str, "a list of signal names", optional=True)
     values["schedule_options"] = dict(values["schedule_options"] or {})
     values["signals"] = tuple(values["signals"] or ())
     values["model_options"] = dict(values["model_options"] or {})
@@ -185,18 +190,16 @@ def validate(cfg: RunConfig) -> None:
     check_int("early_stopping", cfg.early_stopping, 0, why=" (patience; 0 = off)")
     for f in dataclasses.fields(RunConfig):  # flags and TOML values of the wrong type
         value = getattr(cfg, f.name)
-        if f.type == "bool" and not isinstance(value, bool):
-            raise ValueError(f"{f.name} must be true or false, got {value!r}")
-        if f.type == "str | None" and not isinstance(value, (str, os.PathLike, type(None))):
-            raise ValueError(f"{f.name} must be a string, got {value!r}")
+        if f.type == "bool":
+            check_bool(f.name, value)
+        if f.type == "str | None":
+            check_type(f.name, value, (str, os.PathLike, type(None)), "a string", show_value=True)
     known = evaluated_signals()
     for s in cfg.signals:
         if s not in known:
             raise ValueError(f"unknown signal {s!r}; known: {', '.join(known)}")
-    if not isinstance(cfg.schedule_options, dict):
-        raise ValueError(
-            f"schedule_options must be a table of options, got {cfg.schedule_options!r}"
-        )
+    check_type("schedule_options", cfg.schedule_options, dict, "a table of options",
+               show_value=True)  # fmt: skip
     options = check_schedule(cfg.schedule, cfg.schedule_options)  # names, types, ranges; no torch
     schedule_signals = (options["signal"],) if "signal" in options else ()  # the arm reads it
     _check_dropout_signals(cfg, (*cfg.signals, *schedule_signals))
@@ -282,8 +285,8 @@ def data_key(cfg: RunConfig) -> tuple:
 
 
 def data_arguments(cfg: RunConfig) -> dict[str, Any]:
-    """Keyword arguments of `uncertainty_lr.data.load_data` for a resolved config (all but
-    the source): the ``loader`` fields by name, the sizes, max_length and a tokenizer."""
+    """Keyword arguments of `uncertainty_lr.data.load_data` (`DataSettings` fields) for a
+    resolved config: the ``loader`` fields by name, the sizes, max_length and a tokenizer."""
     args = {
         f.name: getattr(cfg, f.name) for f in dataclasses.fields(RunConfig) if f.metadata["loader"]
     }
@@ -329,18 +332,13 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         )
     for key, kind, what in (("problems", str, "names"), ("schedules", str, "names"),
                             ("seeds", int, "integers"), ("tune_seeds", int, "integers")):  # fmt: skip
-        value = data.get(key)
-        if value is not None and (
-            not isinstance(value, list)
-            or not value
-            or not all(isinstance(v, kind) and not isinstance(v, bool) for v in value)
-        ):
-            raise ValueError(f"{key} in {p} must be a non-empty list of {what}, got {value!r}")
+        check_list(f"{key} in {p}", data.get(key), kind, f"a non-empty list of {what}",
+                   empty=False, optional=True)  # fmt: skip
     kinds = {"schedule_options": (dict, "table of options"), "model_options": (dict, "table of options"),
              "signals": (list, "list of signal names"), "out": (str, "folder path (a string)")}  # fmt: skip
     tuning = {"lrs": (list, "list of numbers"), "select": (str, "string: final or best"),
               "tuned": (bool, "boolean (true or false)")}  # fmt: skip
     for key, (kind, what) in {**kinds, **tuning}.items():
-        if key in data and not isinstance(data[key], kind):
-            raise ValueError(f"{key} in {p} must be a {what}, got {data[key]!r}")
+        if key in data:
+            check_type(f"{key} in {p}", data[key], kind, f"a {what}", show_value=True)
     return data

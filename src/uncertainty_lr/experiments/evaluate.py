@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from uncertainty_lr.signals import functions as sf
 from uncertainty_lr.signals.catalog import FAMILIES, SIGNALS, SignalSpec, evaluated_signals
 from uncertainty_lr.signals.estimate import sampled_probs
-from uncertainty_lr.signals.estimators import predict_logits
+from uncertainty_lr.signals.estimators import Sampling, predict_logits
 
 #: Signals computed on every evaluation: one pass, already paid for by the loss.
 DEFAULT_SIGNALS = tuple(name for name, spec in SIGNALS.items() if spec.every_evaluation)
@@ -67,15 +67,16 @@ def evaluate(
         raise ValueError(
             f"signal {laplace[0].name!r} needs fit_inputs (the training inputs), got None"
         )
-    options = dict(samples=mc_samples, batch_size=batch_size, transform=transform,
-                   generator_seed=mc_seed, fit_inputs=fit_inputs)  # fmt: skip
+    sampling = Sampling(mc_samples, batch_size, transform, generator_seed=mc_seed)
     families = dict.fromkeys(spec.family for spec in sampled)
     samples: dict[str, torch.Tensor] = {}
     # One feature pass serves both the deterministic logits and a last-layer family's
     # samples (last-layer dropout first, in catalog order).
     shared = next((f for f in FAMILIES if f in families and FAMILIES[f].last_layer), None)
     if shared is not None:
-        samples[shared], logits = sampled_probs(shared, model, x, return_logits=True, **options)
+        samples[shared], logits = sampled_probs(
+            shared, model, x, sampling, fit_inputs=fit_inputs, return_logits=True
+        )
     else:
         logits = predict_logits(model, x, batch_size=batch_size, transform=transform)
     logits = logits.double()
@@ -94,7 +95,9 @@ def evaluate(
         out[f"{prefix}_{spec.name}"] = sf.signal_function(spec.name)(probs, *labels)
     for spec in sampled:
         if spec.family not in samples:
-            samples[spec.family] = sampled_probs(spec.family, model, x, **options)
+            samples[spec.family] = sampled_probs(
+                spec.family, model, x, sampling, fit_inputs=fit_inputs
+            )
         out[f"{prefix}_{spec.name}"] = sf.signal_function(spec.name)(samples[spec.family])
     # The store's val_mutual_information / val_variance columns: from whichever MC-dropout
     # estimate ran, last-layer preferred (later in catalog order) as the cheaper one to ask for.

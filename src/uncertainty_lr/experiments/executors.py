@@ -17,9 +17,10 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-from uncertainty_lr.checks import check_int
+from uncertainty_lr.checks import check_int, check_text
 from uncertainty_lr.experiments.config import RunConfig, run_id, schedule_label
 from uncertainty_lr.experiments.hooks import call_hooks, run_info
 from uncertainty_lr.experiments.local_workers import run_local
@@ -48,23 +49,49 @@ def check_execution(
         raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
     check_int("workers", workers, optional=True)
     check_int("threads_per_worker", threads_per_worker, optional=True)
-    if address is not None and (not isinstance(address, str) or not address.strip()):
-        raise ValueError(f"address must be 'auto' or HOST:PORT, got {address!r}")
+    check_text("address", address, optional=True, strip=True, why=" ('auto' or HOST:PORT)")
     if address is not None and executor != "ray":
         raise ValueError(f"address {address!r} is for the ray executor; add executor='ray'")
     if executor == "ray" and importlib.util.find_spec("ray") is None:
         raise ValueError("executor 'ray' needs Ray: pip install 'uncertainty-lr[ray]' (or 'ray[default]')")  # fmt: skip
 
 
+@dataclass(frozen=True)
+class Execution:
+    """Where a sweep's runs train, and how many at once; checked when made.
+
+    Attributes:
+        workers: runs in parallel: local worker processes (None: 1, the runs one after
+            another in this process) or the most Ray tasks in flight (None: as many as the
+            cluster takes).
+        threads_per_worker: torch threads, and Ray CPUs, per run (None: unchanged for one
+            local worker, else ``default_threads(workers)``).
+        executor: "local" (default) or "ray".
+        address: the Ray cluster, "auto" or HOST:PORT (None: a local Ray instance).
+        max_retries: times Ray restarts a run whose worker died (default ``MAX_RETRIES``).
+    """
+
+    workers: int | None = None
+    threads_per_worker: int | None = None
+    executor: str = "local"
+    address: str | None = None
+    max_retries: int = MAX_RETRIES
+
+    def __post_init__(self) -> None:
+        check_execution(self.workers, self.threads_per_worker, self.executor, self.address)
+        check_int("max_retries", self.max_retries, 0)
+
+    @property
+    def parallel(self) -> bool:
+        """Whether runs train outside this process (Ray, or more than one local worker)."""
+        return self.executor == "ray" or (self.workers or 1) > 1
+
+
 def run_parallel(
     configs: list[RunConfig],
     out_dir: str | Path,
+    execution: Execution | None = None,
     *,
-    workers: int | None = None,
-    threads_per_worker: int | None = None,
-    executor: str = "local",
-    address: str | None = None,
-    max_retries: int = MAX_RETRIES,
     progress: bool = True,
     hooks=(),
     log=None,
@@ -74,17 +101,17 @@ def run_parallel(
     """Train every (resolved) config into ``out_dir``'s store; the RunResults in config order.
 
     Runs that fail are logged, marked failed in the store and left out, as in the
-    sequential sweep. ``workers``: processes (local; default 1) or the most Ray tasks in
-    flight (default: as many as the cluster takes). ``threads_per_worker``: torch threads
-    and Ray CPUs per run (default ``default_threads(workers)``). ``data``: DataBundles the
-    caller already loaded, by ``config.data_key``. ``pool``: local workers the caller
-    started with `start_pool` and shuts down, used for the first runs.
+    sequential sweep. ``execution``: where and how many at once (`Execution`; default:
+    one local worker). ``data``: DataBundles the caller already loaded, by
+    ``config.data_key``. ``pool``: local workers the caller started with `start_pool` and
+    shuts down, used for the first runs.
     """
-    check_execution(workers, threads_per_worker, executor, address)
+    execution = execution or Execution()
     log = log or (lambda msg: print(msg, file=sys.stderr))
-    if executor == "local":
+    workers = execution.workers
+    if execution.executor == "local":
         workers = workers or 1
-    threads = threads_per_worker or default_threads(workers)
+    threads = execution.threads_per_worker or default_threads(workers)
     store = Store(out_dir)
     try:
         with store.lock():
@@ -103,10 +130,11 @@ def run_parallel(
                 shown.run_finished(cfg.problem, schedule_label(cfg), cfg.seed, status)
 
             try:
-                if executor == "local":
+                if execution.executor == "local":
                     run_local(pending, Path(out_dir), workers, threads, finished, data or {}, pool)
                 else:
-                    run_ray(pending, store, workers, threads, address, max_retries, finished)
+                    run_ray(pending, store, workers, threads, execution.address,
+                            execution.max_retries, finished)  # fmt: skip
             finally:
                 shown.close()
     finally:

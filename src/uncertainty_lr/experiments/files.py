@@ -102,7 +102,8 @@ def check_writable(folder: str | Path, what: str = "output folder", hint: str = 
     return out
 
 
-def _fsync(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """fsync a file or a folder (a rename is only durable once its folder entry is on disk)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -187,7 +188,7 @@ def _commit(staging: Path, final: Path, last: Sequence[str], touched: list[bool]
     markers = [Path(name) for name in last if Path(name) in files]
     order = [rel for rel in files if rel not in markers] + markers
     for rel in files:  # on disk before any old file goes: a crash after this loses nothing
-        _fsync(staging / rel)
+        fsync_path(staging / rel)
     with _folder_lock(final):
         for rel in reversed(order):  # the markers first: no marker beside a partial set
             if (final / rel).is_file() or (final / rel).is_symlink():
@@ -202,7 +203,7 @@ def _commit(staging: Path, final: Path, last: Sequence[str], touched: list[bool]
             touched.append(True)
             os.replace(staging / rel, final / rel)
         for folder in folders:
-            _fsync(folder)
+            fsync_path(folder)
         _remove_strays(final, order)
     shutil.rmtree(staging, ignore_errors=True)
 

@@ -189,6 +189,23 @@ def train_epoch(ctx: EpochContext, epoch: int) -> tuple[dict[str, Any], float]:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     t1 = time.perf_counter()
+    record = validated_record(ctx, epoch, order, (loss_sum, correct, seen))
+    record["lr"] = lr[0]  # the mean LR over the epoch's steps
+    record["lr_first"] = lr_first[0]  # the LR of the epoch's first step
+    if len(lr) > 1:
+        record.update({f"lr_group{i}": v for i, v in enumerate(lr)})
+    record["train_time"] = t1 - t0
+    record["eval_time"] = time.perf_counter() - t1
+    return record, record["train_time"] + record["eval_time"]
+
+
+def validated_record(ctx: EpochContext, epoch: int, order: torch.Tensor, totals) -> dict[str, Any]:
+    """After an epoch's batches: evaluate on validation, check the losses, step the schedule
+    with the metrics; the epoch's record without its LRs and times. ``totals``: the summed
+    training loss, correct predictions and examples, over all ranks; ``order``: the
+    epoch's batch order (BatchNorm recalibration for schedule-free arms replays it)."""
+    cfg, schedule = ctx.cfg, ctx.schedule
+    loss_sum, correct, seen = totals
     schedule.eval()
     if schedule.recalibrate_batchnorm:
         recalibrate_batchnorm(ctx.model, ctx.x_train, order, ctx.transform, cfg.batch_size)
@@ -209,13 +226,7 @@ def train_epoch(ctx: EpochContext, epoch: int) -> tuple[dict[str, Any], float]:
     tracker = getattr(schedule, "tracker", None)
     record["train_signal"] = tracker.value if tracker is not None else None
     record["signal"] = schedule.last_signal
-    record["lr"] = lr[0]  # the mean LR over the epoch's steps
-    record["lr_first"] = lr_first[0]  # the LR of the epoch's first step
-    if len(lr) > 1:
-        record.update({f"lr_group{i}": v for i, v in enumerate(lr)})
-    record["train_time"] = t1 - t0
-    record["eval_time"] = time.perf_counter() - t1
-    return record, record["train_time"] + record["eval_time"]
+    return record
 
 
 def recalibrate_batchnorm(model, x_train, order, transform, batch_size, batches: int = 50) -> None:

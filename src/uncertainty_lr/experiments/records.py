@@ -10,10 +10,11 @@ import hashlib
 import json
 import math
 import numbers
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from uncertainty_lr.checks import is_int
+from uncertainty_lr.checks import check_int, check_text, check_type
 
 # Fixed REAL columns of the epochs table, in table order. Other record keys go to `extra`.
 EPOCH_COLUMNS: tuple[str, ...] = (
@@ -24,6 +25,18 @@ EPOCH_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 
 RESERVED_KEYS = ("run_id", "epoch", "extra")
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What a run row records besides its key: a display ``name`` (default none), the
+    ``hardware`` it ran on (a dict, default none), the package ``version`` and the
+    ``git_sha`` of the code (default none). Refreshed when a run resumes."""
+
+    name: str | None = None
+    hardware: dict | None = None
+    version: str = ""
+    git_sha: str | None = None
 
 
 def json_default(value: Any) -> Any:
@@ -58,27 +71,16 @@ def finite_or_none(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def check_number(where: str, value: Any) -> None:
-    if value is not None and not isinstance(value, numbers.Real):
-        raise ValueError(f"{where} must be a number or None, got {type(value).__name__} {value!r}")
-
-
-def check_name(what: str, value: Any) -> None:
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{what} must be a non-empty string, got {value!r}")
-
-
-def check_int(what: str, value: Any) -> None:
-    if not is_int(value):
-        raise ValueError(f"{what} must be an integer, got {value!r}")
+def check_recordable(where: str, value: Any) -> None:
+    """A value of a numeric column: any real number (NaN and inf are stored as NULL) or None."""
+    check_type(where, value, (numbers.Real, type(None)), "a number or None")
 
 
 def check_run_key(problem: Any, schedule: Any, seed: Any, config: Any) -> None:
-    check_name("problem", problem)
-    check_name("schedule", schedule)
-    check_int("seed", seed)
-    if not isinstance(config, dict):
-        raise ValueError(f"config must be a dict, got {type(config).__name__}")
+    check_text("problem", problem)
+    check_text("schedule", schedule)
+    check_int("seed", seed, -math.inf)
+    check_type("config", config, dict, "a dict")
 
 
 def hash_run_id(problem: str, schedule: str, seed: int, config: dict) -> str:
@@ -100,12 +102,11 @@ def split_record(record: dict) -> tuple[dict[str, float | None], dict[str, Any]]
     extra: dict[str, Any] = {}
     nonfinite: list[str] = []
     for key, value in record.items():
-        if not isinstance(key, str) or not key:
-            raise ValueError(f"record keys must be non-empty strings, got {key!r}")
+        check_text("record key", key)
         if key in RESERVED_KEYS:
             raise ValueError(f"record key {key!r} is reserved; allowed: any other name")
         if key in columns:
-            check_number(f"record[{key!r}]", value)
+            check_recordable(f"record[{key!r}]", value)
             clean = None if value is None else finite_or_none(value)
             if value is not None and clean is None:
                 nonfinite.append(key)

@@ -18,12 +18,16 @@ up to ``BUSY_TIMEOUT_S`` for the other.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import math
 import os
 import sqlite3
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
+from uncertainty_lr.checks import check_int, check_text, check_type
 from uncertainty_lr.experiments.files import check_writable
 from uncertainty_lr.experiments.lock import (  # noqa: F401 - part of the store's API
     LOCK_NAME,
@@ -33,10 +37,9 @@ from uncertainty_lr.experiments.lock import (  # noqa: F401 - part of the store'
 )
 from uncertainty_lr.experiments.records import (
     EPOCH_COLUMNS,
+    Provenance,
     canonical_json,
-    check_int,
-    check_name,
-    check_number,
+    check_recordable,
     check_run_key,
     finite_or_none,
     hash_run_id,
@@ -106,24 +109,14 @@ class Store(StoreReader):
     """
 
     def __init__(self, out_dir: str | Path, *, create: bool = True) -> None:
-        self.out_dir = Path(out_dir)
-        self.path = self.out_dir / DB_NAME
-        if not create and not self.path.is_file():
-            raise ValueError(f"no results store in {self.out_dir}")
+        self._locate(out_dir, must_exist=not create)
         if create:
             self.out_dir.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: we issue BEGIN IMMEDIATE ourselves (see _write) so a
         # writer takes the write lock up front and waits on busy_timeout instead of
         # failing when it upgrades a read transaction that another writer overtook.
         self._conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-        try:
-            self._open(create)
-        except sqlite3.DatabaseError as error:
-            self._conn.close()
-            raise ValueError(f"{self.path} is not a usable SQLite results store: {error}") from None
-        except ValueError:
-            self._conn.close()
-            raise
+        self._set_up(lambda: self._open(create))
 
     def _open(self, create: bool) -> None:
         conn = self._conn
@@ -186,18 +179,21 @@ class Store(StoreReader):
         schedule: str,
         seed: int,
         config: dict,
-        name: str | None = None,
-        hardware: dict | None = None,
-        version: str = "",
-        git_sha: str | None = None,
+        provenance: Provenance | None = None,
+        **fields: Any,
     ) -> None:
         """Insert the run as 'running', or resume it if it exists as running/failed.
 
-        A resume marks it running again, clears the error and refreshes config, name,
-        hardware, version and git SHA (the machine may differ). A run already finished
-        ('done' / 'diverged') raises ValueError: skip it, or ``delete_run`` to redo it.
+        ``provenance`` (`records.Provenance`: name, hardware, version, git SHA; its fields
+        may be given by name instead) is recorded with it. A resume marks it running
+        again, clears the error and refreshes config and provenance (the machine may
+        differ). A run already finished ('done' / 'diverged') raises ValueError: skip it,
+        or ``delete_run`` to redo it.
         """
-        check_name("run_id", run_id)
+        provenance = dataclasses.replace(provenance or Provenance(), **fields)
+        name, version, git_sha = provenance.name, provenance.version, provenance.git_sha
+        hardware = provenance.hardware
+        check_text("run_id", run_id)
         check_run_key(problem, schedule, seed, config)
         config_json = canonical_json(config)
         hardware_json = None if hardware is None else canonical_json(hardware)
@@ -249,18 +245,14 @@ class Store(StoreReader):
         """
         if status not in FINAL_STATUSES:
             raise ValueError(f"status must be one of {', '.join(FINAL_STATUSES)}, got {status!r}")
-        check_number("wall_time", wall_time)
+        check_recordable("wall_time", wall_time)
         for what, value in (("stopped_epoch", stopped_epoch), ("tested_epoch", tested_epoch)):
-            if value is not None:
-                check_int(what, value)
-                if value < 0:
-                    raise ValueError(f"{what} must be >= 0 or None, got {value}")
+            check_int(what, value, 0, optional=True)
         clean_test = None
         if test is not None:
-            if not isinstance(test, dict):
-                raise ValueError(f"test must be a dict of metrics, got {type(test).__name__}")
+            check_type("test", test, dict, "a dict of metrics")
             for key, value in test.items():
-                check_number(f"test[{key!r}]", value)
+                check_recordable(f"test[{key!r}]", value)
             clean_test = {
                 key: None if value is None else finite_or_none(value) for key, value in test.items()
             }
@@ -293,9 +285,10 @@ class Store(StoreReader):
 
     def set_meta(self, key: str, value: str) -> None:
         """Store ``value`` (text, e.g. JSON) under ``key`` in the meta table, replacing it."""
-        check_name("meta key", key)
-        if key == "schema_version" or not isinstance(value, str):
-            raise ValueError(f"meta {key!r} must be a text value other than schema_version")
+        check_text("meta key", key)
+        if key == "schema_version":
+            raise ValueError("meta 'schema_version' is the store's own; allowed: any other key")
+        check_type(f"meta {key!r}", value, str, "a text value")
         with self._write() as conn:
             conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
@@ -309,11 +302,8 @@ class Store(StoreReader):
         booleans or None and are stored in ``extra``. ``epochs_done`` becomes the number of
         epoch rows of the run.
         """
-        check_int("epoch", epoch)
-        if epoch < 0:
-            raise ValueError(f"epoch must be >= 0, got {epoch}")
-        if not isinstance(record, dict):
-            raise ValueError(f"record must be a dict, got {type(record).__name__}")
+        check_int("epoch", epoch, 0)
+        check_type("record", record, dict, "a dict")
         columns, extra = split_record(record)
         names = ", ".join(EPOCH_COLUMNS)
         marks = ", ".join("?" for _ in EPOCH_COLUMNS)
@@ -330,7 +320,7 @@ class Store(StoreReader):
 
     def truncate_epochs(self, run_id: str, after_epoch: int) -> None:
         """Delete the run's epoch rows with epoch > ``after_epoch`` (resume from a checkpoint)."""
-        check_int("after_epoch", after_epoch)
+        check_int("after_epoch", after_epoch, -math.inf)
         with self._write() as conn:
             conn.execute("DELETE FROM epochs WHERE run_id = ? AND epoch > ?", (run_id, after_epoch))
             self._update_epochs_done(run_id)

@@ -22,7 +22,7 @@ import contextlib
 import json
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 DB_NAME = "results.sqlite"
@@ -102,23 +102,39 @@ class StoreReader:
     """
 
     def __init__(self, out_dir: str | Path) -> None:
-        self.out_dir = Path(out_dir)
-        self.path = self.out_dir / DB_NAME
-        if not self.path.is_file():
-            raise ValueError(f"no results store in {self.out_dir}")
+        self._locate(out_dir, must_exist=True)
         try:
             self._conn = connect_read_only(self.path)
         except sqlite3.DatabaseError as error:
-            raise ValueError(f"{self.path} is not a usable SQLite results store: {error}") from None
+            raise self._unusable(error) from None
+        self._set_up(self._read_rows)
+
+    def _read_rows(self) -> None:
+        self._conn.row_factory = sqlite3.Row
+        self._check_schema(create=False)
+
+    def _set_up(self, set_up: Callable[[], None]) -> None:
+        """Run ``set_up()`` on the new connection; if it fails, close the connection and
+        raise ValueError (a SQLite error: the file is not a usable store)."""
         try:
-            self._conn.row_factory = sqlite3.Row
-            self._check_schema(create=False)
+            set_up()
         except sqlite3.DatabaseError as error:
             self._conn.close()
-            raise ValueError(f"{self.path} is not a usable SQLite results store: {error}") from None
+            raise self._unusable(error) from None
         except ValueError:
             self._conn.close()
             raise
+
+    def _unusable(self, error: sqlite3.DatabaseError) -> ValueError:
+        return ValueError(f"{self.path} is not a usable SQLite results store: {error}")
+
+    def _locate(self, out_dir: str | Path, must_exist: bool) -> None:
+        """Set ``out_dir`` and ``path`` (its results.sqlite); ValueError if ``must_exist``
+        and there is none."""
+        self.out_dir = Path(out_dir)
+        self.path = self.out_dir / DB_NAME
+        if must_exist and not self.path.is_file():
+            raise ValueError(f"no results store in {self.out_dir}")
 
     def _has_meta(self) -> bool:
         return bool(

@@ -10,6 +10,7 @@ the same way, so the sweep stops with ``files.OutputError`` and the rerun resume
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from contextlib import nullcontext
 from pathlib import Path
@@ -21,7 +22,7 @@ from uncertainty_lr.experiments import local_workers
 from uncertainty_lr.experiments.build import load_problem_data
 from uncertainty_lr.experiments.config import RunConfig, data_key, run_id, schedule_label
 from uncertainty_lr.experiments.executors import (
-    check_execution,
+    Execution,
     default_threads,
     pending_runs,
     run_parallel,
@@ -41,30 +42,28 @@ from uncertainty_lr.experiments.store import Store, check_store_writable, is_fin
 def run_sweep(
     configs: list[RunConfig],
     out_dir: str | Path,
+    execution: Execution | None = None,
     *,
     progress: bool = True,
     hooks=(),
     log=None,
-    workers: int | None = None,
-    threads_per_worker: int | None = None,
-    executor: str = "local",
-    address: str | None = None,
+    **fields,
 ):
     """Train every config into ``out_dir``'s store; returns the RunResults in order.
 
-    ``workers`` > 1 or ``executor="ray"`` (``address`` None = a local Ray instance, else
-    "auto" or HOST:PORT) trains runs in parallel, see experiments.executors;
-    ``threads_per_worker`` is torch's thread count per worker (default: unchanged for one
-    worker, cores // workers for several). Under torchrun every rank calls this and trains
-    each run data-parallel (uncertainty_lr.distributed); only rank 0 writes.
+    ``execution`` (`executors.Execution`; default: one run after another in this process)
+    says where runs train: more than one worker or ``executor="ray"`` trains them in
+    parallel, see experiments.executors. Its fields may be given by name instead or over
+    it: ``run_sweep(configs, out, workers=4, threads_per_worker=2)``. Under torchrun
+    every rank calls this and trains each run data-parallel (uncertainty_lr.distributed);
+    only rank 0 writes.
     """
-    check_execution(workers, threads_per_worker, executor, address)
-    parallel = executor == "ray" or (workers or 1) > 1
-    if parallel and distributed.env_world_size() > 1:
+    execution = dataclasses.replace(execution or Execution(), **fields)
+    if execution.parallel and distributed.env_world_size() > 1:
         raise ValueError("workers > 1 or executor 'ray' cannot run under torchrun; use one or the other")  # fmt: skip
-    if threads_per_worker is not None and not parallel:
+    if execution.threads_per_worker is not None and not execution.parallel:
         before = torch.get_num_threads()
-        torch.set_num_threads(threads_per_worker)
+        torch.set_num_threads(execution.threads_per_worker)
         try:
             return run_sweep(configs, out_dir, progress=progress, hooks=hooks, log=log)
         finally:
@@ -72,27 +71,43 @@ def run_sweep(
     progress = progress and distributed.is_main_process()
     log = log or (lambda msg: print(msg, file=sys.stderr))
     out = check_store_writable(out_dir)
-    pool, todo = None, pending_runs(configs, out) if parallel and executor == "local" else 0
+    if not execution.parallel:
+        bundles = load_every_dataset(configs, progress)  # before anything is written
+        return run_one_by_one(configs, out, bundles, progress=progress, hooks=hooks, log=log)
+    pool, workers = None, execution.workers
+    todo = pending_runs(configs, out) if execution.executor == "local" else 0
     if todo:  # workers start (imports, warm-up) while this process loads the data below
         pool = local_workers.start_pool(
-            min(workers, todo), threads_per_worker or default_threads(workers)
+            min(workers, todo), execution.threads_per_worker or default_threads(workers)
         )
     with pool or nullcontext():  # shut down here, also when a dataset fails to load
-        bundles = {}
-        for cfg in configs:  # open every dataset before anything is written
-            key = data_key(cfg)
-            first = next((k for k in bundles if k[0] == key[0] and k[2:] == key[2:]), None)
-            if first is None:
-                bundles[key] = load_problem_data(cfg, progress=progress)
-        if parallel:
-            try:
-                return run_parallel(configs, out, workers=workers, threads_per_worker=threads_per_worker,
-                                    executor=executor, address=address, progress=progress, hooks=hooks,
-                                    log=log, data=bundles, pool=pool)  # fmt: skip
-            except Exception as e:
-                if write_refusal(e):
-                    raise stopped_by(e, out, "in a worker") from e
-                raise
+        bundles = load_every_dataset(configs, progress)
+        try:
+            return run_parallel(configs, out, execution, progress=progress, hooks=hooks,
+                                log=log, data=bundles, pool=pool)  # fmt: skip
+        except Exception as e:
+            if write_refusal(e):
+                raise stopped_by(e, out, "in a worker") from e
+            raise
+
+
+def load_every_dataset(configs: list[RunConfig], progress: bool) -> dict:
+    """``config.data_key`` -> DataBundle: every dataset of the sweep opened (one seed's
+    split each: a config whose key differs only in the seed reuses the first's dataset)."""
+    bundles = {}
+    for cfg in configs:
+        key = data_key(cfg)
+        first = next((k for k in bundles if k[0] == key[0] and k[2:] == key[2:]), None)
+        if first is None:
+            bundles[key] = load_problem_data(cfg, progress=progress)
+    return bundles
+
+
+def run_one_by_one(configs: list[RunConfig], out: Path, bundles: dict, *, progress: bool,
+                   hooks, log) -> list:  # fmt: skip
+    """The sequential sweep: each config trained in this process, in order (on every rank
+    under torchrun; rank 0 writes). A failed run is logged and marked; the sweep goes on,
+    unless the file system refused a write."""
     results = []
     store = Store(out)
     shown = None

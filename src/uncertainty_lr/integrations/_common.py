@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import torch
 
+from uncertainty_lr.checks import is_int, refuse
 from uncertainty_lr.schedulers.options import UncertaintyOptions
 from uncertainty_lr.signals.catalog import SignalSpec, signals_of
 from uncertainty_lr.signals.functions import per_example_function
@@ -31,6 +32,9 @@ def _per_example(family: str) -> dict[str, SignalSpec]:
 
 _ONE_PASS = _per_example("single_pass")
 _SPREAD = {k: v for k, v in _per_example("mc_dropout").items() if k not in _ONE_PASS}
+#: The names the callbacks log the signal and the LR of the first parameter group under.
+SIGNAL_KEY = "uncertainty_lr/signal"
+LR_KEY = "uncertainty_lr/lr"
 #: Signals from one deterministic pass over (N, C) logits.
 SINGLE_PASS_SIGNALS: tuple[str, ...] = tuple(_ONE_PASS)
 #: Signals available with ``mc_samples >= 2`` MC-dropout passes: the single-pass ones
@@ -47,10 +51,8 @@ def missing_framework(what: str, module: str, extra: str) -> ImportError:
 
 def check_signal_choice(signal: str, mc_samples: int) -> None:
     """ValueError unless ``signal`` can be computed with ``mc_samples`` (0 = one pass, or >= 2)."""
-    if isinstance(mc_samples, bool) or not isinstance(mc_samples, int) or mc_samples < 0:
-        raise ValueError(f"mc_samples must be 0 (one pass) or an integer >= 2, got {mc_samples!r}")
-    if mc_samples == 1:
-        raise ValueError("mc_samples must be 0 (one pass) or an integer >= 2, got 1")
+    if not is_int(mc_samples) or mc_samples < 0 or mc_samples == 1:
+        raise refuse("mc_samples", "0 (one pass) or an integer >= 2", mc_samples)
     allowed = MC_SIGNALS if mc_samples else SINGLE_PASS_SIGNALS
     if signal not in allowed:
         *first, last = _SPREAD

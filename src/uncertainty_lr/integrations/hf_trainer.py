@@ -39,7 +39,10 @@ import torch
 from torch import nn
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
+from uncertainty_lr.checks import check_int, check_type
 from uncertainty_lr.integrations._common import (
+    LR_KEY,
+    SIGNAL_KEY,
     SINGLE_PASS_SIGNALS,
     SignalMean,
     check_policy_kwargs,
@@ -56,8 +59,6 @@ try:
 except ImportError as error:  # pragma: no cover - exercised only without the extra
     raise missing_framework("UncertaintyLRTrainerCallback", "transformers", "hf") from error
 
-SIGNAL_KEY = "uncertainty_lr/signal"
-LR_KEY = "uncertainty_lr/lr"
 METRIC_PREFIX = "uncertainty_"
 
 
@@ -186,12 +187,8 @@ class UncertaintyLRTrainerCallback(TrainerCallback, ExportableState):
             raise ValueError(
                 f"mc_samples={mc_samples} needs eval_inputs: the metrics hold only one-pass signals"
             )
-        if eval_inputs is not None and not isinstance(eval_inputs, torch.Tensor):
-            raise ValueError(
-                f"eval_inputs must be a torch.Tensor or None, got {type(eval_inputs).__name__}"
-            )
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        check_type("eval_inputs", eval_inputs, (torch.Tensor, type(None)), "a torch.Tensor or None")
+        check_int("batch_size", batch_size)
         self.signal = signal
         self.eval_inputs = eval_inputs
         self.mc_samples = mc_samples

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from uncertainty_lr.checks import check_int
 from uncertainty_lr.integrations._common import (
     SignalMean,
     check_policy_kwargs,
@@ -93,8 +94,7 @@ class UncertaintyLRKerasCallback(keras.callbacks.Callback):
         check_signal_choice(signal, mc_samples)
         if from_logits not in (None, True, False):
             raise ValueError(f"from_logits must be None, True or False, got {from_logits!r}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        check_int("batch_size", batch_size)
         self.inputs = _inputs_of(validation_data)
         self.signal = signal
         self.mc_samples = mc_samples

@@ -24,6 +24,8 @@ from typing import Any
 import torch
 
 from uncertainty_lr.integrations._common import (
+    LR_KEY,
+    SIGNAL_KEY,
     SignalMean,
     check_policy_kwargs,
     check_signal_choice,
@@ -38,9 +40,6 @@ try:
     from lightning.pytorch.trainer.states import TrainerFn
 except ImportError as error:  # pragma: no cover - exercised only without the extra
     raise missing_framework("UncertaintyLRCallback", "lightning", "lightning") from error
-
-SIGNAL_KEY = "uncertainty_lr/signal"
-LR_KEY = "uncertainty_lr/lr"
 
 
 def _default_batch_inputs(batch: Any) -> torch.Tensor:

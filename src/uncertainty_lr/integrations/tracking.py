@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from uncertainty_lr.checks import check_text, check_type
 from uncertainty_lr.integrations._common import missing_framework
 
 FINAL_STATUSES = ("done", "diverged", "failed")
@@ -48,8 +49,9 @@ def finite_scalars(values: dict[str, Any]) -> dict[str, float]:
 
 
 def _run_id(run: dict) -> str:
-    if not isinstance(run, dict) or not run.get("run_id"):
-        raise ValueError(f"run must be a dict with a non-empty 'run_id', got {run!r:.200}")
+    what = "a dict with a non-empty 'run_id'"
+    if not check_type("run", run, dict, what).get("run_id"):
+        raise ValueError(f"run must be {what}, got {run!r:.200}")
     return str(run["run_id"])
 
 
@@ -134,8 +136,7 @@ class MLflowLogger:
     """
 
     def __init__(self, tracking_uri: str, experiment: str = "uncertainty-lr") -> None:
-        if not isinstance(tracking_uri, str) or not tracking_uri:
-            raise ValueError(f"tracking_uri must be a non-empty string, got {tracking_uri!r}")
+        check_text("tracking_uri", tracking_uri)
         try:
             from mlflow.entities import Metric, Param
             from mlflow.tracking import MlflowClient

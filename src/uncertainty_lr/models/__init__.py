@@ -10,14 +10,16 @@ padded on the right with `pad_id`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from torch import nn
 
+from uncertainty_lr.checks import check_int, check_number
 from uncertainty_lr.models.airbench import AirbenchNet
 from uncertainty_lr.models.bert import BertClassifier, MissingDependencyError, build_bert
 from uncertainty_lr.models.cnn import SmallCNN
-from uncertainty_lr.models.mlp import MLP, Classifier, classifier_head, pair
+from uncertainty_lr.models.mlp import MLP, Classifier, ImageClassifier, classifier_head, pair
 from uncertainty_lr.models.resnet import ResNet18
 from uncertainty_lr.models.text import LSTMClassifier, TransformerClassifier
 from uncertainty_lr.models.vgg import VGG16
@@ -29,12 +31,14 @@ __all__ = [
     "MODELS",
     "BertClassifier",
     "Classifier",
+    "ImageClassifier",
     "LSTMClassifier",
     "MissingDependencyError",
     "ResNet18",
     "SmallCNN",
     "TransformerClassifier",
     "VGG16",
+    "InputShape",
     "build_model",
     "classifier_head",
     "has_feature_dropout",
@@ -72,15 +76,24 @@ def _require(name: str, **values: Any) -> None:
             raise ValueError(f"model {name!r} needs {key}, got None")
 
 
+@dataclass(frozen=True)
+class InputShape:
+    """What a model needs to know of its inputs, from the data: ``in_channels`` and
+    ``image_size`` (an int or (H, W)) of images; ``vocab_size``, ``pad_id`` (default 0) and
+    ``max_length`` of token ids. None: not known (a model that needs it refuses)."""
+
+    in_channels: int | None = None
+    image_size: int | tuple[int, int] | None = None
+    vocab_size: int | None = None
+    pad_id: int = 0
+    max_length: int | None = None
+
+
 def build_model(
     name: str,
+    shape: InputShape | None = None,
     *,
     num_classes: int,
-    in_channels: int | None = None,
-    image_size: int | tuple[int, int] | None = None,
-    vocab_size: int | None = None,
-    pad_id: int = 0,
-    max_length: int | None = None,
     dropout: float = 0.5,
     **options: Any,
 ) -> nn.Module:
@@ -91,18 +104,23 @@ def build_model(
     needs only in_channels); vocab_size for lstm, transformer; max_length for transformer.
 
     Args:
+        shape: the input sizes (`InputShape`); its fields may be given by name instead
+            (``in_channels=1, image_size=8``), over it.
         num_classes: number of logits C (>= 2).
         dropout: p of the Dropout before the classifier, in [0, 1) (default 0.5).
-        **options: model-specific settings, see OPTIONS (e.g. width=8 for resnet18).
+        **options: the shape's fields by name, and model-specific settings, see OPTIONS
+            (e.g. width=8 for resnet18).
     Raises:
         ValueError: unknown name or option, or a missing / bad size.
     """
+    given = {f.name: options.pop(f.name) for f in fields(InputShape) if f.name in options}
+    shape = replace(shape or InputShape(), **given)
+    in_channels, image_size, vocab_size = shape.in_channels, shape.image_size, shape.vocab_size
+    pad_id, max_length = shape.pad_id, shape.max_length
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
-    if isinstance(dropout, bool) or not isinstance(dropout, int | float) or not 0 <= dropout < 1:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+    check_int("num_classes", num_classes, 2)
+    check_number("dropout", dropout, 0.0, 1.0, "[)")
     unknown = sorted(set(options) - set(OPTIONS[name]))
     if unknown:
         allowed = ", ".join(OPTIONS[name]) or "none"

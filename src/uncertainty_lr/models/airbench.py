@@ -13,7 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from uncertainty_lr.models.mlp import Classifier, classifier_head, pair, positive_int
+from uncertainty_lr.checks import check_int, check_number
+from uncertainty_lr.models.mlp import ImageClassifier, classifier_head
 
 #: Running-statistics momentum of every BatchNorm: airbench's 0.6 in its own convention,
 #: 0.4 in torch's. With ~40 steps an epoch the statistics must follow fast-moving weights.
@@ -62,7 +63,7 @@ class ConvGroup(nn.Module):
         return self.activation(self.norm2(self.conv2(x)))
 
 
-class AirbenchNet(Classifier):
+class AirbenchNet(ImageClassifier):
     """~2.0M parameters at width 64 with 10 classes; features (N, 4 * width).
 
     Stem: conv 2x2 (no padding, 2 * in_channels * 4 = 24 channels for RGB) -> BN -> GELU;
@@ -71,12 +72,9 @@ class AirbenchNet(Classifier):
     Linear. Scaling the features scales the logits the head starts from (airbench: 1/9),
     so the first steps see near-uniform predictions.
 
-    Args:
-        num_classes: C, the number of logits.
-        in_channels, image_size: input shape (in_channels, H, W); H and W at least 9.
+    Args (besides those of every `ImageClassifier`; H and W at least 9, dropout default 0):
         width: w (default 64, airbench's; tests use 4-8).
         logit_scale: factor on the features (default 1/9).
-        dropout: p of the Dropout before the classifier (the problem's default is 0).
     """
 
     def __init__(
@@ -88,19 +86,15 @@ class AirbenchNet(Classifier):
         logit_scale: float = 1 / 9,
         dropout: float = 0.0,
     ) -> None:
-        super().__init__()
-        height, wide = pair(image_size)
+        super().__init__(num_classes, in_channels, image_size)
+        in_channels, height, wide = self.in_shape
         if min(height, wide) < MIN_IMAGE_SIZE:
             raise ValueError(
                 f"airbench needs images of at least {MIN_IMAGE_SIZE}x{MIN_IMAGE_SIZE} px, "
                 f"got {height}x{wide}"
             )
-        in_channels = positive_int(in_channels, "in_channels")
-        width = positive_int(width, "width")
-        if isinstance(logit_scale, bool) or not isinstance(logit_scale, int | float) or not logit_scale > 0:  # fmt: skip
-            raise ValueError(f"logit_scale must be a positive number, got {logit_scale!r}")
-        self.in_shape = (in_channels, height, wide)
-        self.num_classes = num_classes
+        width = check_int("width", width)
+        check_number("logit_scale", logit_scale)
         self.logit_scale = float(logit_scale)
         stem_channels = 2 * in_channels * 4
         self.stem = nn.Sequential(
@@ -120,8 +114,4 @@ class AirbenchNet(Classifier):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """x: float (N, C, H, W) matching in_shape -> (N, 4 * width)."""
-        if tuple(x.shape[1:]) != self.in_shape:
-            raise ValueError(
-                f"AirbenchNet expects inputs of shape (N, *{self.in_shape}), got {tuple(x.shape)}"
-            )
-        return self.pool(self.groups(self.stem(x))) * self.logit_scale
+        return self.pool(self.groups(self.stem(self.check_shape(x)))) * self.logit_scale

@@ -11,8 +11,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from uncertainty_lr.models.mlp import Classifier, classifier_head, positive_int
-from uncertainty_lr.models.text import check_token_ids
+from uncertainty_lr.checks import check_int, check_type
+from uncertainty_lr.models.mlp import Classifier, classifier_head
+from uncertainty_lr.models.text import check_pad_id, check_token_ids
 
 
 class MissingDependencyError(ImportError, ValueError):
@@ -92,13 +93,10 @@ def build_bert(
     if pretrained is not None and bert_config is not None:
         raise ValueError("give either pretrained or bert_config, not both")
     if bert_config is not None:
-        if not isinstance(bert_config, dict):
-            raise ValueError(
-                f"bert_config must be a dict of BertConfig fields, got {bert_config!r}"
-            )
+        check_type("bert_config", bert_config, dict, "a dict of BertConfig fields", show_value=True)
         fields = dict(bert_config)
         if vocab_size is not None:
-            fields.setdefault("vocab_size", positive_int(vocab_size, "vocab_size"))
+            fields.setdefault("vocab_size", check_int("vocab_size", vocab_size))
         fields.setdefault("pad_token_id", pad_id)
         if max_length is not None:
             fields.setdefault("max_position_embeddings", max(512, max_length))
@@ -118,16 +116,11 @@ def build_bert(
 
 def check_sizes(config: Any, vocab_size: int | None, pad_id: int, max_length: int | None) -> None:
     """ValueError unless the data's vocab_size, pad_id and max_length fit the encoder config."""
-    if vocab_size is not None and positive_int(vocab_size, "vocab_size") > config.vocab_size:
+    if vocab_size is not None and check_int("vocab_size", vocab_size) > config.vocab_size:
         raise ValueError(
             f"vocab_size must be <= the encoder's vocab_size {config.vocab_size}, got {vocab_size}"
         )
-    if (
-        isinstance(pad_id, bool)
-        or not isinstance(pad_id, int)
-        or not 0 <= pad_id < config.vocab_size
-    ):
-        raise ValueError(f"pad_id must be an int in [0, {config.vocab_size}), got {pad_id!r}")
+    check_pad_id(pad_id, config.vocab_size)
     limit = getattr(config, "max_position_embeddings", None)
     if max_length is not None and limit is not None and max_length > limit:
         raise ValueError(f"max_length must be <= max_position_embeddings={limit}, got {max_length}")

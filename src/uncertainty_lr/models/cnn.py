@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from uncertainty_lr.models.mlp import Classifier, classifier_head, pair, positive_int
+from uncertainty_lr.checks import check_int, check_list
+from uncertainty_lr.models.mlp import ImageClassifier, classifier_head
 
 
 def conv_block(in_channels: int, out_channels: int, pool: bool) -> nn.Sequential:
@@ -20,7 +21,7 @@ def conv_block(in_channels: int, out_channels: int, pool: bool) -> nn.Sequential
     return nn.Sequential(*layers)
 
 
-class SmallCNN(Classifier):
+class SmallCNN(ImageClassifier):
     """[conv3x3-BN-ReLU-maxpool] x len(channels) -> flatten -> Linear -> BN -> ReLU -> head.
 
     Default channels: (24, 48, 96) below 32 px, (24, 48, 96, 192) from 32 px up. A pool is
@@ -33,12 +34,9 @@ class SmallCNN(Classifier):
     channels (16, 32, 64) 96.4-97.7 % at ~0.33 ms/sample. The BatchNorm on the hidden layer
     is worth ~1 point after that first epoch.
 
-    Args:
-        num_classes: C, the number of logits.
-        in_channels, image_size: input shape (in_channels, H, W); image_size is an int or (H, W).
+    Args (besides those of every `ImageClassifier`):
         channels: output channels of each conv block (default: see above).
         hidden_dim: width of the hidden linear layer = feature dim D (default 256).
-        dropout: p of the Dropout before the classifier (default 0.5).
     """
 
     def __init__(
@@ -50,20 +48,13 @@ class SmallCNN(Classifier):
         hidden_dim: int = 256,
         dropout: float = 0.5,
     ) -> None:
-        super().__init__()
-        height, width = pair(image_size)
-        in_channels = positive_int(in_channels, "in_channels")
+        super().__init__(num_classes, in_channels, image_size)
+        _, height, width = self.in_shape
         if channels is None:
             channels = (24, 48, 96) if min(height, width) < 32 else (24, 48, 96, 192)
-        if not isinstance(channels, tuple | list) or not channels:
-            raise ValueError(
-                f"channels must be a non-empty sequence of positive ints, got {channels!r}"
-            )
-        for c in channels:
-            positive_int(c, "each entry of channels")
-        self.in_shape = (in_channels, height, width)
-        self.feature_dim = positive_int(hidden_dim, "hidden_dim")
-        self.num_classes = num_classes
+        check_list("channels", channels, int, "a non-empty sequence of positive integers",
+                   empty=False, low=1)  # fmt: skip
+        self.feature_dim = check_int("hidden_dim", hidden_dim)
 
         blocks = []
         previous = in_channels
@@ -84,8 +75,5 @@ class SmallCNN(Classifier):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """x: float (N, C, H, W) matching in_shape -> (N, hidden_dim)."""
-        if tuple(x.shape[1:]) != self.in_shape:
-            raise ValueError(
-                f"SmallCNN expects inputs of shape (N, *{self.in_shape}), got {tuple(x.shape)}"
-            )
+        self.check_shape(x)
         return self.fc(self.conv(x))

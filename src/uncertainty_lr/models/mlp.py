@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from uncertainty_lr.checks import check_int, check_list, is_int
+
 
 def classifier_head(in_features: int, num_classes: int, dropout: float) -> nn.Sequential:
     """Dropout(p=dropout) then Linear(in_features, num_classes): the head every model uses."""
@@ -18,22 +20,11 @@ def classifier_head(in_features: int, num_classes: int, dropout: float) -> nn.Se
 
 def pair(size: int | tuple[int, int], name: str = "image_size") -> tuple[int, int]:
     """An int or (H, W) pair of positive ints -> (H, W); anything else -> ValueError."""
-    if isinstance(size, int) and not isinstance(size, bool):
-        size = (size, size)
-    if (
-        not isinstance(size, tuple | list)
-        or len(size) != 2
-        or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in size)
-    ):
-        raise ValueError(f"{name} must be a positive int or a pair (H, W) of them, got {size!r}")
+    if is_int(size):
+        return check_int(name, size), size
+    check_list(name, size, int, "a positive integer or a pair (H, W) of them",
+               length=2, low=1)  # fmt: skip
     return int(size[0]), int(size[1])
-
-
-def positive_int(value: object, name: str) -> int:
-    """`value` if it is an int >= 1, else ValueError naming it."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
 
 
 class Classifier(nn.Module):
@@ -55,14 +46,37 @@ class Classifier(nn.Module):
         return self.head(self.features(x))
 
 
-class MLP(Classifier):
+class ImageClassifier(Classifier):
+    """A Classifier of float images of one shape, ``in_shape`` = (in_channels, H, W).
+
+    Every image model takes ``num_classes`` (C, the number of logits), then ``in_channels``
+    and ``image_size`` (an int or (H, W)), then its own options, and last ``dropout``, the
+    p of the Dropout before the classifier (default 0.5 unless the model says otherwise).
+    """
+
+    def __init__(
+        self, num_classes: int, in_channels: int, image_size: int | tuple[int, int]
+    ) -> None:
+        super().__init__()
+        height, width = pair(image_size)
+        self.in_shape = (check_int("in_channels", in_channels), height, width)
+        self.num_classes = num_classes
+
+    def check_shape(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` if it is (N, *in_shape); else ValueError naming the model."""
+        if tuple(x.shape[1:]) != self.in_shape:
+            raise ValueError(
+                f"{type(self).__name__} expects inputs of shape (N, *{self.in_shape}), "
+                f"got {tuple(x.shape)}"
+            )
+        return x
+
+
+class MLP(ImageClassifier):
     """Flatten -> Linear(C*H*W, hidden_dim) -> ReLU -> head. Sized for sklearn digits (1x8x8).
 
-    Args:
-        num_classes: C, the number of logits.
-        in_channels, image_size: input shape (in_channels, H, W); image_size is an int or (H, W).
+    Args (besides those of every `ImageClassifier`):
         hidden_dim: width of the single hidden layer (default 256); also the feature dim D.
-        dropout: p of the Dropout before the classifier (default 0.5).
     """
 
     def __init__(
@@ -73,11 +87,9 @@ class MLP(Classifier):
         hidden_dim: int = 256,
         dropout: float = 0.5,
     ) -> None:
-        super().__init__()
-        height, width = pair(image_size)
-        self.in_shape = (positive_int(in_channels, "in_channels"), height, width)
-        self.feature_dim = positive_int(hidden_dim, "hidden_dim")
-        self.num_classes = num_classes
+        super().__init__(num_classes, in_channels, image_size)
+        _, height, width = self.in_shape
+        self.feature_dim = check_int("hidden_dim", hidden_dim)
         self.body = nn.Sequential(
             nn.Flatten(), nn.Linear(in_channels * height * width, hidden_dim), nn.ReLU()
         )
@@ -85,8 +97,4 @@ class MLP(Classifier):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """x: float (N, C, H, W) matching in_shape -> (N, hidden_dim)."""
-        if tuple(x.shape[1:]) != self.in_shape:
-            raise ValueError(
-                f"MLP expects inputs of shape (N, *{self.in_shape}), got {tuple(x.shape)}"
-            )
-        return self.body(x)
+        return self.body(self.check_shape(x))

@@ -6,7 +6,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from uncertainty_lr.models.mlp import Classifier, classifier_head, positive_int
+from uncertainty_lr.checks import check_int
+from uncertainty_lr.models.mlp import Classifier, classifier_head
 
 
 class BasicBlock(nn.Module):
@@ -49,8 +50,8 @@ class ResNet18(Classifier):
         self, num_classes: int, in_channels: int, width: int = 64, dropout: float = 0.5
     ) -> None:
         super().__init__()
-        in_channels = positive_int(in_channels, "in_channels")
-        width = positive_int(width, "width")
+        in_channels = check_int("in_channels", in_channels)
+        width = check_int("width", width)
         self.in_channels = in_channels
         self.num_classes = num_classes
         self.stem = nn.Sequential(

@@ -12,14 +12,13 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from uncertainty_lr.models.mlp import Classifier, classifier_head, positive_int
+from uncertainty_lr.checks import check_bool, check_int, check_number
+from uncertainty_lr.models.mlp import Classifier, classifier_head
 
 
 def check_pad_id(pad_id: object, vocab_size: int) -> int:
-    """`pad_id` if it is an int in [0, vocab_size), else ValueError."""
-    if isinstance(pad_id, bool) or not isinstance(pad_id, int) or not 0 <= pad_id < vocab_size:
-        raise ValueError(f"pad_id must be an int in [0, {vocab_size}), got {pad_id!r}")
-    return pad_id
+    """`pad_id` if it is a token id, an integer in [0, vocab_size - 1]; else ValueError."""
+    return check_int("pad_id", pad_id, 0, vocab_size - 1)
 
 
 def check_token_ids(x: torch.Tensor, model: str) -> None:
@@ -73,18 +72,17 @@ class LSTMClassifier(Classifier):
         dropout: float = 0.5,
     ) -> None:
         super().__init__()
-        vocab_size = positive_int(vocab_size, "vocab_size")
+        vocab_size = check_int("vocab_size", vocab_size)
         self.pad_id = check_pad_id(pad_id, vocab_size)
-        if not isinstance(bidirectional, bool):
-            raise ValueError(f"bidirectional must be True or False, got {bidirectional!r}")
+        check_bool("bidirectional", bidirectional)
         self.num_classes = num_classes
         self.embedding = nn.Embedding(
-            vocab_size, positive_int(embed_dim, "embed_dim"), padding_idx=pad_id
+            vocab_size, check_int("embed_dim", embed_dim), padding_idx=pad_id
         )
         self.lstm = nn.LSTM(
             embed_dim,
-            positive_int(hidden_dim, "hidden_dim"),
-            num_layers=positive_int(layers, "layers"),
+            check_int("hidden_dim", hidden_dim),
+            num_layers=check_int("layers", layers),
             batch_first=True,
             bidirectional=bidirectional,
         )
@@ -136,19 +134,16 @@ class TransformerClassifier(Classifier):
         dropout: float = 0.5,
     ) -> None:
         super().__init__()
-        vocab_size = positive_int(vocab_size, "vocab_size")
+        vocab_size = check_int("vocab_size", vocab_size)
         self.pad_id = check_pad_id(pad_id, vocab_size)
-        self.max_length = positive_int(max_length, "max_length")
-        d_model = positive_int(d_model, "d_model")
-        if d_model % positive_int(heads, "heads"):
+        self.max_length = check_int("max_length", max_length)
+        d_model = check_int("d_model", d_model)
+        if d_model % check_int("heads", heads):
             raise ValueError(
                 f"d_model must be divisible by heads, got d_model={d_model}, heads={heads}"
             )
-        ff_dim = 4 * d_model if ff_dim is None else positive_int(ff_dim, "ff_dim")
-        if isinstance(encoder_dropout, bool) or not (
-            isinstance(encoder_dropout, int | float) and 0 <= encoder_dropout < 1
-        ):
-            raise ValueError(f"encoder_dropout must be in [0, 1), got {encoder_dropout!r}")
+        ff_dim = 4 * d_model if ff_dim is None else check_int("ff_dim", ff_dim)
+        check_number("encoder_dropout", encoder_dropout, 0.0, 1.0, "[)")
         self.num_classes = num_classes
         self.feature_dim = d_model
         self.embedding = nn.Embedding(vocab_size, d_model, padding_idx=pad_id)
@@ -159,7 +154,7 @@ class TransformerClassifier(Classifier):
             d_model, heads, ff_dim, encoder_dropout, batch_first=True, norm_first=True
         )
         self.encoder = nn.TransformerEncoder(
-            layer, positive_int(layers, "layers"), nn.LayerNorm(d_model), enable_nested_tensor=False
+            layer, check_int("layers", layers), nn.LayerNorm(d_model), enable_nested_tensor=False
         )
         self.head = classifier_head(d_model, num_classes, dropout)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from uncertainty_lr.models.mlp import Classifier, classifier_head, pair, positive_int
+from uncertainty_lr.checks import check_number
+from uncertainty_lr.models.mlp import ImageClassifier, classifier_head
 
 #: Conv widths of VGG-16; "M" = 2x2 max pool.
 VGG16_CFG: tuple[int | str, ...] = (
@@ -13,7 +14,7 @@ VGG16_CFG: tuple[int | str, ...] = (
 )  # fmt: skip
 
 
-class VGG16(Classifier):
+class VGG16(ImageClassifier):
     """CIFAR VGG-16-BN: 13 conv3x3-BN-ReLU layers, 5 max pools, global pool, Dropout + Linear.
 
     ~14.7M parameters at width_mult 1 with 10 classes. For images under 32 px a pool that
@@ -21,12 +22,9 @@ class VGG16(Classifier):
     so every size >= 1 px works; the final global average pool makes features (N, 512 *
     width_mult) whatever the input size.
 
-    Args:
-        num_classes: C, the number of logits.
-        in_channels, image_size: input shape (in_channels, H, W); image_size is an int or (H, W).
+    Args (besides those of every `ImageClassifier`):
         width_mult: multiplies every conv width (default 1.0; tests use ~1/16); widths are
             rounded and at least 1.
-        dropout: p of the Dropout before the classifier (default 0.5).
     """
 
     def __init__(
@@ -37,17 +35,9 @@ class VGG16(Classifier):
         width_mult: float = 1.0,
         dropout: float = 0.5,
     ) -> None:
-        super().__init__()
-        height, width = pair(image_size)
-        in_channels = positive_int(in_channels, "in_channels")
-        if (
-            isinstance(width_mult, bool)
-            or not isinstance(width_mult, int | float)
-            or not width_mult > 0
-        ):
-            raise ValueError(f"width_mult must be a positive number, got {width_mult!r}")
-        self.in_shape = (in_channels, height, width)
-        self.num_classes = num_classes
+        super().__init__(num_classes, in_channels, image_size)
+        in_channels, height, width = self.in_shape
+        check_number("width_mult", width_mult)
         layers: list[nn.Module] = []
         previous = in_channels
         self.skipped_pools = 0
@@ -73,8 +63,4 @@ class VGG16(Classifier):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """x: float (N, C, H, W) matching in_shape -> (N, 512 * width_mult)."""
-        if tuple(x.shape[1:]) != self.in_shape:
-            raise ValueError(
-                f"VGG16 expects inputs of shape (N, *{self.in_shape}), got {tuple(x.shape)}"
-            )
-        return self.body(x)
+        return self.body(self.check_shape(x))

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from uncertainty_lr.checks import check_number, check_text, check_type
 from uncertainty_lr.experiments.files import staged_folder, write_file, write_refusal
 from uncertainty_lr.report.aggregates import (
     algoperf_table,
@@ -130,16 +131,9 @@ def _check_target(target: object) -> None:
 def _check_arguments(target, target_fraction, uncertainty_schedule, command) -> None:
     if target is not None:
         _check_target(target)
-    if target_fraction is not None:
-        ok = isinstance(target_fraction, (int, float)) and not isinstance(target_fraction, bool)
-        if not ok or not 0 < target_fraction <= 1:
-            raise ValueError(f"target_fraction must be in (0, 1], got {target_fraction!r}")
-    if not isinstance(uncertainty_schedule, str) or not uncertainty_schedule:
-        raise ValueError(
-            f"uncertainty_schedule must be a non-empty schedule name, got {uncertainty_schedule!r}"
-        )
-    if command is not None and not isinstance(command, str):
-        raise ValueError(f"command must be a string or None, got {type(command).__name__}")
+    check_number("target_fraction", target_fraction, 0.0, 1.0, "(]", optional=True)
+    check_text("uncertainty_schedule", uncertainty_schedule, why=" (a schedule name)")
+    check_type("command", command, (str, type(None)), "a string or None")
 
 
 def _sections(

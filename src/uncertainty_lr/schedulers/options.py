@@ -16,6 +16,16 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from uncertainty_lr.checks import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_number,
+    interval_words,
+    is_number,
+    refuse,
+)
+
 
 @dataclass(frozen=True)
 class Option:
@@ -32,44 +42,31 @@ class Option:
     help: str = ""
 
     def allowed(self) -> str:
+        """What this option allows, in the words of ``uncertainty_lr.checks``."""
         if self.kind == "choice":
             return "one of " + ", ".join(self.choices)
         if self.kind == "bool":
             return "true or false"
         if self.kind == "lrs":
             return "a number > 0 or a list of them (one per parameter group)"
-        if self.kind == "int" and self.high == math.inf and self.low in (0, 1):
-            return "a non-negative integer" if self.low == 0 else "a positive integer"
-        what = "an integer" if self.kind == "int" else "a number"
-        return f"{what} in {self.closed[0]}{self.low:g}, {self.high:g}{self.closed[1]}"
+        return interval_words(self.low, self.high, self.closed, integer=self.kind == "int")
 
     def check(self, name: str, value: Any, owner: str = "") -> Any:
-        """``value`` if it is allowed, else ValueError naming it and what is allowed."""
-        if self._ok(value):
-            return list(value) if isinstance(value, (list, tuple)) else value
-        where = f" of {owner}" if owner else ""
-        sep = ";" if self.kind == "choice" else ","
-        raise ValueError(f"{name}{where} must be {self.allowed()}{sep} got {value!r}")
-
-    def _ok(self, value: Any) -> bool:
+        """``value`` if it is allowed, else ValueError naming it ("NAME of OWNER" with an
+        ``owner``) and what is allowed; a list or tuple of LRs comes back as a list."""
+        label = f"{name} of {owner}" if owner else name
         if self.kind == "choice":
-            return isinstance(value, str) and value in self.choices
+            return check_choice(label, value, self.choices)
         if self.kind == "bool":
-            return isinstance(value, bool)
-        if self.kind == "lrs":
-            values = list(value) if isinstance(value, (list, tuple)) else [value]
-            return value is None or (
-                bool(values) and all(_number(v) and 0 < v < math.inf for v in values)
-            )
-        if not _number(value) or (self.kind == "int" and not isinstance(value, int)):
-            return False
-        above = value >= self.low if self.closed[0] == "[" else value > self.low
-        below = value <= self.high if self.closed[1] == "]" else value < self.high
-        return (math.isfinite(value) or value in (self.low, self.high)) and above and below
-
-
-def _number(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, (int, float))
+            return check_bool(label, value)
+        if self.kind == "int":
+            return check_int(label, value, self.low, self.high)
+        if self.kind == "number":
+            return check_number(label, value, self.low, self.high, self.closed)
+        values = list(value) if isinstance(value, (list, tuple)) else [value]
+        if value is None or (values and all(is_number(v) and v > 0 for v in values)):
+            return list(value) if isinstance(value, (list, tuple)) else value
+        raise refuse(label, self.allowed(), value)
 
 
 def check_options(

@@ -24,6 +24,7 @@ _EXPORTS = {
     "ESTIMATED_SIGNALS": "estimate",
     "SIGNAL_DESCRIPTIONS": "estimate",
     "DROPOUT_TYPES": "estimators",
+    "Sampling": "estimators",
     "last_layer_mc_probs": "estimators",
     "mc_dropout_probs": "estimators",
     "predict_logits": "estimators",

@@ -20,10 +20,16 @@ inference-mode) CPU tensors.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import math
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
+
+from uncertainty_lr.checks import check_int, check_type
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
 
@@ -40,19 +46,57 @@ DROPOUT_TYPES: tuple[type[nn.Module], ...] = (
 # ---------------------------------------------------------------- helpers
 
 
+@dataclass(frozen=True)
+class Sampling:
+    """How a sampled estimate runs: T = ``samples`` stochastic passes or draws (>= 2;
+    default 10) over the inputs in batches of ``batch_size`` rows (default 512), each batch
+    through ``transform`` if given (else moved to the model's device), seeded by
+    ``generator_seed``: an int makes the result reproducible for the same batch size and
+    leaves the global RNG as it was; None (default) uses and advances the global RNG.
+
+    The estimators take it as ``sampling=`` or its fields by name (``samples=4``), and
+    check it against the inputs (`check`) before they run.
+    """
+
+    samples: int = 10
+    batch_size: int = 512
+    transform: Transform | None = None
+    generator_seed: int | None = None
+
+    def check(self, inputs: torch.Tensor) -> None:
+        """ValueError naming the first bad value: the inputs, then each setting."""
+        _check_inputs(inputs, self.batch_size)
+        _check_samples(self.samples)
+        _check_seed(self.generator_seed)
+
+
+def sampling_of(sampling: Sampling | None, fields: dict) -> Sampling:
+    """``sampling`` (default: ``Sampling()``) with ``fields`` (Sampling fields by name) over it."""
+    return dataclasses.replace(sampling or Sampling(), **fields)
+
+
 def _check_inputs(inputs: torch.Tensor, batch_size: int) -> None:
-    if not isinstance(inputs, torch.Tensor):
-        raise ValueError(f"inputs must be one torch.Tensor, got {type(inputs).__name__}")
+    check_type("inputs", inputs, torch.Tensor, "one torch.Tensor")
     if inputs.dim() < 1 or inputs.shape[0] < 1:
         raise ValueError(f"inputs must hold at least one example, got shape {tuple(inputs.shape)}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    check_int("batch_size", batch_size)
 
 
 def _check_samples(samples: int) -> None:
     # One sample has no spread: mutual information and variance would be 0 by construction.
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 2:
-        raise ValueError(f"samples must be an integer >= 2, got {samples!r}")
+    check_int("samples", samples, 2)
+
+
+def feature_head(model: nn.Module, purpose: str) -> nn.Module:
+    """``model.head``, after checking the model splits into ``features()`` and a head module
+    (what last-layer estimates need); ValueError naming ``purpose`` otherwise."""
+    head = getattr(model, "head", None)
+    if not callable(getattr(model, "features", None)) or not isinstance(head, nn.Module):
+        raise ValueError(
+            f"model {type(model).__name__} needs a features() method and a head module "
+            f"for {purpose}"
+        )
+    return head
 
 
 def _model_device(model: nn.Module) -> torch.device:
@@ -116,10 +160,7 @@ def _sampling_context(generator_seed: int | None, device: torch.device) -> Itera
 
 
 def _check_seed(generator_seed: int | None) -> None:
-    if generator_seed is not None and (
-        isinstance(generator_seed, bool) or not isinstance(generator_seed, int)
-    ):
-        raise ValueError(f"generator_seed must be an integer or None, got {generator_seed!r}")
+    check_int("generator_seed", generator_seed, -math.inf, optional=True)
 
 
 def _logits_to_cpu(logits: torch.Tensor) -> torch.Tensor:
@@ -154,28 +195,24 @@ def predict_logits(
 
 
 def mc_dropout_probs(
-    model: nn.Module,
-    inputs: torch.Tensor,
-    samples: int = 10,
-    batch_size: int = 512,
-    transform: Transform | None = None,
-    generator_seed: int | None = None,
+    model: nn.Module, inputs: torch.Tensor, sampling: Sampling | None = None, **fields: Any
 ) -> torch.Tensor:
     """MC dropout over the whole model: inputs (N, ...) -> probabilities (T, N, C).
 
-    T = ``samples`` stochastic passes with every module in eval mode except the dropout
-    layers (nn.Dropout, Dropout1d/2d/3d, AlphaDropout, FeatureAlphaDropout), which are in
-    train mode. BatchNorm stays in eval mode, so its running stats do not change. Dropout
-    done with ``F.dropout(..., training=self.training)`` inside a custom module is NOT
-    sampled: only dropout modules are. With ``generator_seed`` the result is reproducible
-    (for the same batch_size) and the global RNG state is left as it was; with None the
-    global RNG is used and advanced. Returns float64 softmax probabilities on CPU. Raises
+    T stochastic passes with every module in eval mode except the dropout layers
+    (nn.Dropout, Dropout1d/2d/3d, AlphaDropout, FeatureAlphaDropout), which are in train
+    mode. BatchNorm stays in eval mode, so its running stats do not change. Dropout done
+    with ``F.dropout(..., training=self.training)`` inside a custom module is NOT sampled:
+    only dropout modules are. ``sampling`` (or its fields by name: ``samples``,
+    ``batch_size``, ``transform``, ``generator_seed``) says how many passes, in what
+    batches, seeded how (`Sampling`): with a seed the result is reproducible (for the same
+    batch size) and the global RNG state is left as it was; with None the global RNG is
+    used and advanced. Returns float64 softmax probabilities on CPU. Raises
     ValueError if the model has no dropout layer with p > 0 (the samples would all be
     identical, e.g. a model built with dropout=0).
     """
-    _check_inputs(inputs, batch_size)
-    _check_samples(samples)
-    _check_seed(generator_seed)
+    sampling = sampling_of(sampling, fields)
+    sampling.check(inputs)
     dropouts = _dropout_modules(model)
     if not dropouts:
         raise ValueError(
@@ -185,12 +222,12 @@ def mc_dropout_probs(
         )
     device = _model_device(model)
     per_batch = []
-    with _modes_restored(model), _sampling_context(generator_seed, device):
+    with _modes_restored(model), _sampling_context(sampling.generator_seed, device):
         model.eval()
         for module in dropouts:
             module.train()
-        for batch in _batches(inputs, batch_size, transform, device):
-            draws = [_logits_to_cpu(model(batch)) for _ in range(samples)]
+        for batch in _batches(inputs, sampling.batch_size, sampling.transform, device):
+            draws = [_logits_to_cpu(model(batch)) for _ in range(sampling.samples)]
             per_batch.append(torch.stack(draws))
     return torch.softmax(torch.cat(per_batch, dim=1).double(), dim=-1)
 
@@ -198,13 +235,15 @@ def mc_dropout_probs(
 def last_layer_mc_probs(
     model: nn.Module,
     inputs: torch.Tensor,
-    samples: int = 10,
-    batch_size: int = 512,
-    transform: Transform | None = None,
-    generator_seed: int | None = None,
+    sampling: Sampling | None = None,
+    *,
     return_logits: bool = False,
+    **fields: Any,
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Last-layer MC dropout: inputs (N, ...) -> probabilities (T, N, C), float64 on CPU.
+
+    ``sampling`` (or its fields by name) says how many passes, in what batches, seeded how
+    (`Sampling`).
 
     With ``return_logits`` it also returns the deterministic eval-mode logits (N, C) of the
     same pass (as ``predict_logits`` would give), so a caller needing both pays for one
@@ -216,15 +255,9 @@ def last_layer_mc_probs(
     as in ``mc_dropout_probs``. Raises ValueError if the model has no ``features()``
     method and ``head`` module, or its head has no dropout layer with p > 0.
     """
-    _check_inputs(inputs, batch_size)
-    _check_samples(samples)
-    _check_seed(generator_seed)
-    head = getattr(model, "head", None)
-    if not callable(getattr(model, "features", None)) or not isinstance(head, nn.Module):
-        raise ValueError(
-            f"model {type(model).__name__} needs a features() method and a head module "
-            "for last-layer MC dropout"
-        )
+    sampling = sampling_of(sampling, fields)
+    sampling.check(inputs)
+    head = feature_head(model, "last-layer MC dropout")
     dropouts = _dropout_modules(head)
     if not dropouts:
         raise ValueError(
@@ -233,15 +266,15 @@ def last_layer_mc_probs(
         )
     device = _model_device(model)
     per_batch, deterministic = [], []
-    with _modes_restored(model), _sampling_context(generator_seed, device):
+    with _modes_restored(model), _sampling_context(sampling.generator_seed, device):
         model.eval()
-        for batch in _batches(inputs, batch_size, transform, device):
+        for batch in _batches(inputs, sampling.batch_size, sampling.transform, device):
             features = model.features(batch)
             if return_logits:
                 deterministic.append(_logits_to_cpu(head(features)))
             for module in dropouts:
                 module.train()
-            draws = [_logits_to_cpu(head(features)) for _ in range(samples)]
+            draws = [_logits_to_cpu(head(features)) for _ in range(sampling.samples)]
             for module in dropouts:
                 module.eval()
             per_batch.append(torch.stack(draws))

@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 import torch
 
+from uncertainty_lr.checks import check_int
 from uncertainty_lr.signals.catalog import signal_spec, signals_of
 
 # Probabilities given as float32 (e.g. a float32 softmax over 1000 classes) sum to 1 only
@@ -199,8 +200,7 @@ def expected_calibration_error(
     of exactly 0.5 with 10 bins lands in bin 4, (0.4, 0.5]. Empty bins contribute 0.
     Returns a float in [0, 1].
     """
-    if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 1:
-        raise ValueError(f"n_bins must be an integer >= 1, got {n_bins!r}")
+    check_int("n_bins", n_bins)
     probs = _checked_probs(probs, 2, "probs", from_logits)
     labels = _checked_labels(labels, probs)
     num_examples = probs.shape[0]

@@ -41,13 +41,15 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
+from uncertainty_lr.checks import check_int, check_number, check_type
 from uncertainty_lr.signals.estimators import (
     DROPOUT_TYPES,
-    Transform,
+    Sampling,
     _batches,
     _check_inputs,
     _check_samples,
@@ -55,6 +57,8 @@ from uncertainty_lr.signals.estimators import (
     _logits_to_cpu,
     _model_device,
     _modes_restored,
+    feature_head,
+    sampling_of,
 )
 
 #: Default number of training examples the head's posterior is fitted on.
@@ -139,12 +143,7 @@ def linear_head(model: nn.Module) -> nn.Linear:
     followed by one nn.Linear (the project's ``classifier_head``); dropout is the identity
     in eval mode, where the posterior and the predictive are computed.
     """
-    head = getattr(model, "head", None)
-    if not callable(getattr(model, "features", None)) or not isinstance(head, nn.Module):
-        raise ValueError(
-            f"model {type(model).__name__} needs a features() method and a head module "
-            "for last-layer Laplace"
-        )
+    head = feature_head(model, "last-layer Laplace")
     layers = list(head) if isinstance(head, nn.Sequential) else [head]
     last = layers[-1] if layers else None
     if not isinstance(last, nn.Linear) or not all(
@@ -194,22 +193,15 @@ def fit_head_posterior(
     for: B is scaled by N / n. ``prior_precision``: a number delta > 0, or "marglik"
     (default) to tune it with ``tune_prior_precision``.
     """
-    if prior_precision != "marglik" and (
-        isinstance(prior_precision, bool)
-        or not isinstance(prior_precision, int | float)
-        or not prior_precision > 0
-    ):
-        raise ValueError(
-            f"prior_precision must be a number > 0 or 'marglik', got {prior_precision!r}"
-        )
+    if prior_precision != "marglik":
+        check_number("prior_precision", prior_precision, why=" or 'marglik'")
     if features.dim() != 2 or features.shape[0] < 1 or features.shape[1] != head.in_features:
         raise ValueError(
             f"features must be (n, {head.in_features}) with n >= 1, got {tuple(features.shape)}"
         )
     n = features.shape[0]
     data_size = n if data_size is None else data_size
-    if isinstance(data_size, bool) or not isinstance(data_size, int) or data_size < n:
-        raise ValueError(f"data_size must be an integer >= {n} (the fit rows), got {data_size!r}")
+    check_int("data_size", data_size, n, why=" (the fit rows)")
     weight = head.weight.detach().to(torch.float64)
     if head.bias is not None:
         bias = head.bias.detach().to(torch.float64)
@@ -235,40 +227,42 @@ def last_layer_laplace_probs(
     model: nn.Module,
     inputs: torch.Tensor,
     fit_inputs: torch.Tensor,
-    samples: int = 10,
-    batch_size: int = 512,
-    transform: Transform | None = None,
-    generator_seed: int | None = None,
+    sampling: Sampling | None = None,
+    *,
     fit_size: int = LAPLACE_FIT_SIZE,
     prior_precision: float | str = LAPLACE_PRIOR_PRECISION,
     return_logits: bool = False,
+    **fields: Any,
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Last-layer Laplace: inputs (N, ...) -> probabilities (T, N, C), float64 on CPU.
 
     Fits the head's posterior (``fit_head_posterior``) on the eval-mode features of at most
     ``fit_size`` rows of ``fit_inputs`` (the training inputs; a seeded random subset when
     there are more, standing for all of them; prior precision tuned by marginal likelihood
-    unless ``prior_precision`` is a number), then draws T = ``samples`` logits per input
-    from the Gaussian predictive of the head. One eval-mode feature pass per input batch.
-    With ``generator_seed`` the subset and the draws come from a private generator (the
-    global RNG is neither read nor advanced), so the same seed gives the same result for
-    the same batch_size; with None they come from the global RNG. With ``return_logits``
+    unless ``prior_precision`` is a number), then draws T logits per input from the
+    Gaussian predictive of the head. One eval-mode feature pass per input batch.
+    ``sampling`` (or its fields by name: ``samples``, ``batch_size``, ``transform``,
+    ``generator_seed``) says how many draws, in what batches, seeded how (`Sampling`):
+    with a seed the subset and the draws come from a private generator (the global RNG
+    is neither read nor advanced), so the same seed gives the same result for the same
+    batch size; with None they come from the global RNG. With ``return_logits``
     it also returns the deterministic eval-mode logits (N, C) of the same pass. Raises
     ValueError for a model whose head is not linear (see ``linear_head``).
     """
-    _check_inputs(inputs, batch_size)
-    if not isinstance(fit_inputs, torch.Tensor) or fit_inputs.dim() < 1 or len(fit_inputs) < 1:
-        shape = tuple(fit_inputs.shape) if isinstance(fit_inputs, torch.Tensor) else None
+    sampling = sampling_of(sampling, fields)
+    _check_inputs(inputs, sampling.batch_size)
+    what = "one torch.Tensor of training inputs with at least one row"
+    check_type("fit_inputs", fit_inputs, torch.Tensor, what)
+    if fit_inputs.dim() < 1 or len(fit_inputs) < 1:
         raise ValueError(
-            "fit_inputs must be one torch.Tensor of training inputs with at least one row, "
-            f"got {type(fit_inputs).__name__} of shape {shape}"
+            f"fit_inputs must be {what}, got Tensor of shape {tuple(fit_inputs.shape)}"
         )
-    _check_samples(samples)
-    _check_seed(generator_seed)
-    if isinstance(fit_size, bool) or not isinstance(fit_size, int) or fit_size < 1:
-        raise ValueError(f"fit_size must be an integer >= 1, got {fit_size!r}")
+    _check_samples(sampling.samples)
+    _check_seed(sampling.generator_seed)
+    check_int("fit_size", fit_size)
     head = linear_head(model)
-    generator = None if generator_seed is None else torch.Generator().manual_seed(generator_seed)
+    seed, batch_size, transform = sampling.generator_seed, sampling.batch_size, sampling.transform
+    generator = None if seed is None else torch.Generator().manual_seed(seed)
     data_size = fit_inputs.shape[0]
     if data_size > fit_size:
         rows = torch.randperm(data_size, generator=generator)[:fit_size].sort().values
@@ -287,6 +281,6 @@ def last_layer_laplace_probs(
             features = model.features(batch)
             if return_logits:
                 deterministic.append(_logits_to_cpu(head(features)))
-            per_batch.append(posterior.sample_logits(features, samples, generator).cpu())
+            per_batch.append(posterior.sample_logits(features, sampling.samples, generator).cpu())
     probs = torch.softmax(torch.cat(per_batch, dim=1), dim=-1)
     return (probs, torch.cat(deterministic)) if return_logits else probs

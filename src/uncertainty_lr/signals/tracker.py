@@ -6,11 +6,11 @@ exponential moving average of a single-pass signal (see ``SIGNAL_FUNCTIONS``).
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
 
+from uncertainty_lr.checks import check_int, check_number
 from uncertainty_lr.signals.functions import SIGNAL_FUNCTIONS
 
 
@@ -32,10 +32,7 @@ class BatchSignalTracker:
     def __init__(self, signal: str = "entropy", momentum: float = 0.9) -> None:
         if signal not in SIGNAL_FUNCTIONS:
             raise ValueError(f"signal must be one of {', '.join(SIGNAL_FUNCTIONS)}, got {signal!r}")
-        if isinstance(momentum, bool) or not isinstance(momentum, (int, float)):
-            raise ValueError(f"momentum must be a number in [0, 1), got {momentum!r}")
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+        check_number("momentum", momentum, 0.0, 1.0, "[)")
         self.signal = signal
         self.momentum = float(momentum)
         self._function = SIGNAL_FUNCTIONS[signal]
@@ -82,18 +79,10 @@ class BatchSignalTracker:
             raise ValueError(
                 f"state_dict is for signal {state['signal']!r}, this tracker tracks {self.signal!r}"
             )
-        momentum = state["momentum"]
-        if not isinstance(momentum, (int, float)) or not 0.0 <= momentum < 1.0:
-            raise ValueError(f"state_dict momentum must be in [0, 1), got {momentum!r}")
+        momentum = check_number("state_dict momentum", state["momentum"], 0.0, 1.0, "[)")
         for key in ("value", "last_batch_value"):
-            number = state[key]
-            if number is not None and not (
-                isinstance(number, (int, float)) and math.isfinite(number) and 0 <= number <= 1
-            ):
-                raise ValueError(f"state_dict {key} must be None or in [0, 1], got {number!r}")
-        count = state["count"]
-        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-            raise ValueError(f"state_dict count must be an integer >= 0, got {count!r}")
+            check_number(f"state_dict {key}", state[key], 0.0, 1.0, "[]", optional=True)
+        count = check_int("state_dict count", state["count"], 0)
         self.momentum = float(momentum)
         self.value = None if state["value"] is None else float(state["value"])
         self.last_batch_value = (

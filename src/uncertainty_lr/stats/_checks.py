@@ -1,10 +1,19 @@
-"""Input checks shared by the statistics functions: one clear ValueError line per bad input."""
+"""Input checks shared by the statistics functions: one clear ValueError line per bad input.
+
+Scalars go through ``uncertainty_lr.checks`` (numpy's scalars accepted); arrays are checked here.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
+
+from uncertainty_lr.checks import check_int, check_number
+
+#: A 1-D run of numbers, one per seed (or per run): a list or a numpy array.
+Values = Sequence[float] | np.ndarray
 
 #: Bootstrap draws are made in chunks of at most this many indices to bound memory.
 BOOT_CHUNK_ELEMENTS = 1 << 20
@@ -31,32 +40,22 @@ def as_1d(x: object, name: str) -> np.ndarray:
 
 def check_confidence(confidence: float) -> float:
     """Confidence level of a two-sided interval, in (0, 1)."""
-    if not (isinstance(confidence, (int, float)) and 0.0 < confidence < 1.0):
-        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
-    return float(confidence)
+    return float(check_number("confidence", confidence, 0.0, 1.0, numpy=True))
 
 
 def check_n_boot(n_boot: int) -> int:
     """Number of bootstrap resamples, a positive integer."""
-    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
-        raise ValueError(f"n_boot must be a positive integer, got {n_boot!r}")
-    return int(n_boot)
+    return int(check_int("n_boot", n_boot, numpy=True))
 
 
 def check_seed(seed: int) -> int:
     """Seed of numpy's default generator, a non-negative integer."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    return int(seed)
+    return int(check_int("seed", seed, 0, numpy=True))
 
 
 def check_finite_number(value: float, name: str) -> float:
     """A finite real number (targets, budgets)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    if not math.isfinite(float(value)):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return float(value)
+    return float(check_number(name, value, -math.inf, math.inf, numpy=True))
 
 
 def percentile_interval(samples: np.ndarray, confidence: float) -> tuple[float, float]:

@@ -21,6 +21,7 @@ from scipy import stats as sps
 
 from uncertainty_lr.stats._checks import (
     BOOT_CHUNK_ELEMENTS,
+    Values,
     as_float_array,
     check_confidence,
     check_n_boot,
@@ -38,7 +39,7 @@ def _finite_scores(x: object, name: str) -> np.ndarray:
     return arr
 
 
-def iqm(x: Sequence[float] | np.ndarray) -> float:
+def iqm(x: Values) -> float:
     """Interquartile mean of all values of ``x`` (any shape, flattened).
 
     ``scipy.stats.trim_mean(x, 0.25)``: drop the lowest and highest 25 % (rounded down to
@@ -102,7 +103,7 @@ def _quantile_censored(values: np.ndarray, q: float) -> float:
     return math.inf if np.isinf(high) else float(low + (high - low) * frac)
 
 
-def mean_std(x: Sequence[float] | np.ndarray) -> tuple[float | None, float | None]:
+def mean_std(x: Values) -> tuple[float | None, float | None]:
     """Mean and sample standard deviation (ddof=1) of ``x`` (flattened, NaN dropped).
 
     Returns ``(None, None)`` for no values and ``(mean, None)`` for one. Infinite values
@@ -119,7 +120,7 @@ def mean_std(x: Sequence[float] | np.ndarray) -> tuple[float | None, float | Non
     return float(np.mean(arr)), std
 
 
-def summarise(x: Sequence[float] | np.ndarray) -> dict[str, float | int | None]:
+def summarise(x: Values) -> dict[str, float | int | None]:
     """Describe one sample (e.g. a metric over seeds), flattened.
 
     Keys: ``n`` (non-NaN values), ``n_missing`` (NaN), ``n_inf`` (+inf: never reached a
@@ -155,8 +156,8 @@ def summarise(x: Sequence[float] | np.ndarray) -> dict[str, float | int | None]:
 
 def normalise_scores(
     scores: Sequence[Sequence[float]] | np.ndarray,
-    low: Sequence[float] | np.ndarray,
-    high: Sequence[float] | np.ndarray,
+    low: Values,
+    high: Values,
 ) -> np.ndarray:
     """``(scores - low[t]) / (high[t] - low[t])`` per task column t, same shape as ``scores``.
 
@@ -181,7 +182,7 @@ def normalise_scores(
 
 
 def competition_ranks(
-    values: Sequence[float] | np.ndarray, *, higher_is_better: bool = True, decimals: int = 12
+    values: Values, *, higher_is_better: bool = True, decimals: int = 12
 ) -> list[int]:
     """Rank of each value: 1 + how many values are strictly better ("1224" ranking).
 

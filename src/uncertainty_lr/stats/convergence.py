@@ -12,7 +12,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from uncertainty_lr.stats._checks import as_1d, check_finite_number
+from uncertainty_lr.checks import check_number
+from uncertainty_lr.stats._checks import Values, as_1d, check_finite_number
 
 # AlgoPerf sets each workload's target just below what a well-tuned baseline reaches, so that
 # "time to target" rewards speed without demanding a new state of the art. 0.99 x the median
@@ -20,7 +21,7 @@ from uncertainty_lr.stats._checks import as_1d, check_finite_number
 DEFAULT_TARGET_FRACTION = 0.99
 
 
-def epochs_to_target(curve: Sequence[float] | np.ndarray, target: float) -> float:
+def epochs_to_target(curve: Values, target: float) -> float:
     """1-based epoch at which ``curve`` first reaches ``>= target``; ``math.inf`` if never.
 
     ``curve``: validation accuracy after each epoch, shape (epochs,). NaN epochs (a diverged
@@ -32,9 +33,7 @@ def epochs_to_target(curve: Sequence[float] | np.ndarray, target: float) -> floa
     return float(reached[0] + 1) if reached.size else math.inf
 
 
-def seconds_to_target(
-    curve: Sequence[float] | np.ndarray, seconds: Sequence[float] | np.ndarray, target: float
-) -> float:
+def seconds_to_target(curve: Values, seconds: Values, target: float) -> float:
     """Cumulative wall time (s) at the end of the first epoch with ``curve >= target``.
 
     ``seconds[i]``: cumulative wall time at the end of epoch i+1, same length as ``curve``,
@@ -55,7 +54,7 @@ def seconds_to_target(
 
 
 def default_target(
-    best_val_acc_by_schedule: Mapping[str, Sequence[float] | np.ndarray],
+    best_val_acc_by_schedule: Mapping[str, Values],
     baselines: Sequence[str],
     fraction: float = DEFAULT_TARGET_FRACTION,
 ) -> float:
@@ -69,8 +68,7 @@ def default_target(
     """
     if isinstance(baselines, str) or not baselines:
         raise ValueError(f"baselines must be a non-empty list of schedule names, got {baselines!r}")
-    if not (isinstance(fraction, (int, float)) and 0.0 < fraction <= 1.0):
-        raise ValueError(f"fraction must be in (0, 1], got {fraction!r}")
+    check_number("fraction", fraction, 0.0, 1.0, "(]", numpy=True)
     medians = []
     for name in baselines:
         if name not in best_val_acc_by_schedule:
@@ -87,7 +85,7 @@ def default_target(
     return float(fraction) * max(medians)
 
 
-def _times_matrix(times: Mapping[str, Sequence[float] | np.ndarray]) -> np.ndarray:
+def _times_matrix(times: Mapping[str, Values]) -> np.ndarray:
     """Stack ``times`` into shape (schedules, problems) after checking it."""
     if not times:
         raise ValueError("times must map at least one schedule name to its times, got {}")
@@ -106,7 +104,7 @@ def _times_matrix(times: Mapping[str, Sequence[float] | np.ndarray]) -> np.ndarr
 
 
 def performance_ratios(
-    times: Mapping[str, Sequence[float] | np.ndarray],
+    times: Mapping[str, Values],
 ) -> dict[str, np.ndarray]:
     """r_sp = time_sp / min over schedules of time_sp, shape (problems,) per schedule.
 
@@ -123,8 +121,8 @@ def performance_ratios(
 
 
 def performance_profile(
-    times: Mapping[str, Sequence[float] | np.ndarray],
-    taus: Sequence[float] | np.ndarray,
+    times: Mapping[str, Values],
+    taus: Values,
 ) -> dict[str, np.ndarray]:
     """AlgoPerf performance profile: rho_s(tau) = fraction of problems with r_sp <= tau.
 
@@ -146,7 +144,7 @@ ALGOPERF_TAU_MAX = 4.0
 
 
 def algoperf_score(
-    times: Mapping[str, Sequence[float] | np.ndarray], tau_max: float = ALGOPERF_TAU_MAX
+    times: Mapping[str, Values], tau_max: float = ALGOPERF_TAU_MAX
 ) -> dict[str, float]:
     """AlgoPerf benchmark score: area under each profile for tau in [1, tau_max], / (tau_max - 1).
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as sps
 
+from uncertainty_lr.checks import check_int
 from uncertainty_lr.stats._checks import (
     BOOT_CHUNK_ELEMENTS,
     as_float_array,
@@ -186,9 +187,7 @@ class DivergenceTest:
 
 
 def _count(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
-    return int(value)
+    return int(check_int(name, value, 0, numpy=True))
 
 
 def divergence_test(diverged_a: int, runs_a: int, diverged_b: int, runs_b: int) -> DivergenceTest:

@@ -18,13 +18,12 @@ the claim harder, not easier.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats as sps
 
-from uncertainty_lr.stats._checks import as_1d, check_confidence, check_finite_number
+from uncertainty_lr.stats._checks import Values, as_1d, check_confidence, check_finite_number
 
 #: Default margin in accuracy (0.005 = half a percentage point): a schedule that loses less
 #: than this to the baseline counts as "as good as" it.
@@ -67,8 +66,8 @@ def check_margin(margin: object) -> float:
 
 
 def non_inferiority(
-    a: Sequence[float] | np.ndarray,
-    b: Sequence[float] | np.ndarray,
+    a: Values,
+    b: Values,
     margin: float = DEFAULT_MARGIN,
     *,
     confidence: float = 0.95,

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as sps
 
+from uncertainty_lr.checks import check_number
 from uncertainty_lr.stats._checks import (
+    Values,
     as_1d,
     check_confidence,
     check_finite_number,
@@ -210,8 +212,8 @@ def _compare_clean(
 
 
 def compare_paired(
-    a: Sequence[float] | np.ndarray,
-    b: Sequence[float] | np.ndarray,
+    a: Values,
+    b: Values,
     *,
     higher_is_better: bool = True,
     confidence: float = 0.95,
@@ -243,8 +245,8 @@ def compare_paired(
 
 
 def compare_censored(
-    a: Sequence[float] | np.ndarray,
-    b: Sequence[float] | np.ndarray,
+    a: Values,
+    b: Values,
     budget: float,
     *,
     confidence: float = 0.95,
@@ -318,10 +320,7 @@ def holm(pvalues: Sequence[float | None]) -> list[float | None]:
     for i, p in enumerate(values):
         if p is None:
             continue
-        if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)):
-            raise ValueError(f"p-values must be numbers in [0, 1] or None, got {p!r}")
-        if math.isnan(p) or not 0.0 <= p <= 1.0:
-            raise ValueError(f"p-values must be in [0, 1] or None, got {p!r}")
+        check_number("each p-value", p, 0.0, 1.0, "[]", numpy=True, why=" or None")
         present.append(i)
     m = len(present)
     adjusted: list[float | None] = [None] * len(values)
