@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from uncertainty_lr import distributed
 from uncertainty_lr.schedulers.baselines import build_scheduler
 from uncertainty_lr.schedulers.prodigy import effective_lrs
 from uncertainty_lr.schedulers.registry import SCHEDULES
@@ -52,7 +53,9 @@ class Schedule:
     def eval(self) -> None:
         """Called before evaluation (validation, test, checkpointing)."""
 
-    def after_batch(self, logits: torch.Tensor | None = None) -> None:
+    def after_batch(
+        self, logits: torch.Tensor | None = None, loss: torch.Tensor | None = None
+    ) -> None:
         """Called after every optimizer step with the batch's (detached) logits."""
 
     def after_epoch(self, metrics: dict[str, float]) -> None:
@@ -82,7 +85,7 @@ class TorchSchedule(Schedule):
         metric = options.get("metric", "val_loss") if every == "metric" else None
         return cls(name, optimizer, scheduler, every, metric=metric)
 
-    def after_batch(self, logits=None) -> None:
+    def after_batch(self, logits=None, loss=None) -> None:
         if self.every == "step":
             self.scheduler.step()
 
@@ -142,7 +145,7 @@ class Prodigy(Schedule):
     def get_last_lr(self) -> list[float]:
         return list(self._step_lrs)
 
-    def after_batch(self, logits=None) -> None:
+    def after_batch(self, logits=None, loss=None) -> None:
         self._step_lrs = effective_lrs(self.optimizer)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -175,9 +178,14 @@ class UncertaintySchedule(TorchSchedule):
         return cls(optimizer, scheduler, options["signal"], options["every"],
                    options["tracker_momentum"])  # fmt: skip
 
-    def after_batch(self, logits=None) -> None:
+    def after_batch(self, logits=None, loss=None) -> None:
         if self.envelope is not None:
             self.envelope.step()
+        if self.scheduler.policy.rule.per_step:  # mode=cycle: one step per optimizer step
+            if self.scheduler.wants_loss and loss is not None:
+                self.scheduler.observe_loss(_mean_over_ranks(loss))
+            self.scheduler.step()
+            return
         if self.tracker is None or logits is None:
             return
         value = self.tracker.update(logits)
@@ -196,7 +204,12 @@ class UncertaintySchedule(TorchSchedule):
 
     def _step(self, value: float) -> None:
         low = self.scheduler.policy.signal_low  # -1 for a signed signal (explore)
-        self.scheduler.step(mean_over_ranks(min(max(float(value), low), 1.0)))
+        signal = mean_over_ranks(min(max(float(value), low), 1.0))
+        if self.scheduler.policy.rule.per_step:  # decided at the next optimizer step
+            self.scheduler.observe(signal)
+            self.last_signal = signal
+            return
+        self.scheduler.step(signal)
         self.last_signal = self.scheduler.last_signal
 
     def state_dict(self) -> dict[str, Any]:
@@ -214,6 +227,16 @@ class UncertaintySchedule(TorchSchedule):
             self.tracker.load_state_dict(state["tracker"])
         if self.envelope is not None:
             self.envelope.load_state_dict(state["envelope"])
+
+
+def _mean_over_ranks(loss: torch.Tensor) -> float:
+    """The batch loss averaged over torch.distributed ranks (itself when not distributed),
+    so that every rank's level search sees the same loss."""
+    loss = loss.detach().float().reshape(1).clone()
+    if distributed.world_size() > 1:
+        distributed.all_reduce_sum(loss)
+        loss /= distributed.world_size()
+    return loss.item()
 
 
 #: The loop's class for each ``ScheduleSpec.adapter`` (``registry.ADAPTERS``).

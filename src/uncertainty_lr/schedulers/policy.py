@@ -87,6 +87,8 @@ class UncertaintyPolicy:
         below ``threshold`` (``trigger="threshold"``); after ``patience`` decisions that do
         not, decay linearly to min_lr over ``decay_ratio`` x the decisions so far.
         ``explore=True`` raises the LR first while the signed signal says under-confident.
+      - ``cycle`` (stepped per optimizer step, with the training loss): search the LR level,
+        hold it, anneal once s stays above ``threshold``; to 0 at ``total_steps`` if given.
 
     References (u = the smoothed signal):
       - ``absolute``: s = u
@@ -205,6 +207,17 @@ class UncertaintyPolicy:
     def observe(self, uncertainty: float) -> None:
         """Queue one signal for the next advance() / restart(); the last one wins."""
         self.pending = check_signal(uncertainty, self.signal_low)
+
+    def observe_loss(self, loss: float) -> None:
+        """The training loss of the optimizer step just taken, for the next advance(): mode
+        ``cycle`` reads it while it searches the LR level (any float; NaN or inf ends the
+        search as unstable); the other modes ignore it."""
+        self.rule.observe_loss(float(loss))
+
+    @property
+    def wants_loss(self) -> bool:
+        """Whether observe_loss() has an effect now (skip computing the loss if not)."""
+        return self.rule.wants_loss
 
     def start(self, current_lrs: Sequence[float]) -> list[float]:
         """The first write (torch's initial step, also when ``SequentialLR`` restarts its

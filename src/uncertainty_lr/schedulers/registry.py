@@ -84,6 +84,20 @@ def _check_wsd(resolved: dict[str, Any]) -> None:
 
 def _check_uncertainty(resolved: dict[str, Any]) -> None:
     signal, every = resolved["signal"], resolved["every"]
+    if resolved["total_steps"] is not None:
+        raise ValueError(
+            "total_steps is set by the harness from --epochs: give budget=known, got "
+            f"total_steps={resolved['total_steps']!r}"
+        )
+    if resolved["budget"] == "known" and resolved["mode"] != "cycle":
+        raise ValueError(
+            f"budget=known needs mode='cycle' (the default with budget=known), got mode="
+            f"{resolved['mode']!r}"
+        )
+    if resolved["mode"] == "cycle" and every == "step":
+        raise ValueError(
+            "mode='cycle' is stepped every optimizer step already; leave every='epoch'"
+        )
     if every == "step" and not SIGNALS[signal].from_training:
         raise ValueError(
             f"every='step' needs a train_* signal (no extra forward pass), got {signal!r}"
@@ -180,6 +194,9 @@ SCHEDULES: dict[str, ScheduleSpec] = {
          # envelope x modulation: a per-step linear-to-zero envelope (budget-aware) times
          # the uncertainty factor, composed the way ChainedScheduler composes them.
          "envelope": Option("none", kind="choice", choices=("none", "linear")),
+         # budget=known: mode=cycle told the run's length (total_steps = epochs x steps per
+         # epoch), so its decay ends at 0 there; budget-aware, like cosine.
+         "budget": Option("free", kind="choice", choices=("free", "known")),
          **UncertaintyOptions.table()},
         every="metric", adapter="uncertainty", check=_check_uncertainty,
     ),
@@ -190,6 +207,8 @@ SCHEDULES: dict[str, ScheduleSpec] = {
 #: annealing study (docs/results.md), every other option at its plain default. Given a
 #: mode, the plain defaults apply, so ``uncertainty:mode=threshold`` is the study plan's rule.
 DEFAULT_UNCERTAINTY = {**RECOMMENDED, "signal": "overconfidence"}
+#: What ``uncertainty:budget=known`` runs when no ``mode`` is given (docs/results.md).
+DEFAULT_UNCERTAINTY_KNOWN = {"mode": "cycle", "signal": "overconfidence"}
 
 
 def uses_default_uncertainty(name: str, options: Mapping[str, Any] | None) -> bool:
@@ -210,7 +229,10 @@ def check_schedule(name: str, options: Mapping[str, Any] | None = None) -> dict[
     table = SCHEDULES[name].options
     given = dict(options or {})
     if uses_default_uncertainty(name, given):
-        given = {**DEFAULT_UNCERTAINTY, **given}
+        default = (
+            DEFAULT_UNCERTAINTY_KNOWN if given.get("budget") == "known" else DEFAULT_UNCERTAINTY
+        )
+        given = {**default, **given}
     resolved = check_options(f"schedule {name!r}", given, table, qualify=qualify)
     if SCHEDULES[name].check is not None:
         SCHEDULES[name].check(resolved)
@@ -220,7 +242,8 @@ def check_schedule(name: str, options: Mapping[str, Any] | None = None) -> dict[
 def needs_budget(name: str, options: Mapping[str, Any] | None = None) -> bool:
     """Whether the arm must be told the number of epochs (its schedule reads ``epochs``)."""
     if name == "uncertainty":
-        return check_schedule(name, options)["envelope"] != "none"
+        resolved = check_schedule(name, options)
+        return resolved["envelope"] != "none" or resolved["budget"] == "known"
     return SCHEDULES[name].budget
 
 
