@@ -162,6 +162,8 @@ def build_uncertainty(optimizer, o, budget) -> UncertaintyLR | tuple[Uncertainty
     options = {k: o[k] for k in UncertaintyOptions.table()}
     if o["budget"] == "known":
         options["total_steps"] = budget.steps
+    if o["mode"] == "cycle" and o["search_steps"] is None:  # the ramp takes one epoch
+        options["search_steps"] = budget.steps_per_epoch
     scheduler = UncertaintyLR(optimizer, **options)
     if o["envelope"] == "linear":  # chainable: the LR becomes envelope x uncertainty factor
         envelope = torch_sched.LinearLR(optimizer, 1.0, 0.0, total_iters=budget.steps)

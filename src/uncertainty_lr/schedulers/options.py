@@ -151,9 +151,11 @@ class UncertaintyOptions:
     # without, it lasts decay_ratio x the steps so far.
     total_steps: Any = _field(Option(None, kind="int", low=1, optional=True))
     search: bool = _field(Option(True, kind="bool"))
-    search_growth: float = _field(Option(1.05, low=1.0, high=2.0, closed="(]"))
+    # search_steps: steps of the ramp from the base LR to max_lr; None: SEARCH_STEPS (the
+    # harness: one epoch's steps).
+    search_steps: Any = _field(Option(None, kind="int", low=1, optional=True))
     search_margin: float = _field(Option(0.05, low=0.0, high=1.0, closed="()"))
-    search_safety: float = _field(Option(0.5, low=0.0, high=1.0, closed="(]"))
+    search_safety: float = _field(Option(1 / 3, low=0.0, high=1.0, closed="(]"))
     decay_earliest: float = _field(Option(0.5, low=0.0, high=1.0))
     decay_latest: float = _field(Option(0.8, low=0.0, high=1.0))
     decay_shape: str = _field(Option("linear", kind="choice", choices=("linear", "sqrt")))
@@ -204,6 +206,9 @@ class UncertaintyOptions:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
 
+#: The level search's ramp length when ``search_steps`` is None, in optimizer steps.
+SEARCH_STEPS = 100
+
 _DEFAULTS = {name: option.default for name, option in UncertaintyOptions.table().items()}
 
 #: Options that only some modes read: option -> {setting: the values of it that read the
@@ -229,7 +234,7 @@ READ_WHEN: dict[str, dict[str, tuple[Any, ...]]] = {
     # The cycle's LR moves every step; warmup and cooldown count decisions.
     "warmup": _DECISIONS,
     "cooldown": _DECISIONS,
-    **{name: _CYCLE for name in ("total_steps", "search", "search_growth", "search_margin",
+    **{name: _CYCLE for name in ("total_steps", "search", "search_steps", "search_margin",
                                  "search_safety", "decay_earliest", "decay_latest",
                                  "decay_shape")},
 }  # fmt: skip

@@ -243,16 +243,15 @@ class UncertaintyPolicy:
         """
         self._check_groups(current_lrs)
         self._decide_pending()
-        moved = self.rule.on_step(self)
-        if moved is not None:
-            self.lrs = [self._clamp(i, lr) for i, lr in enumerate(moved)]
+        self._move_on_step()
         new = [lr * (float(cur) / old) for lr, cur, old in zip(self.lrs, current_lrs, self.applied)]
         self.applied = list(self.lrs)
         return new
 
     def restart(self) -> list[float]:
         """Like advance(), but returns the policy's own LRs (base x its factor), ignoring the
-        current ones: what a scheduler handed over to by ``SequentialLR`` starts from."""
+        current ones: what a scheduler handed over to by ``SequentialLR`` starts from (its
+        epoch 0: a mode that moves every step, ``cycle``, moves from the next step on)."""
         self._decide_pending()
         self.applied = list(self.lrs)
         return list(self.lrs)
@@ -290,6 +289,11 @@ class UncertaintyPolicy:
         self.max_lrs.append(high)
         self.lrs.append(float(lr))
         self.applied.append(float(lr))
+
+    def _move_on_step(self) -> None:
+        moved = self.rule.on_step(self)
+        if moved is not None:
+            self.lrs = [self._clamp(i, lr) for i, lr in enumerate(moved)]
 
     def _decide_pending(self) -> None:
         if self.pending is not None:

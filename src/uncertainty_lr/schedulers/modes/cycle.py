@@ -5,11 +5,12 @@ the training loss of each step (``observe_loss``) and, once per evaluation, the 
 signal (``observe(u)``: ``signals.overconfidence`` on held-out data, mean confidence minus
 accuracy). Three phases, t = scheduler steps taken:
 
-1. *search* (``search=True``): from the base LR, x ``search_growth`` per step while the
-   smoothed training loss keeps within ``search_margin`` of its lowest value; at the first
-   rise past it the level settles at ``search_safety`` x the LR of that lowest value (see
-   ``LevelSearch``). A signal above ``threshold`` (the model is already surer than it is
-   right) ends it where it is; ``max_lr`` caps it.
+1. *search* (``search=True``, ``LevelSearch``): from the base LR up to ``max_lr`` over
+   ``search_steps`` steps, geometrically, while the smoothed training loss keeps within
+   ``search_margin`` of its lowest value and no signal says the model is over-confident
+   (above ``threshold``). A rise of the loss settles the level at ``search_safety`` x the
+   LR where the loss was lowest; an over-confident signal at ``search_safety`` x the LR
+   reached; the first signal after the ramp's top that is not over-confident keeps it.
 2. *hold* at that level L.
 3. *anneal*: the trigger fires after ``patience`` decisions in a row with the signal above
    ``threshold`` that set no new low (each new low ``tolerance`` below the best), as in
@@ -33,11 +34,17 @@ from typing import Any
 
 from uncertainty_lr.schedulers.modes.base import ModeRule, PolicyView
 from uncertainty_lr.schedulers.modes.search import LevelSearch
+from uncertainty_lr.schedulers.options import SEARCH_STEPS
 
 #: LevelSearch's state, saved under these names (distinct from the policy's and options').
 _SEARCH_STATE = {"search_multiple": "multiple", "search_ema": "ema", "search_best": "best",
-                 "search_best_multiple": "best_multiple", "search_steps": "steps",
+                 "search_best_multiple": "best_multiple", "search_taken": "taken",
                  "search_ended": "ended"}  # fmt: skip
+
+
+def _cap(policy: PolicyView) -> float:
+    """The largest multiple of the base LR that keeps every group within its max_lr."""
+    return min(h / b for h, b in zip(policy.max_lrs, policy.base_lrs))
 
 
 class CycleRule(ModeRule):
@@ -62,9 +69,10 @@ class CycleRule(ModeRule):
         self.decay_earliest: float = options.decay_earliest
         self.decay_latest: float = options.decay_latest
         self.decay_shape: str = options.decay_shape
+        steps = options.search_steps if options.search_steps is not None else SEARCH_STEPS
         self.level_search = LevelSearch(
-            growth=options.search_growth, margin=options.search_margin,
-            safety=options.search_safety, max_multiple=math.inf,
+            steps=steps, margin=options.search_margin, safety=options.search_safety,
+            max_multiple=math.inf,
         )  # fmt: skip
         if not options.search:
             self.level_search.ended = "off"
@@ -87,9 +95,9 @@ class CycleRule(ModeRule):
         self.pending_loss = float(loss)
 
     def decide(self, s: float, policy: PolicyView) -> list[float]:
-        """A signal: end the search if the model is over-confident, count the trigger."""
-        if s > self.threshold:
-            self.level_search.observe_sure()
+        """A signal: the search's cue, and the trigger's count."""
+        self.level_search.max_multiple = _cap(policy)
+        self.level_search.observe_signal(over_confident=s > self.threshold)
         new_low = self.best is None or s < self.best * (1.0 - self.tolerance)
         if new_low:
             self.best = s
@@ -101,10 +109,9 @@ class CycleRule(ModeRule):
         """One optimizer step was taken: the LRs of the next."""
         self.t += 1
         search = self.level_search
+        search.max_multiple = _cap(policy)
         if self.pending_loss is not None:
-            if search.searching:
-                search.max_multiple = min(h / b for h, b in zip(policy.max_lrs, policy.base_lrs))
-                search.observe_loss(self.pending_loss)
+            search.observe_loss(self.pending_loss)
             self.pending_loss = None
         if self.decay_start is None and self._decay_starts_now():
             self.decay_start = self.t
