@@ -112,10 +112,12 @@ def histories(draw):
     shape=st.sampled_from(["linear", "sqrt"]),
     search=st.booleans(),
     smoothing=st.sampled_from([0.0, 0.5]),
+    back_off=st.sampled_from([None, 0.15]),
 )
-def test_the_fast_path_equals_the_reference_twin(events, total, shape, search, smoothing):
+def test_the_fast_path_equals_the_reference_twin(events, total, shape, search, smoothing, back_off):
     options = UncertaintyOptions(mode="cycle", total_steps=total, decay_shape=shape,
                                  search=search, smoothing=smoothing, search_steps=6,
+                                 search_threshold=back_off,
                                  decay_earliest=0.3, patience=1)  # fmt: skip
     policy = UncertaintyPolicy([0.1, 0.3], options)
     policy.start([0.1, 0.3])

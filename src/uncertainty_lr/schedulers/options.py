@@ -156,6 +156,8 @@ class UncertaintyOptions:
     search_steps: Any = _field(Option(None, kind="int", low=1, optional=True))
     search_margin: float = _field(Option(0.05, low=0.0, high=1.0, closed="()"))
     search_safety: float = _field(Option(1 / 3, low=0.0, high=1.0, closed="(]"))
+    # search_threshold: the signal above which the search backs off; None: `threshold`.
+    search_threshold: Any = _field(Option(None, low=0.0, high=1.0, closed="()", optional=True))
     decay_earliest: float = _field(Option(0.5, low=0.0, high=1.0))
     decay_latest: float = _field(Option(0.8, low=0.0, high=1.0))
     decay_shape: str = _field(Option("linear", kind="choice", choices=("linear", "sqrt")))
@@ -235,7 +237,7 @@ READ_WHEN: dict[str, dict[str, tuple[Any, ...]]] = {
     "warmup": _DECISIONS,
     "cooldown": _DECISIONS,
     **{name: _CYCLE for name in ("total_steps", "search", "search_steps", "search_margin",
-                                 "search_safety", "decay_earliest", "decay_latest",
+                                 "search_safety", "search_threshold", "decay_earliest", "decay_latest",
                                  "decay_shape")},
 }  # fmt: skip
 
