@@ -70,7 +70,10 @@ class CycleModule(pl.LightningModule):
         self.pending = None
         optimizer = torch.optim.SGD(self.parameters(), lr=0.05)
         scheduler = UncertaintyLR(optimizer, **OPTIONS)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
 
 
 def test_lightning_steps_a_cycle_per_step_with_the_losses_and_signals_it_was_given(tmp_path):

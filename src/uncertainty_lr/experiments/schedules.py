@@ -159,10 +159,13 @@ class UncertaintySchedule(TorchSchedule):
     DDP every rank applies the same LR; outside DDP that is the signal itself.
     """
 
-    def __init__(self, optimizer, scheduler, signal: str, every: str, tracker_momentum: float):
+    def __init__(self, optimizer, scheduler, signal: str, every: str, tracker_momentum: float,
+                 average: float = 0.0):  # fmt: skip
         scheduler, self.envelope = scheduler if isinstance(scheduler, tuple) else (scheduler, None)
         super().__init__("uncertainty", optimizer, scheduler, every)
         self.signal = signal
+        self.average = WeightAverage(optimizer, average) if average > 0 else None
+        self.recalibrate_batchnorm = self.average is not None
         self.tracker = None
         spec = signal_spec(signal)
         if spec.from_training:
@@ -176,11 +179,21 @@ class UncertaintySchedule(TorchSchedule):
     def from_built(cls, name, optimizer, scheduler, options) -> UncertaintySchedule:
         """Fed the signal ``options["signal"]``, every epoch or step (``options["every"]``)."""
         return cls(optimizer, scheduler, options["signal"], options["every"],
-                   options["tracker_momentum"])  # fmt: skip
+                   options["tracker_momentum"], options["average"])  # fmt: skip
+
+    def train(self) -> None:
+        if self.average is not None:
+            self.average.use_live()
+
+    def eval(self) -> None:
+        if self.average is not None:
+            self.average.use_average()
 
     def after_batch(self, logits=None, loss=None) -> None:
         if self.envelope is not None:
             self.envelope.step()
+        if self.average is not None:
+            self.average.update()
         if self.scheduler.policy.rule.per_step:  # mode=cycle: one step per optimizer step
             if self.scheduler.wants_loss and loss is not None:
                 self.scheduler.observe_loss(_mean_over_ranks(loss))
@@ -218,6 +231,8 @@ class UncertaintySchedule(TorchSchedule):
             state["tracker"] = self.tracker.state_dict()
         if self.envelope is not None:
             state["envelope"] = self.envelope.state_dict()
+        if self.average is not None:
+            state["average"] = self.average.state_dict()
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -227,6 +242,57 @@ class UncertaintySchedule(TorchSchedule):
             self.tracker.load_state_dict(state["tracker"])
         if self.envelope is not None:
             self.envelope.load_state_dict(state["envelope"])
+        if self.average is not None:
+            self.average.load_state_dict(state["average"])
+
+
+class WeightAverage:
+    """A running average of the optimizer's parameters, evaluated in their place.
+
+    After step t the average moves towards the parameters by w = 1 / max(1, ``horizon`` x t):
+    an exponential average over about the last ``horizon`` share of the steps so far, so it
+    needs no budget (``horizon`` 0.2: roughly the last fifth). ``use_average()`` (before
+    evaluation) puts the average into the parameters and keeps the trained ones aside;
+    ``use_live()`` (before training) puts them back. The loop recomputes BatchNorm
+    statistics for the averaged weights, as for schedule-free.
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, horizon: float) -> None:
+        self.params = [p for group in optimizer.param_groups for p in group["params"]]
+        self.horizon = horizon
+        self.steps = 0
+        self.average: list[torch.Tensor] | None = None
+        self.live: list[torch.Tensor] | None = None  # the trained weights, while evaluating
+
+    @torch.no_grad()
+    def update(self) -> None:
+        self.steps += 1
+        weight = 1.0 / max(1.0, self.horizon * self.steps)
+        if self.average is None:
+            self.average = [p.detach().clone() for p in self.params]
+        else:
+            torch._foreach_lerp_(self.average, [p.detach() for p in self.params], weight)
+
+    @torch.no_grad()
+    def use_average(self) -> None:
+        if self.average is None or self.live is not None:
+            return
+        self.live = [p.detach().clone() for p in self.params]
+        torch._foreach_copy_([p.data for p in self.params], self.average)
+
+    @torch.no_grad()
+    def use_live(self) -> None:
+        if self.live is None:
+            return
+        torch._foreach_copy_([p.data for p in self.params], self.live)
+        self.live = None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"steps": self.steps, "average": self.average, "live": self.live}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.steps = state["steps"]
+        self.average, self.live = state["average"], state["live"]
 
 
 def _mean_over_ranks(loss: torch.Tensor) -> float:

@@ -197,6 +197,9 @@ SCHEDULES: dict[str, ScheduleSpec] = {
          # budget=known: mode=cycle told the run's length (total_steps = epochs x steps per
          # epoch), so its decay ends at 0 there; budget-aware, like cosine.
          "budget": Option("free", kind="choice", choices=("free", "known")),
+         # average=h: evaluate (and take the signal from) a running average of the weights
+         # over about the last share h of the steps so far, instead of the weights trained.
+         "average": Option(0.0, low=0.0, high=1.0, closed="[)"),
          **UncertaintyOptions.table()},
         every="metric", adapter="uncertainty", check=_check_uncertainty,
     ),
