@@ -71,9 +71,17 @@ def main() -> None:
     parser.add_argument("store")
     parser.add_argument("--budgets", type=int, nargs="+", required=True)
     parser.add_argument("--arms", nargs="+", help="only these arms (as printed)")
+    parser.add_argument("--markdown", action="store_true", help="print a markdown table")
     args = parser.parse_args()
     cells = arm_scores(args.store, args.budgets)
     columns = sorted(cells)
+    if args.markdown:
+        print("| arm | " + " | ".join(columns) + " | mean | mean rank |")
+        print("|---" * (len(columns) + 3) + "|")
+        for mean_rank, mean_acc, arm, by_cell in ranking(cells, args.arms):
+            row = [f"{by_cell[c][0]:.4f}" if c in by_cell else "-" for c in columns]
+            print(f"| `{arm}` | " + " | ".join(row) + f" | {mean_acc:.4f} | {mean_rank:.2f} |")
+        return
     print(f"{'arm':<58}" + "".join(f"{c:>18}" for c in columns) + f"{'mean':>8}{'rank':>7}")
     for mean_rank, mean_acc, arm, by_cell in ranking(cells, args.arms):
         row = "".join(
