@@ -58,8 +58,13 @@ class Option:
         """``value`` if it is allowed, else ValueError naming it ("NAME of OWNER" with an
         ``owner``) and what is allowed; a list or tuple of LRs comes back as a list."""
         label = f"{name} of {owner}" if owner else name
-        if value is None and self.optional:
-            return None
+        if self.optional:
+            if value is None:
+                return None
+            try:
+                return replace(self, optional=False).check(name, value, owner)
+            except ValueError:
+                raise refuse(label, self.allowed(), value) from None
         if self.kind == "choice":
             return check_choice(label, value, self.choices)
         if self.kind == "bool":
