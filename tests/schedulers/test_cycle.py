@@ -69,7 +69,7 @@ def test_budget_free_decays_over_half_the_steps_so_far_and_says_when_it_is_done(
 def test_an_over_confident_signal_backs_off_and_a_calm_one_at_the_top_holds():
     opt = sgd(0.1)
     s = UncertaintyLR(opt, mode="cycle", search_steps=2, max_lr=0.4, search_safety=0.5)
-    got = drive(s, opt, [(1.0, None), (0.9, 0.2), (0.1, None)])  # 0.2 > threshold 0.05
+    got = drive(s, opt, [(1.0, None), (0.9, 0.2), (0.1, None)])  # 0.2 > search_threshold 0.1
     assert got == pytest.approx([0.2, 0.1, 0.1])
     assert s.policy.rule.level_search.ended == "over-confident" and not s.wants_loss
     opt = sgd(0.1)
@@ -112,7 +112,7 @@ def histories(draw):
     shape=st.sampled_from(["linear", "sqrt"]),
     search=st.booleans(),
     smoothing=st.sampled_from([0.0, 0.5]),
-    back_off=st.sampled_from([None, 0.15]),
+    back_off=st.sampled_from([0.1, 0.15]),
 )
 def test_the_fast_path_equals_the_reference_twin(events, total, shape, search, smoothing, back_off):
     options = UncertaintyOptions(mode="cycle", total_steps=total, decay_shape=shape,

@@ -161,8 +161,9 @@ class UncertaintyOptions:
     search_steps: Any = _field(Option(None, kind="int", low=1, optional=True))
     search_margin: float = _field(Option(0.05, low=0.0, high=1.0, closed="()"))
     search_safety: float = _field(Option(1 / 3, low=0.0, high=1.0, closed="(]"))
-    # search_threshold: the signal above which the search backs off; None: `threshold`.
-    search_threshold: Any = _field(Option(None, low=0.0, high=1.0, closed="()", optional=True))
+    # search_threshold: the signal above which the search backs off (0.1: twice the anneal's
+    # threshold, so that one noisy first evaluation does not cut the level).
+    search_threshold: float = _field(Option(0.1, low=0.0, high=1.0, closed="()"))
     decay_earliest: float = _field(Option(0.5, low=0.0, high=1.0))
     decay_latest: float = _field(Option(0.8, low=0.0, high=1.0))
     decay_shape: str = _field(Option("linear", kind="choice", choices=("linear", "sqrt")))

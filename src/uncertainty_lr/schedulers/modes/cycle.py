@@ -8,7 +8,7 @@ accuracy). Three phases, t = scheduler steps taken:
 1. *search* (``search=True``, ``LevelSearch``): from the base LR up to ``max_lr`` over
    ``search_steps`` steps, geometrically, while the smoothed training loss keeps within
    ``search_margin`` of its lowest value and no signal says the model is over-confident
-   (above ``search_threshold``, by default ``threshold``). A rise of the loss settles the level at ``search_safety`` x the
+   (above ``search_threshold``, 0.1). A rise of the loss settles the level at ``search_safety`` x the
    LR where the loss was lowest; an over-confident signal at ``search_safety`` x the LR
    reached; the first signal after the ramp's top that is not over-confident keeps it.
 2. *hold* at that level L.
@@ -63,9 +63,7 @@ class CycleRule(ModeRule):
     def __init__(self, options: Any) -> None:
         self.total_steps: int | None = options.total_steps
         self.threshold: float = options.threshold
-        self.search_threshold: float = (
-            options.threshold if options.search_threshold is None else options.search_threshold
-        )
+        self.search_threshold: float = options.search_threshold
         self.patience: int = options.patience
         self.tolerance: float = options.tolerance
         self.decay_ratio: float = options.decay_ratio

@@ -115,8 +115,7 @@ def reference_cycle_lrs(
         history: list[tuple[str, float | bool]] = []
         for k, (loss, _) in enumerate(events[:t], 1):
             if k in judged_at:  # a step decides on its signal before it reads its loss
-                back_off = o.threshold if o.search_threshold is None else o.search_threshold
-                history.append(("signal", judged_at[k] > back_off))
+                history.append(("signal", judged_at[k] > o.search_threshold))
             if loss is not None:
                 history.append(("loss", loss))
         multiple = search_level(history, o, cap) if o.search else 1.0
