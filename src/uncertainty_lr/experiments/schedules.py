@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from uncertainty_lr import distributed
+from uncertainty_lr.schedulers.averaging import WeightAverage
 from uncertainty_lr.schedulers.baselines import build_scheduler
 from uncertainty_lr.schedulers.prodigy import effective_lrs
 from uncertainty_lr.schedulers.registry import SCHEDULES
@@ -244,55 +245,6 @@ class UncertaintySchedule(TorchSchedule):
             self.envelope.load_state_dict(state["envelope"])
         if self.average is not None:
             self.average.load_state_dict(state["average"])
-
-
-class WeightAverage:
-    """A running average of the optimizer's parameters, evaluated in their place.
-
-    After step t the average moves towards the parameters by w = 1 / max(1, ``horizon`` x t):
-    an exponential average over about the last ``horizon`` share of the steps so far, so it
-    needs no budget (``horizon`` 0.2: roughly the last fifth). ``use_average()`` (before
-    evaluation) puts the average into the parameters and keeps the trained ones aside;
-    ``use_live()`` (before training) puts them back. The loop recomputes BatchNorm
-    statistics for the averaged weights, as for schedule-free.
-    """
-
-    def __init__(self, optimizer: torch.optim.Optimizer, horizon: float) -> None:
-        self.params = [p for group in optimizer.param_groups for p in group["params"]]
-        self.horizon = horizon
-        self.steps = 0
-        self.average: list[torch.Tensor] | None = None
-        self.live: list[torch.Tensor] | None = None  # the trained weights, while evaluating
-
-    @torch.no_grad()
-    def update(self) -> None:
-        self.steps += 1
-        weight = 1.0 / max(1.0, self.horizon * self.steps)
-        if self.average is None:
-            self.average = [p.detach().clone() for p in self.params]
-        else:
-            torch._foreach_lerp_(self.average, [p.detach() for p in self.params], weight)
-
-    @torch.no_grad()
-    def use_average(self) -> None:
-        if self.average is None or self.live is not None:
-            return
-        self.live = [p.detach().clone() for p in self.params]
-        torch._foreach_copy_([p.data for p in self.params], self.average)
-
-    @torch.no_grad()
-    def use_live(self) -> None:
-        if self.live is None:
-            return
-        torch._foreach_copy_([p.data for p in self.params], self.live)
-        self.live = None
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"steps": self.steps, "average": self.average, "live": self.live}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.steps = state["steps"]
-        self.average, self.live = state["average"], state["live"]
 
 
 def _mean_over_ranks(loss: torch.Tensor) -> float:

@@ -264,9 +264,12 @@ def _unread_message(name: str, values: Mapping[str, Any]) -> str:
     )
 
 
-#: The recommended options, chosen in the annealing study (docs/results.md) on validation
-#: data: hold the LR, and once the signal stays above ``threshold`` (0.05), without a new
-#: low, for ``patience`` (2) decisions, decay linearly to min_lr over ``decay_ratio`` (0.5) x the
-#: decisions so far. Feed it ``signals.overconfidence`` on held-out data (confidence minus
-#: accuracy): the LR anneals once the model is over 5 % surer than it is right.
-RECOMMENDED: dict[str, Any] = {"mode": "anneal", "trigger": "threshold"}
+#: The recommended options when the budget is not known, chosen in the method study
+#: (docs/results.md) on validation data: mode "cycle", stepped after every optimizer step
+#: with the training loss (``observe_loss``) and, after each evaluation, the held-out
+#: over-confidence (``signals.overconfidence``: confidence minus accuracy) via ``observe``.
+#: It searches the LR level over the first ``search_steps`` steps, holds it, and once the
+#: model has stayed over 5 % surer than it is right for 2 evaluations decays to ~0 over half
+#: the steps so far; ``annealed`` then says training can stop. Evaluate a ``WeightAverage``
+#: of the weights (the harness's default arm does). Told the budget, add ``total_steps``.
+RECOMMENDED: dict[str, Any] = {"mode": "cycle"}

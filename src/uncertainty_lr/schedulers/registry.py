@@ -180,12 +180,15 @@ SCHEDULES: dict[str, ScheduleSpec] = {
         adapter="prodigy",
     ),
     "uncertainty": ScheduleSpec(
-        "UncertaintyLR. With no mode given, the default: hold the LR until the model is over 5 % "
-        "surer than it is right on validation data for 2 epochs in a row, then decay linearly "
-        "to ~0 over half the epochs so far (mode=anneal, trigger=threshold, "
-        "signal=overconfidence). With a mode (threshold: the study plan's rule on entropy; "
-        "band, proportional, anneal), the plain option defaults; envelope=linear adds a "
-        "linear-to-zero envelope", f"{BASELINES}:build_uncertainty",
+        "UncertaintyLR. With no mode given, the default (mode=cycle, signal=overconfidence, "
+        "average=0.2): search the LR level over the first epoch (up to 10 x, back to a third "
+        "if the model then is over 10 % surer than it is right), hold it, and decay to ~0 over "
+        "half the steps so far once it has been over 5 % surer than right for 2 epochs; "
+        "evaluated on a running average of the weights. budget=known: the same told the "
+        "budget, its decay ending at 0 at the last step. With a mode (threshold: the study "
+        "plan's rule on entropy; band, proportional, anneal, cycle), the plain option "
+        "defaults; envelope=linear adds a linear-to-zero envelope",
+        f"{BASELINES}:build_uncertainty",
         # The harness's own options (which signal, how often, the training signal's EMA,
         # the envelope), then UncertaintyLR's, which the builder passes on to it.
         {"signal": Option("entropy", kind="choice", choices=UNCERTAINTY_SIGNALS),
@@ -207,11 +210,13 @@ SCHEDULES: dict[str, ScheduleSpec] = {
 
 
 #: What the arm ``uncertainty`` runs when no ``mode`` is given: the default chosen in the
-#: annealing study (docs/results.md), every other option at its plain default. Given a
-#: mode, the plain defaults apply, so ``uncertainty:mode=threshold`` is the study plan's rule.
-DEFAULT_UNCERTAINTY = {**RECOMMENDED, "signal": "overconfidence"}
-#: What ``uncertainty:budget=known`` runs when no ``mode`` is given (docs/results.md).
-DEFAULT_UNCERTAINTY_KNOWN = {"mode": "cycle", "signal": "overconfidence"}
+#: method study (docs/results.md), every other option at its plain default. Given a mode,
+#: the plain defaults apply, so ``uncertainty:mode=threshold`` is the study plan's rule and
+#: ``uncertainty:mode=anneal,trigger=threshold,signal=overconfidence`` the former default.
+DEFAULT_UNCERTAINTY = {**RECOMMENDED, "signal": "overconfidence", "average": 0.2}
+#: What ``uncertainty:budget=known`` runs when no ``mode`` is given (docs/results.md): the
+#: cycle told the run's length; its decay ends at 0 there, so no average is evaluated.
+DEFAULT_UNCERTAINTY_KNOWN = {**RECOMMENDED, "signal": "overconfidence"}
 
 
 def uses_default_uncertainty(name: str, options: Mapping[str, Any] | None) -> bool:
