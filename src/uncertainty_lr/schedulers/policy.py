@@ -369,4 +369,7 @@ class UncertaintyPolicy:
 
 _OPTIONS = tuple(UncertaintyOptions.table())
 #: What states saved before an option (or its state) existed lack: loaded as these.
-_ADDED = {"trigger": "stall", "explore": False, "gain": 1.0}
+_ADDED = {"trigger": "stall", "explore": False, "gain": 1.0,
+          **{k: v for k, v in UncertaintyOptions().to_dict().items()
+             if k in ("total_steps", "search", "search_steps", "search_margin", "search_safety",
+                      "search_threshold", "decay_earliest", "decay_latest", "decay_shape")}}  # fmt: skip
