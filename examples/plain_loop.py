@@ -1,8 +1,11 @@
 """UncertaintyLR in a plain PyTorch loop, with the recommended setting.
 
-The LR is held while the model keeps learning; once the model has been over 5 % surer
-than it is right on held-out data for 2 epochs, it decays linearly to ~0 over half the
-epochs taken so far, and ``annealed`` says when to stop. No budget is stated anywhere.
+Stepped after every optimizer step: over the first epoch it searches the LR level (up to
+10 x the optimizer's LR while the training loss keeps stable), holds it while the model
+keeps learning, and once the model has been over 5 % surer than it is right on held-out
+data for 2 epochs decays linearly to ~0 over half the steps taken so far; ``annealed``
+says when to stop. The held-out signal is read from a running average of the weights
+(``WeightAverage``). No budget is stated anywhere.
 
     python examples/plain_loop.py        # a few seconds on one CPU core
 """
@@ -10,7 +13,7 @@ epochs taken so far, and ``annealed`` says when to stop. No budget is stated any
 import torch
 from torch import nn
 
-from uncertainty_lr import RECOMMENDED, UncertaintyLR
+from uncertainty_lr import RECOMMENDED, UncertaintyLR, WeightAverage
 from uncertainty_lr.signals import overconfidence
 
 
@@ -29,16 +32,24 @@ def main() -> None:
     x_val, y_val = blobs(1000, generator)
     model = nn.Sequential(nn.Linear(20, 256), nn.ReLU(), nn.Linear(256, 3))
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    scheduler = UncertaintyLR(optimizer, **RECOMMENDED)  # mode="anneal", trigger="threshold"
+    batches = 10
+    # mode="cycle"; the level search lasts one epoch
+    scheduler = UncertaintyLR(optimizer, **RECOMMENDED, search_steps=batches)
+    average = WeightAverage(optimizer)
     for epoch in range(100):
-        for xb, yb in zip(x.split(20), y.split(20)):
+        for xb, yb in zip(x.split(len(x) // batches), y.split(len(y) // batches)):
             optimizer.zero_grad()
-            nn.functional.cross_entropy(model(xb), yb).backward()
+            loss = nn.functional.cross_entropy(model(xb), yb)
+            loss.backward()
             optimizer.step()
-        with torch.no_grad():  # held-out confidence minus accuracy, floored at 0
+            average.update()
+            if scheduler.wants_loss:  # only while it searches the level: no sync after
+                scheduler.observe_loss(loss.detach())
+            scheduler.step()
+        with average.averaged(), torch.no_grad():  # held-out confidence minus accuracy
             signal = overconfidence(model(x_val).softmax(-1), y_val)
-        scheduler.step(signal)
-        if epoch % 5 == 0 or scheduler.annealed:
+        scheduler.observe(signal)  # acted on at the next step
+        if epoch % 2 == 0 or scheduler.annealed:
             print(f"epoch {epoch:3d}  signal {signal:.3f}  lr {scheduler.get_last_lr()[0]:.2e}")
         if scheduler.annealed:  # the decay is over: training can stop here
             print(f"annealed after {epoch + 1} epochs")

@@ -19,6 +19,7 @@ PROMISES = {
     "lightning_monitored.py": "4 decisions",
     "hf_trainer.py": "3 decisions",
     "ddp_cpu.py": "epoch 4",
+    "known_budget.py": "budget spent: lr 1.0e-06 after 400 steps",
 }
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # never true at run time: importing these loads torch
+    from uncertainty_lr.schedulers.averaging import WeightAverage
     from uncertainty_lr.schedulers.options import RECOMMENDED, UncertaintyOptions
     from uncertainty_lr.schedulers.policy import UncertaintyPolicy
     from uncertainty_lr.schedulers.uncertainty import (
@@ -28,6 +29,7 @@ _EXPORTS = {
     "UncertaintyOptions": "uncertainty_lr.schedulers.options",
     "RECOMMENDED": "uncertainty_lr.schedulers.options",
     "UncertaintyPolicy": "uncertainty_lr.schedulers.policy",
+    "WeightAverage": "uncertainty_lr.schedulers.averaging",
 }
 __all__ = [
     "RECOMMENDED",
@@ -35,6 +37,7 @@ __all__ = [
     "UncertaintyLR",
     "UncertaintyOptions",
     "UncertaintyPolicy",
+    "WeightAverage",
     "__version__",
     "mean_over_ranks",
 ]

@@ -15,8 +15,9 @@ from uncertainty_lr import exits
 from uncertainty_lr.cli_parser import UsageError, build_parser
 from uncertainty_lr.experiments.config import FIELDS, SIZE_FIELDS, RunConfig, load_toml
 
+#: The demo's arms: the baselines, the budget-free default and the default told the budget.
 DEMO_SCHEDULES = ("constant", "step", "cosine", "plateau", "onecycle", "warmup_cosine", "greedy",
-                  "schedule_free", "uncertainty")  # fmt: skip
+                  "schedule_free", "uncertainty", "uncertainty:budget=known")  # fmt: skip
 
 
 def _grid_from_args(args) -> tuple[list[str], list[str], list[int], RunConfig, Path]:

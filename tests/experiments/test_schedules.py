@@ -40,9 +40,10 @@ def run_epochs(model, schedule, x, y, epochs, seed=0, start=0):
             xb, yb = x[b * 8 : (b + 1) * 8], y[b * 8 : (b + 1) * 8]
             schedule.optimizer.zero_grad()
             logits = model(xb)
-            torch.nn.functional.cross_entropy(logits, yb).backward()
+            loss = torch.nn.functional.cross_entropy(logits, yb)
+            loss.backward()
             schedule.optimizer.step()
-            schedule.after_batch(logits.detach())
+            schedule.after_batch(logits.detach(), loss.detach())
         schedule.eval()
         model.eval()
         schedule.after_epoch({"val_loss": VAL_LOSS[epoch], "val_entropy": VAL_ENTROPY[epoch],
@@ -73,6 +74,8 @@ ADAPTIVE = {
     "uncertainty:proportional": {"mode": "proportional", "smoothing": 0.5, "cooldown": 1},
     "uncertainty:train_entropy": {"mode": "threshold", "signal": "train_entropy", "every": "step"},
     "uncertainty:anneal": {"mode": "anneal", "patience": 1},
+    "uncertainty:known": {"budget": "known", "decay_earliest": 0.2, "search_steps": 4},
+    "uncertainty:cycle-average": {"mode": "cycle", "signal": "overconfidence", "average": 0.2},
 }
 ARMS = (
     [(name, {}) for name in SCHEDULES]
@@ -247,3 +250,34 @@ def test_a_signal_is_fed_from_where_the_catalog_says():
     assert build("uncertainty", mode="threshold", signal="ll_entropy")[3].val_signals == (
         "ll_entropy",
     )
+
+
+def test_cycle_arms_step_every_batch_with_the_loss_and_decide_at_the_next_step():
+    model, x, y, s = build("uncertainty", budget="known", search_steps=STEPS)
+    assert s.scheduler.options.total_steps == EPOCHS * STEPS  # told the run's length
+    lrs = run_epochs(model, s, x, y, 2)
+    assert lrs[0] == pytest.approx(1e-1)  # the ramp reached max_lr (10 x) after one epoch
+    assert s.scheduler.policy.rule.t == 2 * STEPS
+
+
+def test_weight_average_is_evaluated_and_resumes_exactly():
+    options = dict(mode="cycle", signal="overconfidence", average=0.5)
+    model, x, y, s = build("uncertainty", **options)
+    run_epochs(model, s, x, y, EPOCHS)
+    whole = [p.detach().clone() for p in model.parameters()]  # after eval(): the average
+    trained = [t.clone() for t in s.average.live]
+    assert any(not torch.equal(a, b) for a, b in zip(whole, trained))
+
+    model, x, y, s = build("uncertainty", **options)
+    run_epochs(model, s, x, y, 3)
+    buf = io.BytesIO()
+    torch.save({"model": model.state_dict(), "opt": s.optimizer.state_dict(),
+                "sched": s.state_dict()}, buf)  # fmt: skip
+    buf.seek(0)
+    ckpt = torch.load(buf, weights_only=True)
+    model2, x, y, s2 = build("uncertainty", **options)
+    model2.load_state_dict(ckpt["model"])
+    s2.optimizer.load_state_dict(ckpt["opt"])
+    s2.load_state_dict(ckpt["sched"])
+    run_epochs(model2, s2, x, y, EPOCHS, start=3)
+    assert all(torch.equal(a, b) for a, b in zip(whole, model2.parameters()))

@@ -47,7 +47,7 @@ CLI_CASES = [
     ("policy threshold", ["--opt", "threshold=1.5"], "threshold must be a number in (0, 1), got 1.5"),
     ("opt without =", ["--opt", "threshold"], "--opt 'threshold' must look like KEY=VALUE"),
     ("unknown signal option", ["--schedule", "uncertainty:signal=vibes"], "signal must be one of confidence"),
-    ("unknown mode", ["--schedule", "uncertainty:mode=sideways"], "mode must be one of threshold, band, proportional, anneal; got 'sideways'"),
+    ("unknown mode", ["--schedule", "uncertainty:mode=sideways"], "mode must be one of threshold, band, proportional, anneal, cycle; got 'sideways'"),
     ("min_lr > max_lr", ["--schedule", "uncertainty:min_lr=1,max_lr=0.1"], "min_lr must not exceed max_lr"),
     ("unknown option", ["--schedule", "step:gama=2"], "unknown option(s) gama for schedule 'step'; allowed: gamma, step_epochs"),
     ("negative eta_min", ["--schedule", "cosine:eta_min=-1"], "eta_min of schedule 'cosine' must be a non-negative number, got -1"),
@@ -112,7 +112,7 @@ def _opt() -> torch.optim.Optimizer:
 LIBRARY_CASES = [
     ("UncertaintyLR threshold", lambda p: UncertaintyLR(_opt(), threshold=1.5), "threshold must be a number in (0, 1), got 1.5"),
     ("UncertaintyLR option", lambda p: UncertaintyLR(_opt(), threshhold=0.1), "unknown option(s) threshhold for UncertaintyLR; allowed: band_width"),
-    ("UncertaintyLR mode", lambda p: UncertaintyLR(_opt(), mode="sideways"), "mode must be one of threshold, band, proportional, anneal; got 'sideways'"),
+    ("UncertaintyLR mode", lambda p: UncertaintyLR(_opt(), mode="sideways"), "mode must be one of threshold, band, proportional, anneal, cycle; got 'sideways'"),
     ("signal NaN", lambda p: UncertaintyLR(_opt()).step(float("nan")), "uncertainty must be a finite number in [0, 1], got nan"),
     ("signal 1.5", lambda p: UncertaintyLR(_opt()).step(1.5), "uncertainty must be a finite number in [0, 1], got 1.5"),
     ("signal vector", lambda p: UncertaintyLR(_opt()).step(torch.tensor([0.1, 0.2])), "uncertainty must be a scalar, got a tensor of shape (2,)"),

@@ -12,9 +12,10 @@ STUDY = Path(__file__).resolve().parents[2] / "docs" / "study"
 TINY = ["--problem", "digits_mlp", "--seeds", "0", "1", "2", "--train-size", "300",
         "--val-size", "100", "--test-size", "200", "--quiet", "--no-report"]  # fmt: skip
 #: Arms never told the budget: run once, 4 epochs, test metrics every epoch. The default
-#: uncertainty arm's LR never moves on digits (its over-confidence signal stays 0); the
-#: proportional one's does.
-FREE = ["constant", "prodigy", "uncertainty", "uncertainty:mode=proportional"]
+#: uncertainty arm's LR moves on digits (its level search); the former default's never
+#: does (its over-confidence signal stays 0).
+STATIC = "uncertainty:mode=anneal,signal=overconfidence,trigger=threshold"
+FREE = ["constant", "prodigy", "uncertainty", STATIC]
 #: Arms told the budget: one run per budget.
 AWARE = ["cosine", "linear", "onecycle", "wsd"]
 BUDGETS = (2, 4)

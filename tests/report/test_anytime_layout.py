@@ -25,7 +25,7 @@ def report(digits_anytime, tmp_path_factory):
 def test_first_screen_order(report):
     md = (report / "report.md").read_text(encoding="utf-8")
     order = ["## Verdict", "digits_mlp: uncertainty, never told the budget",
-             "digits_mlp: uncertainty:mode=proportional, never told the budget",
+             "digits_mlp: uncertainty:mode=anneal,signal=overconfidence,trigger=threshold, never told the budget",
              "## Accuracy against the budget", "figures/accuracy_vs_budget_digits_mlp.png",
              "<details><summary>digits_mlp: the other 3 arms against the budget",
              "figures/accuracy_vs_budget_rest_digits_mlp.png", "## Goal check",

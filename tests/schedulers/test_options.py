@@ -50,7 +50,7 @@ def test_check_options_fills_defaults_and_qualifies_names():
         ({"mode": "threshold", "trigger": "threshold"}, "trigger='threshold' does nothing in mode 'threshold'"),
         ({"mode": "proportional", "step_size": 0.2}, "step_size=0.2 does nothing in mode 'proportional' with explore=False; it is read with mode='threshold' or 'band', or explore=True"),
         ({"mode": "band", "tolerance": 0.1}, "tolerance=0.1 does nothing in mode 'band'"),
-        ({"mode": "anneal", "threshold": 0.1}, "threshold=0.1 does nothing in mode 'anneal' with trigger='stall'; it is read with mode='threshold' or 'band' or 'proportional', or trigger='threshold'"),
+        ({"mode": "anneal", "threshold": 0.1}, "threshold=0.1 does nothing in mode 'anneal' with trigger='stall'; it is read with mode='threshold' or 'band' or 'proportional' or 'cycle', or trigger='threshold'"),
         ({"mode": "anneal", "trigger": "threshold", "step_size": 0.3}, "step_size=0.3 does nothing in mode 'anneal' with explore=False"),
         ({"mode": "anneal", "band_width": 0.2}, "band_width=0.2 does nothing in mode 'anneal'; it is read with mode='band'"),
     ],

@@ -145,7 +145,10 @@ def test_restore_mid_run_continues_exactly(signals, mode, reference, data):
         ({"threshold": 0.0}, "threshold must be a number in (0, 1), got 0.0"),
         ({"threshold": 1.5}, "threshold must be a number in (0, 1), got 1.5"),
         ({"step_size": 1.0}, "step_size must be a number in (0, 1), got 1.0"),
-        ({"mode": "wild"}, "mode must be one of threshold, band, proportional, anneal; got 'wild'"),
+        (
+            {"mode": "wild"},
+            "mode must be one of threshold, band, proportional, anneal, cycle; got 'wild'",
+        ),
         ({"reference": "x"}, "reference must be one of absolute, initial, running_min; got 'x'"),
         (
             {"min_lr": 1.0, "max_lr": 0.1},

@@ -33,10 +33,11 @@ def test_defaults_are_filled_in():
         ("step", {"gamma": -1}, "gamma of schedule 'step' must be a number in (0, 1], got -1"),
         ("step", {"step_epochs": 1.5}, "step_epochs of schedule 'step' must be a positive integer, got 1.5"),
         ("plateau", {"metric": "val_accuracy"}, "metric of schedule 'plateau' must be one of val_loss"),
-        ("uncertainty", {"mode": "sideways"}, "mode must be one of threshold, band, proportional, anneal; got 'sideways'"),
+        ("uncertainty", {"mode": "sideways"}, "mode must be one of threshold, band, proportional, anneal, cycle; got 'sideways'"),
         ("uncertainty", {"threshold": True}, "threshold must be a number in (0, 1), got True"),
         ("uncertainty", {"signal": "vibes"}, "signal must be one of confidence, entropy"),
-        ("uncertainty", {"every": "step"}, "every='step' needs a train_* signal"),
+        ("uncertainty", {"mode": "anneal", "every": "step"}, "every='step' needs a train_* signal"),
+        ("uncertainty", {"every": "step"}, "mode='cycle' is stepped every optimizer step already; leave every='epoch'"),
         ("uncertainty", {"min_lr": 1.0, "max_lr": 0.1}, "min_lr must not exceed max_lr"),
         ("uncertainty", {"max_lr": [1e-2, -1.0]}, "max_lr must be a number > 0 or a list of them"),
     ],
@@ -83,14 +84,19 @@ def test_optimizer_description_names_the_decay_each_arm_ran_with():
 
 def test_uncertainty_with_no_mode_runs_the_chosen_default_and_a_mode_the_plain_defaults():
     default = check_schedule("uncertainty")
-    assert (default["mode"], default["trigger"], default["signal"]) == (
-        "anneal", "threshold", "overconfidence",
+    assert (default["mode"], default["signal"], default["average"]) == (
+        "cycle", "overconfidence", 0.2,
     )  # fmt: skip
     assert (default["threshold"], default["patience"], default["decay_ratio"]) == (0.05, 2, 0.5)
+    assert (default["search"], default["search_threshold"], default["total_steps"]) == (
+        True, 0.1, None,
+    )  # fmt: skip
     tweaked = check_schedule("uncertainty", {"decay_ratio": 1.0})  # still the default arm
     assert (tweaked["mode"], tweaked["signal"], tweaked["decay_ratio"]) == (
-        "anneal", "overconfidence", 1.0,
+        "cycle", "overconfidence", 1.0,
     )  # fmt: skip
+    known = check_schedule("uncertainty", {"budget": "known"})  # told the budget: no average (0)
+    assert (known["mode"], known["signal"], known["average"]) == ("cycle", "overconfidence", 0.0)
     plan = check_schedule("uncertainty", {"mode": "threshold"})  # the study plan's rule
     assert (plan["signal"], plan["threshold"], plan["step_size"]) == ("entropy", 0.05, 0.1)
     assert check_schedule("uncertainty", {"mode": "anneal"})["trigger"] == "stall"
@@ -105,7 +111,7 @@ def test_the_default_arm_s_run_id_carries_what_the_default_is():
     assert {k: options[k] for k in DEFAULT_UNCERTAINTY} == DEFAULT_UNCERTAINTY
     named = RunConfig(problem="digits_mlp", schedule="uncertainty",
                       schedule_options={"mode": "threshold"})  # fmt: skip
-    assert run_key(named)["schedule_options"]["trigger"] != options["trigger"]
+    assert run_key(named)["schedule_options"]["mode"] != options["mode"]
 
 
 def test_explore_is_checked_with_the_other_options_before_anything_is_built():

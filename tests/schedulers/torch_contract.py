@@ -6,6 +6,7 @@ import io
 import torch
 
 from uncertainty_lr.schedulers.modes.reference import reference_lrs
+from uncertainty_lr.schedulers.modes.reference_cycle import reference_cycle_lrs
 from uncertainty_lr.schedulers.options import UncertaintyOptions
 
 #: Every mode, each trigger, explore, and the shared options (warmup above all).
@@ -18,6 +19,9 @@ CONFIGS = {
     "anneal-stall-warmup": {"mode": "anneal", "patience": 1, "warmup": 2},
     "anneal-threshold-cooldown": {"mode": "anneal", "trigger": "threshold", "decay_ratio": 1.0, "cooldown": 1},
     "anneal-explore-warmup": {"mode": "anneal", "trigger": "threshold", "explore": True, "warmup": 2},
+    # Stepped with a signal each step and no loss: the trigger and the decay, not the search.
+    "cycle-known": {"mode": "cycle", "total_steps": 8, "patience": 1},
+    "cycle-free-sqrt-smoothing": {"mode": "cycle", "decay_shape": "sqrt", "smoothing": 0.3},
 }  # fmt: skip
 #: Configs whose warmup continues exactly when resumed by ``last_epoch`` alone (no signal
 #: history to lose: no smoothing, absolute reference, a mode without state of its own).
@@ -51,7 +55,10 @@ def alone(options: dict, base=BASE, n: int | None = None) -> list[list[float]]:
 
 def twin(options: dict, signals_: list[float], base=BASE) -> list[list[float]]:
     """The LRs after each of ``signals_``, as the reference twin gives them."""
-    return reference_lrs(signals_, base, UncertaintyOptions(**options))
+    o = UncertaintyOptions(**options)
+    if o.mode == "cycle":  # stepped once per signal here, with no training loss
+        return reference_cycle_lrs([(None, u) for u in signals_], base, o)
+    return reference_lrs(signals_, base, o)
 
 
 def lrs_of(opt: torch.optim.Optimizer) -> list[float]:

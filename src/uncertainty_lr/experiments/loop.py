@@ -179,7 +179,7 @@ def train_epoch(ctx: EpochContext, epoch: int) -> tuple[dict[str, Any], float]:
             lr_sums, lr_first = [0.0] * len(step_lrs), step_lrs
         lr_sums = [a + b for a, b in zip(lr_sums, step_lrs)]
         logits = logits.detach()
-        schedule.after_batch(logits)
+        schedule.after_batch(logits, loss.detach())
         loss_sum += loss.detach() * len(yb)
         seen += len(yb)
         correct += (logits.argmax(-1) == yb).sum()

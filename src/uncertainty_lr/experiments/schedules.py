@@ -20,6 +20,8 @@ from typing import Any
 
 import torch
 
+from uncertainty_lr import distributed
+from uncertainty_lr.schedulers.averaging import WeightAverage
 from uncertainty_lr.schedulers.baselines import build_scheduler
 from uncertainty_lr.schedulers.prodigy import effective_lrs
 from uncertainty_lr.schedulers.registry import SCHEDULES
@@ -52,7 +54,9 @@ class Schedule:
     def eval(self) -> None:
         """Called before evaluation (validation, test, checkpointing)."""
 
-    def after_batch(self, logits: torch.Tensor | None = None) -> None:
+    def after_batch(
+        self, logits: torch.Tensor | None = None, loss: torch.Tensor | None = None
+    ) -> None:
         """Called after every optimizer step with the batch's (detached) logits."""
 
     def after_epoch(self, metrics: dict[str, float]) -> None:
@@ -82,7 +86,7 @@ class TorchSchedule(Schedule):
         metric = options.get("metric", "val_loss") if every == "metric" else None
         return cls(name, optimizer, scheduler, every, metric=metric)
 
-    def after_batch(self, logits=None) -> None:
+    def after_batch(self, logits=None, loss=None) -> None:
         if self.every == "step":
             self.scheduler.step()
 
@@ -142,7 +146,7 @@ class Prodigy(Schedule):
     def get_last_lr(self) -> list[float]:
         return list(self._step_lrs)
 
-    def after_batch(self, logits=None) -> None:
+    def after_batch(self, logits=None, loss=None) -> None:
         self._step_lrs = effective_lrs(self.optimizer)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -156,10 +160,13 @@ class UncertaintySchedule(TorchSchedule):
     DDP every rank applies the same LR; outside DDP that is the signal itself.
     """
 
-    def __init__(self, optimizer, scheduler, signal: str, every: str, tracker_momentum: float):
+    def __init__(self, optimizer, scheduler, signal: str, every: str, tracker_momentum: float,
+                 average: float = 0.0):  # fmt: skip
         scheduler, self.envelope = scheduler if isinstance(scheduler, tuple) else (scheduler, None)
         super().__init__("uncertainty", optimizer, scheduler, every)
         self.signal = signal
+        self.average = WeightAverage(optimizer, average) if average > 0 else None
+        self.recalibrate_batchnorm = self.average is not None
         self.tracker = None
         spec = signal_spec(signal)
         if spec.from_training:
@@ -173,11 +180,26 @@ class UncertaintySchedule(TorchSchedule):
     def from_built(cls, name, optimizer, scheduler, options) -> UncertaintySchedule:
         """Fed the signal ``options["signal"]``, every epoch or step (``options["every"]``)."""
         return cls(optimizer, scheduler, options["signal"], options["every"],
-                   options["tracker_momentum"])  # fmt: skip
+                   options["tracker_momentum"], options["average"])  # fmt: skip
 
-    def after_batch(self, logits=None) -> None:
+    def train(self) -> None:
+        if self.average is not None:
+            self.average.use_live()
+
+    def eval(self) -> None:
+        if self.average is not None:
+            self.average.use_average()
+
+    def after_batch(self, logits=None, loss=None) -> None:
         if self.envelope is not None:
             self.envelope.step()
+        if self.average is not None:
+            self.average.update()
+        if self.scheduler.policy.rule.per_step:  # mode=cycle: one step per optimizer step
+            if self.scheduler.wants_loss and loss is not None:
+                self.scheduler.observe_loss(_mean_over_ranks(loss))
+            self.scheduler.step()
+            return
         if self.tracker is None or logits is None:
             return
         value = self.tracker.update(logits)
@@ -196,7 +218,12 @@ class UncertaintySchedule(TorchSchedule):
 
     def _step(self, value: float) -> None:
         low = self.scheduler.policy.signal_low  # -1 for a signed signal (explore)
-        self.scheduler.step(mean_over_ranks(min(max(float(value), low), 1.0)))
+        signal = mean_over_ranks(min(max(float(value), low), 1.0))
+        if self.scheduler.policy.rule.per_step:  # decided at the next optimizer step
+            self.scheduler.observe(signal)
+            self.last_signal = signal
+            return
+        self.scheduler.step(signal)
         self.last_signal = self.scheduler.last_signal
 
     def state_dict(self) -> dict[str, Any]:
@@ -205,6 +232,8 @@ class UncertaintySchedule(TorchSchedule):
             state["tracker"] = self.tracker.state_dict()
         if self.envelope is not None:
             state["envelope"] = self.envelope.state_dict()
+        if self.average is not None:
+            state["average"] = self.average.state_dict()
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -214,6 +243,18 @@ class UncertaintySchedule(TorchSchedule):
             self.tracker.load_state_dict(state["tracker"])
         if self.envelope is not None:
             self.envelope.load_state_dict(state["envelope"])
+        if self.average is not None:
+            self.average.load_state_dict(state["average"])
+
+
+def _mean_over_ranks(loss: torch.Tensor) -> float:
+    """The batch loss averaged over torch.distributed ranks (itself when not distributed),
+    so that every rank's level search sees the same loss."""
+    loss = loss.detach().float().reshape(1).clone()
+    if distributed.world_size() > 1:
+        distributed.all_reduce_sum(loss)
+        loss /= distributed.world_size()
+    return loss.item()
 
 
 #: The loop's class for each ``ScheduleSpec.adapter`` (``registry.ADAPTERS``).

@@ -65,9 +65,17 @@ def check_policy_kwargs(kwargs: dict, owner: str) -> dict:
     """Fail early on a misspelt or out-of-range UncertaintyLR option; return a copy.
 
     Checked against ``UncertaintyOptions``, where the options are defined once;
-    ``min_lr`` / ``max_lr`` lists are checked per group once the optimizer exists.
+    ``min_lr`` / ``max_lr`` lists are checked per group once the optimizer exists. The
+    callbacks step the scheduler once per evaluation, so a mode stepped every optimizer
+    step (``cycle``) is refused here.
     """
-    UncertaintyOptions.from_mapping(kwargs, owner=owner)
+    options = UncertaintyOptions.from_mapping(kwargs, owner=owner)
+    if options.mode == "cycle":
+        raise ValueError(
+            f"{owner} steps the scheduler once per evaluation; mode='cycle' is stepped every "
+            "optimizer step with the training loss: use UncertaintyLR directly "
+            "(docs/integrations.md, 'mode=cycle')"
+        )
     return dict(kwargs)
 
 

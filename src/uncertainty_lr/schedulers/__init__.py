@@ -15,6 +15,7 @@ _EXPORTS = {
     "UncertaintyLR": "uncertainty",
     "MonitoredUncertaintyLR": "uncertainty",
     "mean_over_ranks": "uncertainty",
+    "WeightAverage": "averaging",
     "SCHEDULES": "registry",
     "UNCERTAINTY_SIGNALS": "registry",
     "check_schedule": "registry",

@@ -156,9 +156,15 @@ def build_prodigy(optimizer, o, budget) -> torch.optim.Optimizer:
 
 
 def build_uncertainty(optimizer, o, budget) -> UncertaintyLR | tuple[UncertaintyLR, Any]:
-    """UncertaintyLR with its own options (``UncertaintyOptions.table()``); the harness's
-    (signal, every, tracker_momentum, envelope) are the loop's to read."""
-    scheduler = UncertaintyLR(optimizer, **{k: o[k] for k in UncertaintyOptions.table()})
+    """UncertaintyLR with its own options (``UncertaintyOptions.table()``), ``total_steps``
+    the run's steps with ``budget="known"``; the harness's (signal, every,
+    tracker_momentum, envelope) are the loop's to read."""
+    options = {k: o[k] for k in UncertaintyOptions.table()}
+    if o["budget"] == "known":
+        options["total_steps"] = budget.steps
+    if o["mode"] == "cycle" and o["search_steps"] is None:  # the ramp takes one epoch
+        options["search_steps"] = budget.steps_per_epoch
+    scheduler = UncertaintyLR(optimizer, **options)
     if o["envelope"] == "linear":  # chainable: the LR becomes envelope x uncertainty factor
         envelope = torch_sched.LinearLR(optimizer, 1.0, 0.0, total_iters=budget.steps)
         return scheduler, envelope

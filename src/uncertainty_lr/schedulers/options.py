@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from uncertainty_lr.checks import (
@@ -31,7 +31,7 @@ from uncertainty_lr.checks import (
 class Option:
     """One option: ``kind`` is "number", "int", "choice", "bool" or "lrs" (None, a number
     > 0 or a list of them, one per parameter group). ``closed`` says which ends of
-    [low, high] are allowed: "()", "[)", "(]" or "[]"."""
+    [low, high] are allowed: "()", "[)", "(]" or "[]". ``optional`` allows None too."""
 
     default: Any
     kind: str = "number"
@@ -40,9 +40,12 @@ class Option:
     closed: str = "[]"
     choices: tuple[str, ...] = ()
     help: str = ""
+    optional: bool = False
 
     def allowed(self) -> str:
         """What this option allows, in the words of ``uncertainty_lr.checks``."""
+        if self.optional:
+            return replace(self, optional=False).allowed() + " or None"
         if self.kind == "choice":
             return "one of " + ", ".join(self.choices)
         if self.kind == "bool":
@@ -55,6 +58,13 @@ class Option:
         """``value`` if it is allowed, else ValueError naming it ("NAME of OWNER" with an
         ``owner``) and what is allowed; a list or tuple of LRs comes back as a list."""
         label = f"{name} of {owner}" if owner else name
+        if self.optional:
+            if value is None:
+                return None
+            try:
+                return replace(self, optional=False).check(name, value, owner)
+            except ValueError:
+                raise refuse(label, self.allowed(), value) from None
         if self.kind == "choice":
             return check_choice(label, value, self.choices)
         if self.kind == "bool":
@@ -110,7 +120,11 @@ class UncertaintyOptions:
     threshold: float = _field(Option(0.05, low=0.0, high=1.0, closed="()"))
     step_size: float = _field(Option(0.1, low=0.0, high=1.0, closed="()"))
     mode: str = _field(
-        Option("threshold", kind="choice", choices=("threshold", "band", "proportional", "anneal"))
+        Option(
+            "threshold",
+            kind="choice",
+            choices=("threshold", "band", "proportional", "anneal", "cycle"),
+        )
     )
     min_lr: Any = _field(Option(None, kind="lrs"))
     max_lr: Any = _field(Option(None, kind="lrs"))
@@ -135,6 +149,24 @@ class UncertaintyOptions:
     # (``calibration_gap``); before the decay, each decision with the signal below
     # -threshold raises the LR x (1 + step_size), up to max_lr; the decay starts from there.
     explore: bool = _field(Option(False, kind="bool"))
+    # mode="cycle" (schedulers/modes/cycle.py), stepped once per optimizer step: search the LR
+    # level from the training loss (search_*), hold it, anneal once the signal has stayed
+    # above `threshold` for `patience` decisions; with total_steps (the budget, in steps)
+    # the linear decay ends at 0 there and starts within [decay_earliest, decay_latest] x it,
+    # without, it lasts decay_ratio x the steps so far.
+    total_steps: Any = _field(Option(None, kind="int", low=1, optional=True))
+    search: bool = _field(Option(True, kind="bool"))
+    # search_steps: steps of the ramp from the base LR to max_lr; None: SEARCH_STEPS (the
+    # harness: one epoch's steps).
+    search_steps: Any = _field(Option(None, kind="int", low=1, optional=True))
+    search_margin: float = _field(Option(0.05, low=0.0, high=1.0, closed="()"))
+    search_safety: float = _field(Option(1 / 3, low=0.0, high=1.0, closed="(]"))
+    # search_threshold: the signal above which the search backs off (0.1: twice the anneal's
+    # threshold, so that one noisy first evaluation does not cut the level).
+    search_threshold: float = _field(Option(0.1, low=0.0, high=1.0, closed="()"))
+    decay_earliest: float = _field(Option(0.5, low=0.0, high=1.0))
+    decay_latest: float = _field(Option(0.8, low=0.0, high=1.0))
+    decay_shape: str = _field(Option("linear", kind="choice", choices=("linear", "sqrt")))
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -146,6 +178,11 @@ class UncertaintyOptions:
             raise ValueError(
                 "explore needs mode='anneal', trigger='threshold' and reference='absolute', "
                 f"got mode={self.mode!r}, trigger={self.trigger!r}, reference={self.reference!r}"
+            )
+        if self.decay_earliest > self.decay_latest:
+            raise ValueError(
+                f"decay_earliest must not exceed decay_latest, got {self.decay_earliest:g} > "
+                f"{self.decay_latest:g}"
             )
         values = self.to_dict()
         for name in READ_WHEN:
@@ -177,6 +214,9 @@ class UncertaintyOptions:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
 
+#: The level search's ramp length when ``search_steps`` is None, in optimizer steps.
+SEARCH_STEPS = 100
+
 _DEFAULTS = {name: option.default for name, option in UncertaintyOptions.table().items()}
 
 #: Options that only some modes read: option -> {setting: the values of it that read the
@@ -185,16 +225,27 @@ _DEFAULTS = {name: option.default for name, option in UncertaintyOptions.table()
 #: UncertaintyOptions refuses it, naming the option and the mode. (Only defaults count as
 #: not given: the harness passes every option, filled in.) A new mode lists here the options
 #: it reads.
+_CYCLE = {"mode": ("cycle",)}
+_DECISIONS = {"mode": ("threshold", "band", "proportional", "anneal")}
 READ_WHEN: dict[str, dict[str, tuple[Any, ...]]] = {
-    "threshold": {"mode": ("threshold", "band", "proportional"), "trigger": ("threshold",)},
+    "threshold": {
+        "mode": ("threshold", "band", "proportional", "cycle"),
+        "trigger": ("threshold",),
+    },
     "step_size": {"mode": ("threshold", "band"), "explore": (True,)},
     "band_width": {"mode": ("band",)},
     "trigger": {"mode": ("anneal",)},
-    "patience": {"mode": ("anneal",)},
-    "tolerance": {"mode": ("anneal",)},
-    "decay_ratio": {"mode": ("anneal",)},
+    "patience": {"mode": ("anneal", "cycle")},
+    "tolerance": {"mode": ("anneal", "cycle")},
+    "decay_ratio": {"mode": ("anneal", "cycle")},
     "explore": {"mode": ("anneal",)},
-}
+    # The cycle's LR moves every step; warmup and cooldown count decisions.
+    "warmup": _DECISIONS,
+    "cooldown": _DECISIONS,
+    **{name: _CYCLE for name in ("total_steps", "search", "search_steps", "search_margin",
+                                 "search_safety", "search_threshold", "decay_earliest", "decay_latest",
+                                 "decay_shape")},
+}  # fmt: skip
 
 
 def _is_read(name: str, values: Mapping[str, Any]) -> bool:
@@ -213,9 +264,12 @@ def _unread_message(name: str, values: Mapping[str, Any]) -> str:
     )
 
 
-#: The recommended options, chosen in the annealing study (docs/results.md) on validation
-#: data: hold the LR, and once the signal stays above ``threshold`` (0.05), without a new
-#: low, for ``patience`` (2) decisions, decay linearly to min_lr over ``decay_ratio`` (0.5) x the
-#: decisions so far. Feed it ``signals.overconfidence`` on held-out data (confidence minus
-#: accuracy): the LR anneals once the model is over 5 % surer than it is right.
-RECOMMENDED: dict[str, Any] = {"mode": "anneal", "trigger": "threshold"}
+#: The recommended options when the budget is not known, chosen in the method study
+#: (docs/results.md) on validation data: mode "cycle", stepped after every optimizer step
+#: with the training loss (``observe_loss``) and, after each evaluation, the held-out
+#: over-confidence (``signals.overconfidence``: confidence minus accuracy) via ``observe``.
+#: It searches the LR level over the first ``search_steps`` steps, holds it, and once the
+#: model has stayed over 5 % surer than it is right for 2 evaluations decays to ~0 over half
+#: the steps so far; ``annealed`` then says training can stop. Evaluate a ``WeightAverage``
+#: of the weights (the harness's default arm does). Told the budget, add ``total_steps``.
+RECOMMENDED: dict[str, Any] = {"mode": "cycle"}

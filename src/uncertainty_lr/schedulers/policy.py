@@ -87,6 +87,8 @@ class UncertaintyPolicy:
         below ``threshold`` (``trigger="threshold"``); after ``patience`` decisions that do
         not, decay linearly to min_lr over ``decay_ratio`` x the decisions so far.
         ``explore=True`` raises the LR first while the signed signal says under-confident.
+      - ``cycle`` (stepped per optimizer step, with the training loss): search the LR level,
+        hold it, anneal once s stays above ``threshold``; to 0 at ``total_steps`` if given.
 
     References (u = the smoothed signal):
       - ``absolute``: s = u
@@ -206,6 +208,17 @@ class UncertaintyPolicy:
         """Queue one signal for the next advance() / restart(); the last one wins."""
         self.pending = check_signal(uncertainty, self.signal_low)
 
+    def observe_loss(self, loss: float) -> None:
+        """The training loss of the optimizer step just taken, for the next advance(): mode
+        ``cycle`` reads it while it searches the LR level (any float; NaN or inf ends the
+        search as unstable); the other modes ignore it."""
+        self.rule.observe_loss(float(loss))
+
+    @property
+    def wants_loss(self) -> bool:
+        """Whether observe_loss() has an effect now (skip computing the loss if not)."""
+        return self.rule.wants_loss
+
     def start(self, current_lrs: Sequence[float]) -> list[float]:
         """The first write (torch's initial step, also when ``SequentialLR`` restarts its
         first scheduler): ``current_lrs`` hold nothing of the policy yet, so each is scaled
@@ -230,16 +243,15 @@ class UncertaintyPolicy:
         """
         self._check_groups(current_lrs)
         self._decide_pending()
-        moved = self.rule.on_step(self)
-        if moved is not None:
-            self.lrs = [self._clamp(i, lr) for i, lr in enumerate(moved)]
+        self._move_on_step()
         new = [lr * (float(cur) / old) for lr, cur, old in zip(self.lrs, current_lrs, self.applied)]
         self.applied = list(self.lrs)
         return new
 
     def restart(self) -> list[float]:
         """Like advance(), but returns the policy's own LRs (base x its factor), ignoring the
-        current ones: what a scheduler handed over to by ``SequentialLR`` starts from."""
+        current ones: what a scheduler handed over to by ``SequentialLR`` starts from (its
+        epoch 0: a mode that moves every step, ``cycle``, moves from the next step on)."""
         self._decide_pending()
         self.applied = list(self.lrs)
         return list(self.lrs)
@@ -277,6 +289,11 @@ class UncertaintyPolicy:
         self.max_lrs.append(high)
         self.lrs.append(float(lr))
         self.applied.append(float(lr))
+
+    def _move_on_step(self) -> None:
+        moved = self.rule.on_step(self)
+        if moved is not None:
+            self.lrs = [self._clamp(i, lr) for i, lr in enumerate(moved)]
 
     def _decide_pending(self) -> None:
         if self.pending is not None:
@@ -352,4 +369,7 @@ class UncertaintyPolicy:
 
 _OPTIONS = tuple(UncertaintyOptions.table())
 #: What states saved before an option (or its state) existed lack: loaded as these.
-_ADDED = {"trigger": "stall", "explore": False, "gain": 1.0}
+_ADDED = {"trigger": "stall", "explore": False, "gain": 1.0,
+          **{k: v for k, v in UncertaintyOptions().to_dict().items()
+             if k in ("total_steps", "search", "search_steps", "search_margin", "search_safety",
+                      "search_threshold", "decay_earliest", "decay_latest", "decay_shape")}}  # fmt: skip

@@ -84,6 +84,20 @@ def _check_wsd(resolved: dict[str, Any]) -> None:
 
 def _check_uncertainty(resolved: dict[str, Any]) -> None:
     signal, every = resolved["signal"], resolved["every"]
+    if resolved["total_steps"] is not None:
+        raise ValueError(
+            "total_steps is set by the harness from --epochs: give budget=known, got "
+            f"total_steps={resolved['total_steps']!r}"
+        )
+    if resolved["budget"] == "known" and resolved["mode"] != "cycle":
+        raise ValueError(
+            f"budget=known needs mode='cycle' (the default with budget=known), got mode="
+            f"{resolved['mode']!r}"
+        )
+    if resolved["mode"] == "cycle" and every == "step":
+        raise ValueError(
+            "mode='cycle' is stepped every optimizer step already; leave every='epoch'"
+        )
     if every == "step" and not SIGNALS[signal].from_training:
         raise ValueError(
             f"every='step' needs a train_* signal (no extra forward pass), got {signal!r}"
@@ -166,12 +180,15 @@ SCHEDULES: dict[str, ScheduleSpec] = {
         adapter="prodigy",
     ),
     "uncertainty": ScheduleSpec(
-        "UncertaintyLR. With no mode given, the default: hold the LR until the model is over 5 % "
-        "surer than it is right on validation data for 2 epochs in a row, then decay linearly "
-        "to ~0 over half the epochs so far (mode=anneal, trigger=threshold, "
-        "signal=overconfidence). With a mode (threshold: the study plan's rule on entropy; "
-        "band, proportional, anneal), the plain option defaults; envelope=linear adds a "
-        "linear-to-zero envelope", f"{BASELINES}:build_uncertainty",
+        "UncertaintyLR. With no mode given, the default (mode=cycle, signal=overconfidence, "
+        "average=0.2): search the LR level over the first epoch (up to 10 x, back to a third "
+        "if the model then is over 10 % surer than it is right), hold it, and decay to ~0 over "
+        "half the steps so far once it has been over 5 % surer than right for 2 epochs; "
+        "evaluated on a running average of the weights. budget=known: the same told the "
+        "budget, its decay ending at 0 at the last step. With a mode (threshold: the study "
+        "plan's rule on entropy; band, proportional, anneal, cycle), the plain option "
+        "defaults; envelope=linear adds a linear-to-zero envelope",
+        f"{BASELINES}:build_uncertainty",
         # The harness's own options (which signal, how often, the training signal's EMA,
         # the envelope), then UncertaintyLR's, which the builder passes on to it.
         {"signal": Option("entropy", kind="choice", choices=UNCERTAINTY_SIGNALS),
@@ -180,6 +197,12 @@ SCHEDULES: dict[str, ScheduleSpec] = {
          # envelope x modulation: a per-step linear-to-zero envelope (budget-aware) times
          # the uncertainty factor, composed the way ChainedScheduler composes them.
          "envelope": Option("none", kind="choice", choices=("none", "linear")),
+         # budget=known: mode=cycle told the run's length (total_steps = epochs x steps per
+         # epoch), so its decay ends at 0 there; budget-aware, like cosine.
+         "budget": Option("free", kind="choice", choices=("free", "known")),
+         # average=h: evaluate (and take the signal from) a running average of the weights
+         # over about the last share h of the steps so far, instead of the weights trained.
+         "average": Option(0.0, low=0.0, high=1.0, closed="[)"),
          **UncertaintyOptions.table()},
         every="metric", adapter="uncertainty", check=_check_uncertainty,
     ),
@@ -187,9 +210,13 @@ SCHEDULES: dict[str, ScheduleSpec] = {
 
 
 #: What the arm ``uncertainty`` runs when no ``mode`` is given: the default chosen in the
-#: annealing study (docs/results.md), every other option at its plain default. Given a
-#: mode, the plain defaults apply, so ``uncertainty:mode=threshold`` is the study plan's rule.
-DEFAULT_UNCERTAINTY = {**RECOMMENDED, "signal": "overconfidence"}
+#: method study (docs/results.md), every other option at its plain default. Given a mode,
+#: the plain defaults apply, so ``uncertainty:mode=threshold`` is the study plan's rule and
+#: ``uncertainty:mode=anneal,trigger=threshold,signal=overconfidence`` the former default.
+DEFAULT_UNCERTAINTY = {**RECOMMENDED, "signal": "overconfidence", "average": 0.2}
+#: What ``uncertainty:budget=known`` runs when no ``mode`` is given (docs/results.md): the
+#: cycle told the run's length; its decay ends at 0 there, so no average is evaluated.
+DEFAULT_UNCERTAINTY_KNOWN = {**RECOMMENDED, "signal": "overconfidence"}
 
 
 def uses_default_uncertainty(name: str, options: Mapping[str, Any] | None) -> bool:
@@ -210,7 +237,10 @@ def check_schedule(name: str, options: Mapping[str, Any] | None = None) -> dict[
     table = SCHEDULES[name].options
     given = dict(options or {})
     if uses_default_uncertainty(name, given):
-        given = {**DEFAULT_UNCERTAINTY, **given}
+        default = (
+            DEFAULT_UNCERTAINTY_KNOWN if given.get("budget") == "known" else DEFAULT_UNCERTAINTY
+        )
+        given = {**default, **given}
     resolved = check_options(f"schedule {name!r}", given, table, qualify=qualify)
     if SCHEDULES[name].check is not None:
         SCHEDULES[name].check(resolved)
@@ -220,7 +250,8 @@ def check_schedule(name: str, options: Mapping[str, Any] | None = None) -> dict[
 def needs_budget(name: str, options: Mapping[str, Any] | None = None) -> bool:
     """Whether the arm must be told the number of epochs (its schedule reads ``epochs``)."""
     if name == "uncertainty":
-        return check_schedule(name, options)["envelope"] != "none"
+        resolved = check_schedule(name, options)
+        return resolved["envelope"] != "none" or resolved["budget"] == "known"
     return SCHEDULES[name].budget
 
 

@@ -187,6 +187,20 @@ class UncertaintyLR(LRScheduler):
         self.policy.observe(_as_signal(uncertainty, self.policy.signal_low))
 
     @_eager_when_compiled
+    def observe_loss(self, loss: float | torch.Tensor) -> None:
+        """Give the training loss of the optimizer step just taken (mode ``cycle`` reads it
+        while it searches the LR level; other modes ignore it). A tensor is read with
+        ``.item()``: check ``wants_loss`` first to skip that sync once it is not read."""
+        if isinstance(loss, torch.Tensor):
+            loss = loss.detach().float().mean().item()
+        self.policy.observe_loss(float(loss))
+
+    @property
+    def wants_loss(self) -> bool:
+        """Whether ``observe_loss`` has an effect now (mode ``cycle``, while searching)."""
+        return self.policy.wants_loss
+
+    @_eager_when_compiled
     def step(self, metrics: float | torch.Tensor | None = None) -> None:  # type: ignore[override]
         """Take one decision on ``metrics`` (or on the last observed signal), write the LRs."""
         if metrics is not None:
@@ -196,6 +210,7 @@ class UncertaintyLR(LRScheduler):
         self._write(self.get_lr())
         if (
             not self._warned_silent
+            and not self.policy.rule.per_step  # its LR moves every step, signal or not
             and self.last_epoch >= SILENT_STEPS_BEFORE_WARNING
             and self.policy.steps == 0
             and self.policy.pending is None
@@ -254,7 +269,8 @@ class UncertaintyLR(LRScheduler):
 
     @property
     def annealed(self) -> bool:
-        """With ``mode="anneal"``: True once the decay has ended, so training can stop."""
+        """With ``mode="anneal"`` or a budget-free ``"cycle"``: True once the decay has
+        ended, so training can stop."""
         return self.policy.annealed
 
     @property

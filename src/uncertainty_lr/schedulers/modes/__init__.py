@@ -8,18 +8,20 @@ among the ``mode`` choices of ``UncertaintyOptions`` and the options it reads in
 from uncertainty_lr.schedulers.modes.anneal import AnnealRule
 from uncertainty_lr.schedulers.modes.band import BandRule
 from uncertainty_lr.schedulers.modes.base import ModeRule, PolicyView
+from uncertainty_lr.schedulers.modes.cycle import CycleRule
 from uncertainty_lr.schedulers.modes.proportional import ProportionalRule, proportional_factor
 from uncertainty_lr.schedulers.modes.threshold import ThresholdRule
 
 #: Mode name -> its class.
 RULES: dict[str, type[ModeRule]] = {
-    rule.name: rule for rule in (ThresholdRule, BandRule, ProportionalRule, AnnealRule)
+    rule.name: rule for rule in (ThresholdRule, BandRule, ProportionalRule, AnnealRule, CycleRule)
 }
 
 __all__ = [
     "RULES",
     "AnnealRule",
     "BandRule",
+    "CycleRule",
     "ModeRule",
     "PolicyView",
     "ProportionalRule",

@@ -40,6 +40,10 @@ class ModeRule:
     STATE: ClassVar[tuple[str, ...]] = ()
     #: The lowest signal the mode takes: 0, or -1 for a signed one (explore).
     signal_low: float = 0.0
+    #: True for a mode stepped once per optimizer step, whose LR moves without a signal.
+    per_step: ClassVar[bool] = False
+    #: Whether the mode reads the training loss now (``observe_loss``); only ``cycle`` does.
+    wants_loss: bool = False
 
     def __init__(self, options: Any) -> None:
         """``options``: the policy's ``UncertaintyOptions``; a mode keeps what it reads."""
@@ -51,6 +55,9 @@ class ModeRule:
     def on_step(self, policy: PolicyView) -> list[float] | None:
         """New LRs for a scheduler step, or None to keep them (every mode here)."""
         return None
+
+    def observe_loss(self, loss: float) -> None:
+        """The training loss of the step just taken; the modes here do not read it."""
 
     def annealed(self, policy: PolicyView) -> bool:
         """True once the mode's schedule has run its course (only ``anneal`` ends)."""
