@@ -20,10 +20,9 @@ from uncertainty_lr.report.plots import (
     arm_styles,
     file_slug,
     plot_curves,
-    plot_epochs_to_target,
-    plot_final_accuracy,
     plot_performance_profile,
 )
+from uncertainty_lr.report.seed_plots import plot_epochs_to_target, plot_final_accuracy
 from uncertainty_lr.report.summary import ProblemSummary, Summary
 
 
