@@ -18,6 +18,7 @@ import numpy as np
 
 # Figure objects render through the Agg canvas without pyplot, so importing the report
 # never switches the backend of a user's notebook and never opens a window.
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
@@ -126,45 +127,15 @@ def plot_curves(
     loss_log = _loss_is_log(study, ps.problem)
     any_band = any_stopped = False
     n_seeds = {arm: len(study.runs_of(ps.problem, arm, status="done")) for arm in arms}
-    rank = {arm: i for i, arm in enumerate(arms)}
     for ax, (key, title_of_panel, ylabel, log) in zip(axes.flat, CURVE_PANELS, strict=True):
         log = loss_log if log is None else log
         drawn = False
-        for arm in arms:
-            colour, marker = styles[arm]
+        for rank, arm in enumerate(arms):
             runs = study.runs_of(ps.problem, arm)
-            done = [r for r in runs if r.status == "done"]
-            epochs = np.unique(np.concatenate([r.epochs for r in runs] or [[]])).astype(int)
-            if done and epochs.size:
-                # a log-scale band is computed on log10 values, so it cannot cross 0
-                limits = (None, None) if log else value_range(key)
-                mean, low, high = mean_band(_stack(done, key, epochs, log), limits)
-                if log:
-                    mean, low, high = 10**mean, 10**low, 10**high
-                if np.isfinite(mean).any():
-                    every = max(1, epochs.size // 8)
-                    # Earlier arms are drawn wider and lower, so a line hidden under another
-                    # still shows as a coloured edge where two schedules coincide (equal LRs).
-                    width = max(1.4, 3.6 - 0.55 * rank[arm])
-                    ax.plot(epochs, mean, color=colour, marker=marker, markevery=every,
-                            ms=width + 4, lw=width, zorder=2 + rank[arm])  # fmt: skip
-                    drawn = True
-                if np.isfinite(low).any():
-                    ax.fill_between(epochs, low, high, color=colour, alpha=0.18, lw=0)
-                    any_band = True
-            for run in runs:
-                if run.status == "done":
-                    continue
-                values = run.curve(key)
-                values = np.where(values > 0, values, np.nan) if log else values
-                finite = np.flatnonzero(np.isfinite(values))
-                if finite.size:
-                    ax.plot(run.epochs, values, color=colour, lw=1.2, ls="--", zorder=20)
-                    last = finite[-1]
-                    ax.plot(
-                        run.epochs[last], values[last], "x", color=colour, ms=9, mew=2.5, zorder=21
-                    )
-                    drawn = any_stopped = True
+            mean_drawn, band = _draw_mean(ax, runs, key, log, styles[arm], rank)
+            stopped = _draw_stopped(ax, runs, key, log, styles[arm][0])
+            drawn = drawn or mean_drawn or stopped
+            any_band, any_stopped = any_band or band, any_stopped or stopped
         if log:
             ax.set_yscale("log")
         if key == "val_entropy":
@@ -190,6 +161,54 @@ def plot_curves(
     fig.suptitle(f"{ps.problem}: {title}")
     fig.legend(handles=handles, loc="outside lower center", ncol=min(4, len(handles)), fontsize=9)
     return save_figure(fig, path)
+
+
+def _draw_mean(
+    ax: Axes, runs: list[RunData], key: str, log: bool, style: tuple[str, str], rank: int
+) -> tuple[bool, bool]:
+    """The mean of ``key`` over the finished ``runs`` of one arm, with its 95 % t-band;
+    (whether a mean line was drawn, whether a band was)."""
+    colour, marker = style
+    done = [r for r in runs if r.status == "done"]
+    epochs = np.unique(np.concatenate([r.epochs for r in runs] or [[]])).astype(int)
+    if not (done and epochs.size):
+        return False, False
+    # a log-scale band is computed on log10 values, so it cannot cross 0
+    limits = (None, None) if log else value_range(key)
+    mean, low, high = mean_band(_stack(done, key, epochs, log), limits)
+    if log:
+        mean, low, high = 10**mean, 10**low, 10**high
+    drawn = band = False
+    if np.isfinite(mean).any():
+        every = max(1, epochs.size // 8)
+        # Earlier arms are drawn wider and lower, so a line hidden under another still
+        # shows as a coloured edge where two schedules coincide (equal LRs).
+        width = max(1.4, 3.6 - 0.55 * rank)
+        ax.plot(epochs, mean, color=colour, marker=marker, markevery=every,
+                ms=width + 4, lw=width, zorder=2 + rank)  # fmt: skip
+        drawn = True
+    if np.isfinite(low).any():
+        ax.fill_between(epochs, low, high, color=colour, alpha=0.18, lw=0)
+        band = True
+    return drawn, band
+
+
+def _draw_stopped(ax: Axes, runs: list[RunData], key: str, log: bool, colour: str) -> bool:
+    """Each diverged / failed / running run of ``runs`` as a thin dashed line ending in an x
+    where it stopped; True if any was drawn."""
+    drawn = False
+    for run in runs:
+        if run.status == "done":
+            continue
+        values = run.curve(key)
+        values = np.where(values > 0, values, np.nan) if log else values
+        finite = np.flatnonzero(np.isfinite(values))
+        if finite.size:
+            ax.plot(run.epochs, values, color=colour, lw=1.2, ls="--", zorder=20)
+            last = finite[-1]
+            ax.plot(run.epochs[last], values[last], "x", color=colour, ms=9, mew=2.5, zorder=21)
+            drawn = True
+    return drawn
 
 
 def plot_performance_profile(
