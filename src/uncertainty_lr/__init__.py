@@ -7,8 +7,9 @@ checkers read the same names from the ``TYPE_CHECKING`` imports below.
 ``__version__`` is the package's one version: ``pyproject.toml`` reads it from here.
 """
 
-from importlib import import_module
 from typing import TYPE_CHECKING
+
+from uncertainty_lr.lazy import lazy_getattr
 
 __version__ = "0.1.0"
 
@@ -23,13 +24,13 @@ if TYPE_CHECKING:  # never true at run time: importing these loads torch
     )
 
 _EXPORTS = {
-    "UncertaintyLR": "uncertainty_lr.schedulers.uncertainty",
-    "MonitoredUncertaintyLR": "uncertainty_lr.schedulers.uncertainty",
-    "mean_over_ranks": "uncertainty_lr.schedulers.uncertainty",
-    "UncertaintyOptions": "uncertainty_lr.schedulers.options",
-    "RECOMMENDED": "uncertainty_lr.schedulers.options",
-    "UncertaintyPolicy": "uncertainty_lr.schedulers.policy",
-    "WeightAverage": "uncertainty_lr.schedulers.averaging",
+    "UncertaintyLR": "schedulers.uncertainty",
+    "MonitoredUncertaintyLR": "schedulers.uncertainty",
+    "mean_over_ranks": "schedulers.uncertainty",
+    "UncertaintyOptions": "schedulers.options",
+    "RECOMMENDED": "schedulers.options",
+    "UncertaintyPolicy": "schedulers.policy",
+    "WeightAverage": "schedulers.averaging",
 }
 __all__ = [
     "RECOMMENDED",
@@ -42,8 +43,4 @@ __all__ = [
     "mean_over_ranks",
 ]
 
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

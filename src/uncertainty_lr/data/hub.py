@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -149,6 +149,16 @@ def one_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
+def _check_found(
+    named: dict[str, str | None], present: Container[str], where: str, listing: str
+) -> None:
+    """Raise ValueError for the first given name (flag -> name) that is not in ``present``;
+    the message ends with ``listing`` (what there is)."""
+    for flag, value in named.items():
+        if value is not None and value not in present:
+            raise ValueError(f"{flag} {value!r} not found in {where}; {listing}")
+
+
 def choose_splits(
     available: list[str],
     train_split: str | None,
@@ -163,13 +173,8 @@ def choose_splits(
     unless some split would be left unused (then the caller must say which is which).
     """
     listing = ", ".join(available)
-    for flag, value in (
-        ("train_split", train_split),
-        ("val_split", val_split),
-        ("test_split", test_split),
-    ):
-        if value is not None and value not in available:
-            raise ValueError(f"{flag} {value!r} not found in {where}; available splits: {listing}")
+    named = {"train_split": train_split, "val_split": val_split, "test_split": test_split}
+    _check_found(named, available, where, f"available splits: {listing}")
     train = train_split or "train"
     if train not in available:
         raise ValueError(
@@ -222,13 +227,8 @@ def choose_columns(
     """
     kinds = {name: feature_kind(f) for name, f in features.items()}
     columns = ", ".join(f"{n} ({k})" for n, k in kinds.items())
-    for flag, value in (
-        ("image_column", image_column),
-        ("text_column", text_column),
-        ("label_column", label_column),
-    ):
-        if value is not None and value not in kinds:
-            raise ValueError(f"{flag} {value!r} not found in {where}; columns: {columns}")
+    named = {"image_column": image_column, "text_column": text_column, "label_column": label_column}
+    _check_found(named, kinds, where, f"columns: {columns}")
     if image_column is not None and text_column is not None:
         raise ValueError("pass image_column or text_column, not both")
 

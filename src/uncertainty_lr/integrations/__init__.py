@@ -11,8 +11,9 @@ framework X needs, and a missing framework raises ImportError naming the extra. 
 checkers read the same names from the ``TYPE_CHECKING`` imports below.
 """
 
-from importlib import import_module
 from typing import TYPE_CHECKING
+
+from uncertainty_lr.lazy import lazy_getattr
 
 if TYPE_CHECKING:  # never true at run time: each import loads its framework
     from uncertainty_lr.integrations.hf_trainer import (
@@ -42,8 +43,4 @@ __all__ = [
     "uncertainty_metrics",
 ]
 
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

@@ -18,11 +18,11 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from uncertainty_lr.checks import check_number, check_text, check_type
-from uncertainty_lr.experiments.files import staged_folder, write_file, write_refusal
+from uncertainty_lr.experiments.files import staged_folder, write_file
 from uncertainty_lr.report.aggregates import (
     algoperf_table,
     divergence_table,
@@ -32,27 +32,25 @@ from uncertainty_lr.report.aggregates import (
 from uncertainty_lr.report.analysis import analysis_paragraphs
 from uncertainty_lr.report.anytime import write_budget_report
 from uncertainty_lr.report.budgets import check_budgets
+from uncertainty_lr.report.cells import Table
 from uncertainty_lr.report.html import (
     Block,
     Bullets,
     Code,
     Details,
     Heading,
-    Image,
     Paragraph,
     write_page,
 )
-from uncertainty_lr.report.load import Study, load_study
-from uncertainty_lr.report.panels import SHOWN_BASELINES, curve_arms
-from uncertainty_lr.report.plots import (
-    arm_styles,
-    file_slug,
-    plot_curves,
-    plot_epochs_to_target,
-    plot_final_accuracy,
-    plot_performance_profile,
+from uncertainty_lr.report.load import RunData, Study, load_study
+from uncertainty_lr.report.sections import (  # noqa: F401 - the figure hooks, imported from here too
+    PROBLEM_FIGURES,
+    PROFILE_CAPTION,
+    FigureSpec,
+    SectionHook,
+    figure_sections,
 )
-from uncertainty_lr.report.summary import ProblemSummary, Summary, summarise
+from uncertainty_lr.report.summary import Summary, summarise
 from uncertainty_lr.report.tables import (
     ab_table,
     convergence_table,
@@ -60,61 +58,9 @@ from uncertainty_lr.report.tables import (
     final_metrics_table,
     setup_table,
 )
-from uncertainty_lr.report.tuning import retitle_main, split_rulesets, tuning_blocks
+from uncertainty_lr.report.tuning import Rulesets, retitle_main, split_rulesets, tuning_blocks
 from uncertainty_lr.report.verdict import ab_matrix, problem_sentences, verdict_table
 from uncertainty_lr.stats import DEFAULT_MARGIN, check_margin
-
-
-@dataclass(frozen=True)
-class FigureSpec:
-    """One per-problem figure of the report, drawn in list order under the problem's heading.
-
-    ``draw(study, ps, styles, path)`` writes a PNG to ``path`` and returns it (None = nothing
-    to draw); ``caption`` is one line saying what to look for (``{target}`` is filled in).
-    Further figures (an LR-sensitivity plot, say) are added by appending to
-    ``PROBLEM_FIGURES`` or through ``write_report(extra_sections=...)``.
-    """
-
-    kind: str
-    caption: str
-    draw: Callable[..., Path | None]
-
-
-PROBLEM_FIGURES: list[FigureSpec] = [
-    FigureSpec(
-        "curves",
-        "Learning curves of the uncertainty arms and the "
-        f"{SHOWN_BASELINES} baselines of highest mean test accuracy (any others: folded below): "
-        "look for when the uncertainty schedule's LR moves and whether its loss and accuracy "
-        "pull ahead; band = 95% t-interval over seeds (clipped to what the metric can take), "
-        "dashed line ending in x = a run that stopped (diverged, failed or running).",
-        lambda study, ps, styles, path: plot_curves(
-            study, ps, styles, path, curve_arms(study, ps)[0]
-        ),  # fmt: skip
-    ),
-    FigureSpec(
-        "epochs_to_target",
-        "Epochs to the target validation accuracy ({target}): lower is faster; hollow markers "
-        "at the top never reached it (diverged runs included).",
-        lambda study, ps, styles, path: plot_epochs_to_target(ps, styles, path),
-    ),
-    FigureSpec(
-        "test_accuracy",
-        "Final test accuracy per finished seed: do the uncertainty schedule's seeds sit "
-        "above or below the best baseline's?",
-        lambda study, ps, styles, path: plot_final_accuracy(study, ps, styles, path),
-    ),
-]
-
-PROFILE_CAPTION = (
-    "Performance profile: fraction of problems solved within tau x the fastest schedule's "
-    "median epochs; higher and further left is better (AlgoPerf score below = its area)."
-)
-
-#: Extra blocks for one problem's section: (study, summary, problem summary, figure folder)
-#: -> blocks (headings level 3 or deeper, tables, images). A tuning table or an
-#: LR-sensitivity figure goes in this way.
-SectionHook = Callable[[Study, Summary, ProblemSummary, Path], list]
 
 
 def _check_target(target: object) -> None:
@@ -134,80 +80,6 @@ def _check_arguments(target, target_fraction, uncertainty_schedule, command) -> 
     check_number("target_fraction", target_fraction, 0.0, 1.0, "(]", optional=True)
     check_text("uncertainty_schedule", uncertainty_schedule, why=" (a schedule name)")
     check_type("command", command, (str, type(None)), "a string or None")
-
-
-def _sections(
-    study: Study,
-    summary: Summary,
-    fig_dir: Path,
-    extra_sections: Sequence[SectionHook],
-) -> tuple[list[Block], list[str]]:
-    """A section per problem (sentences, figures, extras), then one across problems.
-
-    A figure that fails is replaced by a note, never a crash.
-    """
-    blocks: list[Block] = []
-    notes: list[str] = []
-    styles = arm_styles(study.arms())
-    taken: set[str] = set()
-
-    def draw(what: str, fn, *args):
-        try:
-            return fn(*args)
-        except Exception as error:  # noqa: BLE001 - a broken figure must not lose the report
-            if write_refusal(error):
-                raise  # a full or read-only disk fails the whole report, never one figure
-            notes.append(f"{what} could not be drawn: {type(error).__name__}: {error}")
-            return None
-
-    for ps in summary.problems.values():
-        slug = file_slug(ps.problem, taken)
-        blocks.append(Heading(f"Problem: {ps.problem}"))
-        for spec in PROBLEM_FIGURES:
-            path = draw(f"{ps.problem} {spec.kind.replace('_', ' ')}", spec.draw, study, ps,
-                        styles, fig_dir / f"{spec.kind}_{slug}.png")  # fmt: skip
-            if path is not None:
-                caption = spec.caption.format(target=ps.target_note)
-                blocks.append(Image(path, f"{ps.problem}: {spec.kind.replace('_', ' ')}", caption))
-            if spec.kind == "curves":
-                blocks += _other_curves(
-                    study, ps, styles, fig_dir / f"curves_rest_{slug}.png", draw
-                )
-        if ps.target is None:
-            notes.append(f"{ps.problem}: no epochs-to-target figure ({ps.target_note})")
-        for hook in extra_sections:
-            blocks += draw(f"{ps.problem} extra section", hook, study, summary, ps, fig_dir) or []
-    if len(summary.problems) > 1:
-        blocks.append(Heading("Across problems"))
-        result = draw("performance profile", plot_performance_profile, summary, styles,
-                      fig_dir / "performance_profile.png")  # fmt: skip
-        if result is not None:
-            path, profile_notes = result
-            notes.extend(profile_notes)
-            if path:
-                blocks.append(Image(path, "performance profile", PROFILE_CAPTION))
-        blocks.append(algoperf_table(summary))
-    else:
-        notes.append("performance profile not drawn: it needs more than one problem")
-    return blocks, notes
-
-
-def _other_curves(study: Study, ps: ProblemSummary, styles, path: Path, draw) -> list[Block]:
-    """The training curves of the baselines the first curves figure leaves out (it shows the
-    uncertainty arms and the best ``SHOWN_BASELINES``), folded, beside the uncertainty arms."""
-    rest = curve_arms(study, ps)[1]
-    if not rest:
-        return []
-    drawn = draw(f"{ps.problem} curves of the other baselines", plot_curves, study, ps, styles,
-                 path, [*ps.uncertainty_arms, *rest], "the other baselines' training curves")  # fmt: skip
-    if drawn is None:
-        return []
-    return [Details(
-        f"Training curves of the other {len(rest)} baselines ({', '.join(rest)})",
-        [Image(drawn, f"{ps.problem}: curves of the other baselines",
-               "The baselines left out of the figure above, with the uncertainty arms again for "
-               "reference; same scales and bands.")],
-    )]  # fmt: skip
 
 
 #: Files that mark a report as whole: moved into place after every other file.
@@ -271,12 +143,7 @@ def write_report(
         budgets = check_budgets(budgets)
     study = load_study(store_dir, by_budget=budgets is not None)
     if schedules is not None:
-        unknown = sorted(set(schedules) - set(study.arms()))
-        if unknown:
-            raise ValueError(
-                f"no runs with schedule(s) {', '.join(unknown)}; the store has: {', '.join(study.arms())}"
-            )
-        study.runs = [run for run in study.runs if run.schedule in schedules]
+        study.runs = _runs_of_schedules(study, schedules)
     rulesets = split_rulesets(study)  # tuning runs and the second ruleset: report/tuning.py
     study = rulesets.main
     out = Path(store_dir) / "report" if out_dir is None else Path(out_dir)
@@ -293,6 +160,48 @@ def write_report(
         target_fraction=target_fraction,
         margin=margin,
     )
+    tables = _write_tables(study, summary, command, rulesets, out)
+    eval_lines = _write_eval_summaries(study, out)
+    section_blocks, figure_notes = figure_sections(study, summary, fig_dir, extra_sections)
+    if len(summary.problems) <= 1:
+        section_blocks.append(tables.score)  # no profile section: the score stays with the tables
+    tuning, tuning_notes = tuning_blocks(rulesets, summary, Path(store_dir), out,
+                                         uncertainty_schedule=uncertainty_schedule, target=target,
+                                         target_fraction=target_fraction, margin=margin)  # fmt: skip
+    body = _report_body(study, summary, tables, section_blocks, figure_notes + tuning_notes,
+                        tuning, eval_lines)  # fmt: skip
+    write_page(out, "Uncertainty-LR study report", Path(store_dir), body)
+    return out
+
+
+def _runs_of_schedules(study: Study, schedules: list[str]) -> list[RunData]:
+    """The runs of ``study`` whose schedule is one of ``schedules``; every name must have runs."""
+    unknown = sorted(set(schedules) - set(study.arms()))
+    if unknown:
+        raise ValueError(
+            f"no runs with schedule(s) {', '.join(unknown)}; the store has: {', '.join(study.arms())}"
+        )
+    return [run for run in study.runs if run.schedule in schedules]
+
+
+class _Tables(NamedTuple):
+    """The tables of the main report, each also written as ``<name>.csv``."""
+
+    verdict: Table
+    setup: Table
+    final: Table
+    convergence: Table
+    ab: Table
+    divergence: Table
+    iqm: Table
+    improvement: Table
+    score: Table
+
+
+def _write_tables(
+    study: Study, summary: Summary, command: str | None, rulesets: Rulesets, out: Path
+) -> _Tables:
+    """Compute the report's tables and write each to ``out`` as CSV."""
     verdict = verdict_table(study, summary)
     ab = ab_table(study, summary)
     final, convergence = final_metrics_table(study, summary), convergence_table(study, summary)
@@ -303,39 +212,59 @@ def write_report(
         setup_table(study, command),
     )
     retitle_main([ab], rulesets)
-    for table in (verdict, setup, final, convergence, ab, divergence, iqm, improvement, score):
+    tables = _Tables(verdict, setup, final, convergence, ab, divergence, iqm, improvement, score)
+    for table in tables:
         table.write_csv(out / f"{table.name}.csv")
+    return tables
+
+
+def _write_eval_summaries(study: Study, out: Path) -> list[str]:
+    """Write ``eval_summaries.txt`` (one line per run) and return its lines."""
     eval_lines = eval_summary_lines(study)
     write_file(out / "eval_summaries.txt", "\n".join(eval_lines) + ("\n" if eval_lines else ""))
-    section_blocks, figure_notes = _sections(study, summary, fig_dir, extra_sections)
-    if len(summary.problems) <= 1:
-        section_blocks.append(score)  # no profile section: the score stays with the tables
-    tuning, tuning_notes = tuning_blocks(rulesets, summary, Path(store_dir), out,
-                                         uncertainty_schedule=uncertainty_schedule, target=target,
-                                         target_fraction=target_fraction, margin=margin)  # fmt: skip
-    figure_notes += tuning_notes
+    return eval_lines
 
+
+def _report_body(
+    study: Study,
+    summary: Summary,
+    tables: _Tables,
+    section_blocks: list[Block],
+    figure_notes: list[str],
+    tuning: list[Block],
+    eval_lines: list[str],
+) -> list[Block]:
+    """The report's blocks in order: verdict, the sections, notes on figures, the A/B matrix,
+    aggregates, tuning, then the folded details."""
     paragraphs = analysis_paragraphs(study, summary)
     body: list[Block] = [
         Heading("Verdict"),
-        verdict,
+        tables.verdict,
         *(Paragraph(problem_sentences(study, summary, ps)) for ps in summary.problems.values()),
         *section_blocks,
     ]  # fmt: skip
     if figure_notes:
         body += [Paragraph("Figures not drawn or incomplete:"), Bullets(figure_notes)]
-    body += [
+    return body + [
         Heading("A/B matrix"),
         ab_matrix(summary),
-        Details("Full A/B table with footnotes (also ab_tests.csv)", [ab]),
+        Details("Full A/B table with footnotes (also ab_tests.csv)", [tables.ab]),
         Heading("Aggregates and divergence"),
-        iqm,
-        improvement,
-        divergence,
+        tables.iqm,
+        tables.improvement,
+        tables.divergence,
         *tuning,
+        *_detail_blocks(tables, paragraphs, eval_lines),
+    ]
+
+
+def _detail_blocks(tables: _Tables, paragraphs: list[str], eval_lines: list[str]) -> list[Block]:
+    """The folded end of the report: final metrics, convergence, the written analysis,
+    evaluation summaries and the setup."""
+    return [
         Heading("Details"),
-        Details("Final metrics per schedule (final_metrics.csv)", [final]),
-        Details("Convergence speed (convergence.csv)", [convergence]),
+        Details("Final metrics per schedule (final_metrics.csv)", [tables.final]),
+        Details("Convergence speed (convergence.csv)", [tables.convergence]),
         Details("Written analysis", [Paragraph(text) for text in paragraphs]),
         Details("Evaluation summaries (eval_summaries.txt)", [
             Paragraph(
@@ -346,7 +275,5 @@ def write_report(
             Code(eval_lines or ["(no runs)"]),
         ]),
         Heading("Setup"),
-        Details("Data sizes, optimiser, hardware, versions, command (setup.csv)", [setup]),
+        Details("Data sizes, optimiser, hardware, versions, command (setup.csv)", [tables.setup]),
     ]  # fmt: skip
-    write_page(out, "Uncertainty-LR study report", Path(store_dir), body)
-    return out

@@ -175,6 +175,43 @@ def _test_metrics(row: dict[str, Any], epochs: np.ndarray, curves: dict[str, np.
     return test, test_json
 
 
+def _run_data(
+    row: dict[str, Any],
+    epoch_rows: list[dict[str, Any]],
+    options_seen: dict[tuple[str, str], set[str]],
+) -> RunData:
+    """One store run row and its epoch rows as ``RunData``; its arm names its schedule
+    options when the problem ran that schedule with more than one set (``options_seen``)."""
+    config = _as_dict(row.get("config"))
+    epochs, curves = _curves(epoch_rows)
+    arm = row["schedule"]
+    if len(options_seen[(row["problem"], row["schedule"])]) > 1:
+        arm = f"{arm} ({_options_text(config.get('schedule_options'))})"
+    test, test_json = _test_metrics(row, epochs, curves)
+    status = row.get("status") or "running"
+    return RunData(
+        run_id=str(row["run_id"]),
+        name=str(row.get("name") or row["run_id"]),
+        problem=str(row["problem"]),
+        schedule=str(row["schedule"]),
+        base_schedule=_base_schedule(row["schedule"], config),
+        arm=arm,
+        seed=int(row["seed"]),
+        status=status if status in STATUS_ORDER else "failed",
+        error=row.get("error"),
+        epochs_done=int(row.get("epochs_done") or epochs.size),
+        config=config,
+        hardware=_as_dict(row.get("hardware")),
+        version=str(row.get("version") or ""),
+        git_sha=str(row.get("git_sha") or ""),
+        wall_time=_number(row.get("wall_time")),
+        test=test,
+        test_extra=test_json,
+        epochs=epochs,
+        curves=curves,
+    )
+
+
 def load_study(store_dir: str | Path, *, by_budget: bool = False) -> Study:
     """Read ``store_dir/results.sqlite`` into a ``Study``.
 
@@ -201,38 +238,7 @@ def load_study(store_dir: str | Path, *, by_budget: bool = False) -> Study:
             _options_text(config.get("schedule_options"))
         )
 
-    runs: list[RunData] = []
-    for row in run_rows:
-        config = _as_dict(row.get("config"))
-        epochs, curves = _curves(by_run.get(row["run_id"], []))
-        arm = row["schedule"]
-        if len(options_seen[(row["problem"], row["schedule"])]) > 1:
-            arm = f"{arm} ({_options_text(config.get('schedule_options'))})"
-        test, test_json = _test_metrics(row, epochs, curves)
-        status = row.get("status") or "running"
-        runs.append(
-            RunData(
-                run_id=str(row["run_id"]),
-                name=str(row.get("name") or row["run_id"]),
-                problem=str(row["problem"]),
-                schedule=str(row["schedule"]),
-                base_schedule=_base_schedule(row["schedule"], config),
-                arm=arm,
-                seed=int(row["seed"]),
-                status=status if status in STATUS_ORDER else "failed",
-                error=row.get("error"),
-                epochs_done=int(row.get("epochs_done") or epochs.size),
-                config=config,
-                hardware=_as_dict(row.get("hardware")),
-                version=str(row.get("version") or ""),
-                git_sha=str(row.get("git_sha") or ""),
-                wall_time=_number(row.get("wall_time")),
-                test=test,
-                test_extra=test_json,
-                epochs=epochs,
-                curves=curves,
-            )
-        )
+    runs = [_run_data(row, by_run.get(row["run_id"], []), options_seen) for row in run_rows]
 
     notes: list[str] = []
     latest: dict[tuple, RunData] = {}

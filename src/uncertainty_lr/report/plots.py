@@ -22,7 +22,6 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.ticker import MaxNLocator
 
 from uncertainty_lr.experiments.files import write_file
 from uncertainty_lr.report.aggregates import profile_times
@@ -128,45 +127,15 @@ def plot_curves(
     loss_log = _loss_is_log(study, ps.problem)
     any_band = any_stopped = False
     n_seeds = {arm: len(study.runs_of(ps.problem, arm, status="done")) for arm in arms}
-    rank = {arm: i for i, arm in enumerate(arms)}
     for ax, (key, title_of_panel, ylabel, log) in zip(axes.flat, CURVE_PANELS, strict=True):
         log = loss_log if log is None else log
         drawn = False
-        for arm in arms:
-            colour, marker = styles[arm]
+        for rank, arm in enumerate(arms):
             runs = study.runs_of(ps.problem, arm)
-            done = [r for r in runs if r.status == "done"]
-            epochs = np.unique(np.concatenate([r.epochs for r in runs] or [[]])).astype(int)
-            if done and epochs.size:
-                # a log-scale band is computed on log10 values, so it cannot cross 0
-                limits = (None, None) if log else value_range(key)
-                mean, low, high = mean_band(_stack(done, key, epochs, log), limits)
-                if log:
-                    mean, low, high = 10**mean, 10**low, 10**high
-                if np.isfinite(mean).any():
-                    every = max(1, epochs.size // 8)
-                    # Earlier arms are drawn wider and lower, so a line hidden under another
-                    # still shows as a coloured edge where two schedules coincide (equal LRs).
-                    width = max(1.4, 3.6 - 0.55 * rank[arm])
-                    ax.plot(epochs, mean, color=colour, marker=marker, markevery=every,
-                            ms=width + 4, lw=width, zorder=2 + rank[arm])  # fmt: skip
-                    drawn = True
-                if np.isfinite(low).any():
-                    ax.fill_between(epochs, low, high, color=colour, alpha=0.18, lw=0)
-                    any_band = True
-            for run in runs:
-                if run.status == "done":
-                    continue
-                values = run.curve(key)
-                values = np.where(values > 0, values, np.nan) if log else values
-                finite = np.flatnonzero(np.isfinite(values))
-                if finite.size:
-                    ax.plot(run.epochs, values, color=colour, lw=1.2, ls="--", zorder=20)
-                    last = finite[-1]
-                    ax.plot(
-                        run.epochs[last], values[last], "x", color=colour, ms=9, mew=2.5, zorder=21
-                    )
-                    drawn = any_stopped = True
+            mean_drawn, band = _draw_mean(ax, runs, key, log, styles[arm], rank)
+            stopped = _draw_stopped(ax, runs, key, log, styles[arm][0])
+            drawn = drawn or mean_drawn or stopped
+            any_band, any_stopped = any_band or band, any_stopped or stopped
         if log:
             ax.set_yscale("log")
         if key == "val_entropy":
@@ -194,172 +163,52 @@ def plot_curves(
     return save_figure(fig, path)
 
 
-def _arm_axis(ax: Axes, arms: list[str]) -> None:
-    """Schedule names on the x axis, wrapped, and rotated when there are many."""
-    ax.set_xticks(range(len(arms)))
-    rotate = len(arms) > 4
-    ax.set_xticklabels(
-        [wrap(a, 14) for a in arms],
-        rotation=30 if rotate else 0,
-        ha="right" if rotate else "center",
-    )
-    ax.set_xlim(-0.6, len(arms) - 0.4)
+def _draw_mean(
+    ax: Axes, runs: list[RunData], key: str, log: bool, style: tuple[str, str], rank: int
+) -> tuple[bool, bool]:
+    """The mean of ``key`` over the finished ``runs`` of one arm, with its 95 % t-band;
+    (whether a mean line was drawn, whether a band was)."""
+    colour, marker = style
+    done = [r for r in runs if r.status == "done"]
+    epochs = np.unique(np.concatenate([r.epochs for r in runs] or [[]])).astype(int)
+    if not (done and epochs.size):
+        return False, False
+    # a log-scale band is computed on log10 values, so it cannot cross 0
+    limits = (None, None) if log else value_range(key)
+    mean, low, high = mean_band(_stack(done, key, epochs, log), limits)
+    if log:
+        mean, low, high = 10**mean, 10**low, 10**high
+    drawn = band = False
+    if np.isfinite(mean).any():
+        every = max(1, epochs.size // 8)
+        # Earlier arms are drawn wider and lower, so a line hidden under another still
+        # shows as a coloured edge where two schedules coincide (equal LRs).
+        width = max(1.4, 3.6 - 0.55 * rank)
+        ax.plot(epochs, mean, color=colour, marker=marker, markevery=every,
+                ms=width + 4, lw=width, zorder=2 + rank)  # fmt: skip
+        drawn = True
+    if np.isfinite(low).any():
+        ax.fill_between(epochs, low, high, color=colour, alpha=0.18, lw=0)
+        band = True
+    return drawn, band
 
 
-def _gap_label(ax: Axes, x: float, text: str) -> None:
-    """Grey text mid-height at ``x`` where an arm has nothing to draw."""
-    ax.text(
-        x, 0.5, text, ha="center", va="center", transform=ax.get_xaxis_transform(), color="dimgray"
-    )
-
-
-def _jitter(n: int) -> np.ndarray:
-    """Deterministic horizontal offsets so equal values do not hide each other."""
-    return np.linspace(-0.15, 0.15, n) if n > 1 else np.zeros(n)
-
-
-def plot_final_accuracy(
-    study: Study, ps: ProblemSummary, styles: dict[str, tuple[str, str]], path: Path
-) -> Path:
-    """Final test accuracy per arm: a box over finished seeds and every seed as a dot."""
-    fig = Figure(figsize=(max(5.5, 1.3 * len(ps.arms) + 2.5), 4.8), layout="constrained")
-    ax = fig.subplots()
-    for i, arm in enumerate(ps.arms):
-        colour, marker = styles[arm]
-        runs = study.runs_of(ps.problem, arm, status="done")
-        values = np.array(
-            [r.test["test_accuracy"] for r in runs if r.test["test_accuracy"] is not None]
-        )
-        if values.size == 0:
-            _gap_label(ax, i, "no test\nmetrics")
+def _draw_stopped(ax: Axes, runs: list[RunData], key: str, log: bool, colour: str) -> bool:
+    """Each diverged / failed / running run of ``runs`` as a thin dashed line ending in an x
+    where it stopped; True if any was drawn."""
+    drawn = False
+    for run in runs:
+        if run.status == "done":
             continue
-        if values.size >= 3:
-            ax.boxplot(
-                [values],
-                positions=[i],
-                widths=0.5,
-                showfliers=False,
-                medianprops={"color": colour},
-                whis=(0, 100),
-            )
-        ax.scatter(
-            i + _jitter(values.size),
-            values,
-            color=colour,
-            marker=marker,
-            s=36,
-            zorder=3,
-            edgecolor="white",
-            lw=0.5,
-        )
-        ax.hlines(values.mean(), i - 0.3, i + 0.3, color="black", lw=1.5, zorder=4)
-    _arm_axis(ax, ps.arms)
-    ax.set_ylabel("test accuracy (fraction correct)")
-    ax.set_title(
-        f"{ps.problem}: final test accuracy\n(dot = seed, black line = mean, box = quartiles)"
-    )
-    ax.grid(axis="y", alpha=0.3)
-    return save_figure(fig, path)
-
-
-def _median_ci(values: np.ndarray, n_boot: int = 2000) -> tuple[float, float, float]:
-    """Median and 95 % percentile-bootstrap CI of the median (seeded: the figure is stable)."""
-    median = float(np.median(values))
-    if values.size < 2:
-        return median, median, median
-    rng = np.random.default_rng(0)
-    boot = np.median(values[rng.integers(0, values.size, (n_boot, values.size))], axis=1)
-    low, high = np.quantile(boot, [0.025, 0.975])
-    return median, float(low), float(high)
-
-
-def plot_epochs_to_target(
-    ps: ProblemSummary, styles: dict[str, tuple[str, str]], path: Path
-) -> Path | None:
-    """Epochs to reach the target per arm: seeds as dots, median with 95 % bootstrap CI.
-
-    Runs that never reached it are hollow markers at budget + 1 ("not reached"). Returns
-    None (draws nothing) when the problem has no target or budget.
-    """
-    if ps.target is None or ps.budget is None:
-        return None
-    never = ps.budget + 1
-    # Statistics use budget + 1 for "not reached"; the figure draws that row a readable
-    # distance above the budget line (values above the budget are stretched linearly).
-    stretch = max(1.0, 0.1 * ps.budget)
-
-    def show(y: np.ndarray | float) -> np.ndarray | float:
-        return np.where(
-            np.asarray(y) > ps.budget, ps.budget + (np.asarray(y) - ps.budget) * stretch, y
-        )
-
-    fig = Figure(figsize=(max(5.5, 1.3 * len(ps.arms) + 2.5), 4.8), layout="constrained")
-    ax = fig.subplots()
-    any_censored = False
-    for i, arm in enumerate(ps.arms):
-        colour, marker = styles[arm]
-        times = np.array(list(ps.epochs_to_target.get(arm, {}).values()), dtype=float)
-        times = times[~np.isnan(times)]
-        if times.size == 0:
-            _gap_label(ax, i, "no finished\nruns")
-            continue
-        imputed = np.where(np.isinf(times), never, times)
-        shown = show(imputed)
-        x = i - 0.08 + _jitter(times.size)
-        reached = np.isfinite(times)
-        ax.scatter(x[reached], shown[reached], color=colour, marker=marker, s=36, zorder=3)
-        if (~reached).any():
-            any_censored = True
-            ax.scatter(
-                x[~reached],
-                shown[~reached],
-                facecolor="none",
-                edgecolor=colour,
-                marker=marker,
-                s=44,
-                lw=1.5,
-                zorder=3,
-            )
-        median, low, high = (float(show(v)) for v in _median_ci(imputed))
-        ax.errorbar(
-            i + 0.25,
-            median,
-            yerr=[[median - low], [high - median]],
-            fmt="D",
-            color="black",
-            ms=6,
-            capsize=4,
-            zorder=4,
-        )
-    ax.axhline(ps.budget, color="dimgray", ls=":", lw=1)
-    # Whole-epoch ticks below the budget, leaving room for the "budget" and "not reached" ones.
-    gap = 0.5 * max(1.0, ps.budget / 10)
-    ticks = [
-        t
-        for t in MaxNLocator(nbins=6, integer=True).tick_values(0, ps.budget)
-        if 0 <= t < ps.budget - gap
-    ]
-    top = float(show(never))
-    ax.set_yticks(
-        [*ticks, ps.budget, top],
-        [*(f"{t:g}" for t in ticks), f"budget {ps.budget:g}", "not reached"],
-    )
-    ax.set_ylim(0, top + 0.06 * top)
-    _arm_axis(ax, ps.arms)
-    ax.set_ylabel("epochs to reach target")
-    ax.set_title(f"{ps.problem}: epochs to validation accuracy >= {ps.target:.4g}")
-    ax.grid(axis="y", alpha=0.3)
-    handles = [
-        Line2D([], [], ls="", marker="o", color="gray", label="seed reached target"),
-        Line2D([], [], ls="", marker="D", color="black", label="median, 95% bootstrap CI"),
-    ]
-    if any_censored:
-        handles.insert(
-            1,
-            Line2D([], [], ls="", marker="o", mfc="none", color="gray", label="seed: not reached"),
-        )
-    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=9)
-    return save_figure(fig, path)
+        values = run.curve(key)
+        values = np.where(values > 0, values, np.nan) if log else values
+        finite = np.flatnonzero(np.isfinite(values))
+        if finite.size:
+            ax.plot(run.epochs, values, color=colour, lw=1.2, ls="--", zorder=20)
+            last = finite[-1]
+            ax.plot(run.epochs[last], values[last], "x", color=colour, ms=9, mew=2.5, zorder=21)
+            drawn = True
+    return drawn
 
 
 def plot_performance_profile(

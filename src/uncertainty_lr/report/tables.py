@@ -238,59 +238,81 @@ def _number_notes(texts: list[str], notes: list[str]) -> str:
 
 def ab_table(study: Study, summary: Summary) -> Table:
     """Uncertainty schedule vs each baseline, per problem and metric, paired by seed."""
+    columns, csv_columns = _ab_columns(summary.margin)
+    rows, csv_rows, row_notes = [], [], []
+    for c in summary.comparisons:
+        row, csv_row = _ab_row(c, row_notes)
+        rows.append(row)
+        csv_rows.append(csv_row)
+    notes = [f"[{i}] {text}" for i, text in enumerate(row_notes, 1)]
+    notes.insert(0, _ab_method_note(summary))
+    if not summary.comparisons:
+        notes.insert(0, "no comparison: " + ("; ".join(summary.notes) or _why_no_ab(summary)))
+    return Table(
+        "ab_tests", "A/B: uncertainty schedule vs baselines", columns, rows, notes,
+        csv_columns, csv_rows,
+    )  # fmt: skip
+
+
+def _ab_columns(margin: float) -> tuple[list[str], list[str]]:
+    """The A/B table's columns, shown and in the CSV (the interval and tests split up)."""
     columns = ["problem", "uncertainty", "baseline", "metric", "n", "mean A", "mean B"]
     columns += ["mean diff A-B [95% t-interval, unadjusted]", "t-test p", "Wilcoxon p"]
     columns += ["Cohen's d_z", "win rate", "Holm p (t-test)", f"significant (Holm p < {ALPHA:g})"]
-    columns += [f"non-inferior (margin {summary.margin:g}): one-sided 95% lower bound", "notes"]
+    columns += [f"non-inferior (margin {margin:g}): one-sided 95% lower bound", "notes"]
     csv_columns = columns[:7] + ["mean_diff", "ci_low", "ci_high"] + columns[8:-2]
     csv_columns += ["holm_level", "holm_ci_low", "holm_ci_high"]
     csv_columns += ["non_inferiority_margin", "non_inferiority_lower", "non_inferiority_p"]
     csv_columns += ["non_inferior", "notes"]
-    rows, csv_rows, row_notes = [], [], []
-    for c in summary.comparisons:
-        r, why = c.result, _reasons(c)
-        # (value, reason key, display format); the CSV gets the raw value or the reason.
-        fields = {
-            "mean_a": (r and r.mean_a, "mean", fmt),
-            "mean_b": (r and r.mean_b, "mean", fmt),
-            "diff": (r and r.mean_diff, "mean", fmt),
-            "ci_low": (r and r.ci_low, "ci", fmt),
-            "ci_high": (r and r.ci_high, "ci", fmt),
-            "t": (r and r.t_p, "t", fmt_p),
-            "w": (r and r.w_p, "w", fmt_p),
-            "dz": (r and r.cohens_dz, "dz", _fmt3),
-            "pi": (r and r.prob_improvement, "pi", _fmt3),
-            "holm": (c.holm_p, "holm", fmt_p),
-        }
-        shown = {
-            k: form(v) if v is not None else why.get(key, NA)
-            for k, (v, key, form) in fields.items()
-        }
-        exact = {
-            k: raw(v) if v is not None else why.get(key, NA) for k, (v, key, _) in fields.items()
-        }
-        if r is not None and r.ci_low is not None:
-            diff_ci = f"{shown['diff']} [{shown['ci_low']}, {shown['ci_high']}]"
-        elif r is not None and r.mean_diff is not None:
-            diff_ci = f"{shown['diff']} [t-interval: {why['ci']}]"
-        else:
-            diff_ci = shown["diff"]
-        verdict = ("yes" if c.significant else "no") if c.holm_p is not None else "untested"
-        ni_shown, ni_exact = _non_inferiority_cells(c, why)
-        holm_ci = [raw(c.holm_level), *(raw(v) for v in c.holm_interval or (None, None))]
-        texts = (list(r.notes) if r is not None else [c.reason]) + c.notes
-        refs = _number_notes(texts, row_notes)
-        lead = [c.problem, c.arm_a, c.arm_b, c.metric.label, str(r.n) if r is not None else "0"]
-        stat_keys = ("t", "w", "dz", "pi", "holm")
-        rows.append(
-            lead + [shown["mean_a"], shown["mean_b"], diff_ci]
-            + [shown[k] for k in stat_keys] + [verdict, ni_shown, refs]
-        )  # fmt: skip
-        csv_rows.append(
-            lead + [exact[k] for k in ("mean_a", "mean_b", "diff", "ci_low", "ci_high")]
-            + [exact[k] for k in stat_keys] + [verdict, *holm_ci, *ni_exact, "; ".join(texts)]
-        )  # fmt: skip
-    notes = [f"[{i}] {text}" for i, text in enumerate(row_notes, 1)]
+    return columns, csv_columns
+
+
+def _ab_row(c: Comparison, row_notes: list[str]) -> tuple[list[str], list[str]]:
+    """(shown row, CSV row) of one comparison; its notes join the numbered ``row_notes``."""
+    r, why = c.result, _reasons(c)
+    # (value, reason key, display format); the CSV gets the raw value or the reason.
+    fields = {
+        "mean_a": (r and r.mean_a, "mean", fmt),
+        "mean_b": (r and r.mean_b, "mean", fmt),
+        "diff": (r and r.mean_diff, "mean", fmt),
+        "ci_low": (r and r.ci_low, "ci", fmt),
+        "ci_high": (r and r.ci_high, "ci", fmt),
+        "t": (r and r.t_p, "t", fmt_p),
+        "w": (r and r.w_p, "w", fmt_p),
+        "dz": (r and r.cohens_dz, "dz", _fmt3),
+        "pi": (r and r.prob_improvement, "pi", _fmt3),
+        "holm": (c.holm_p, "holm", fmt_p),
+    }
+    shown = {
+        k: form(v) if v is not None else why.get(key, NA) for k, (v, key, form) in fields.items()
+    }
+    exact = {k: raw(v) if v is not None else why.get(key, NA) for k, (v, key, _) in fields.items()}
+    if r is not None and r.ci_low is not None:
+        diff_ci = f"{shown['diff']} [{shown['ci_low']}, {shown['ci_high']}]"
+    elif r is not None and r.mean_diff is not None:
+        diff_ci = f"{shown['diff']} [t-interval: {why['ci']}]"
+    else:
+        diff_ci = shown["diff"]
+    verdict = ("yes" if c.significant else "no") if c.holm_p is not None else "untested"
+    ni_shown, ni_exact = _non_inferiority_cells(c, why)
+    holm_ci = [raw(c.holm_level), *(raw(v) for v in c.holm_interval or (None, None))]
+    texts = (list(r.notes) if r is not None else [c.reason]) + c.notes
+    refs = _number_notes(texts, row_notes)
+    lead = [c.problem, c.arm_a, c.arm_b, c.metric.label, str(r.n) if r is not None else "0"]
+    stat_keys = ("t", "w", "dz", "pi", "holm")
+    row = (
+        lead + [shown["mean_a"], shown["mean_b"], diff_ci]
+        + [shown[k] for k in stat_keys] + [verdict, ni_shown, refs]
+    )  # fmt: skip
+    csv_row = (
+        lead + [exact[k] for k in ("mean_a", "mean_b", "diff", "ci_low", "ci_high")]
+        + [exact[k] for k in stat_keys] + [verdict, *holm_ci, *ni_exact, "; ".join(texts)]
+    )  # fmt: skip
+    return row, csv_row
+
+
+def _ab_method_note(summary: Summary) -> str:
+    """The first note under the A/B table: how the tests were run and what the columns mean."""
     if summary.n_tests:
         holm_text = (
             f"Holm-Bonferroni correction over all {summary.n_tests} paired t-test p-values in "
@@ -299,8 +321,7 @@ def ab_table(study: Study, summary: Summary) -> Table:
         )
     else:
         holm_text = "No paired t-test could be computed, so nothing is called significant. "
-    notes.insert(
-        0,
+    return (
         holm_text
         + "A = uncertainty schedule, B = baseline, differences are A - B per seed; win rate = "
         "the fraction of paired seeds on which A is better, ties counting 1/2 (not rliable's "
@@ -312,14 +333,8 @@ def ab_table(study: Study, summary: Summary) -> Table:
         "never reached it count as budget + 1. The 95% interval is unadjusted; the CSV also "
         "holds the interval at the level that agrees with the Holm p (holm_level). "
         f"Non-inferior (test accuracy only): the one-sided 95% paired-t lower bound of A - B "
-        f"is above -{summary.margin:g}, the margin (`report --margin`).",
+        f"is above -{summary.margin:g}, the margin (`report --margin`)."
     )
-    if not summary.comparisons:
-        notes.insert(0, "no comparison: " + ("; ".join(summary.notes) or _why_no_ab(summary)))
-    return Table(
-        "ab_tests", "A/B: uncertainty schedule vs baselines", columns, rows, notes,
-        csv_columns, csv_rows,
-    )  # fmt: skip
 
 
 def _non_inferiority_cells(c: Comparison, why: dict[str, str]) -> tuple[str, list[str]]:

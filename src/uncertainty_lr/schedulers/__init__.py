@@ -4,7 +4,7 @@ Names are imported lazily so ``uncertainty_lr.schedulers.policy``, ``.options`` 
 ``.registry`` stay torch-free (the Keras adapter and config validation use them).
 """
 
-from importlib import import_module
+from uncertainty_lr.lazy import lazy_getattr
 
 _EXPORTS = {
     "MODES": "policy",
@@ -23,8 +23,4 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

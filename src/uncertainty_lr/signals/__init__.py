@@ -14,7 +14,7 @@ Names are imported lazily, so ``uncertainty_lr.signals.catalog`` loads no torch 
 config check and the schedule registry read it).
 """
 
-from importlib import import_module
+from uncertainty_lr.lazy import lazy_getattr
 
 _EXPORTS = {
     "SIGNALS": "catalog",
@@ -51,8 +51,4 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

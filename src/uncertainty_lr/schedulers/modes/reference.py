@@ -87,8 +87,7 @@ def reference_lrs(
     ``options`` gives them for groups of initial LRs ``base_lrs``."""
     o = options
     base = [float(b) for b in base_lrs]
-    low = [b * MIN_LR_MULTIPLE for b in base] if o.min_lr is None else _per_group(o.min_lr, base)
-    high = [b * MAX_LR_MULTIPLE for b in base] if o.max_lr is None else _per_group(o.max_lr, base)
+    low, high = lr_bounds(base, o)
 
     def clamp(lrs: list[float]) -> list[float]:
         return [min(max(lr, lo), hi) for lr, lo, hi in zip(lrs, low, high)]
@@ -125,6 +124,14 @@ def reference_lrs(
             lrs = new
         out.append(list(lrs))
     return out
+
+
+def lr_bounds(base: list[float], o: UncertaintyOptions) -> tuple[list[float], list[float]]:
+    """(min_lr, max_lr) per group: the options' bounds, or the policy's default multiples of
+    the base LRs where the options give none."""
+    low = [b * MIN_LR_MULTIPLE for b in base] if o.min_lr is None else _per_group(o.min_lr, base)
+    high = [b * MAX_LR_MULTIPLE for b in base] if o.max_lr is None else _per_group(o.max_lr, base)
+    return low, high
 
 
 def _per_group(value: float | Sequence[float], base: list[float]) -> list[float]:

@@ -11,9 +11,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from uncertainty_lr.schedulers.modes.reference import judged, smoothed
+from uncertainty_lr.schedulers.modes.reference import judged, lr_bounds, smoothed
 from uncertainty_lr.schedulers.options import SEARCH_STEPS, UncertaintyOptions
-from uncertainty_lr.schedulers.policy import MAX_LR_MULTIPLE, MIN_LR_MULTIPLE
 
 #: LevelSearch's smoothing of the training loss (its default).
 LOSS_SMOOTHING = 0.9
@@ -101,8 +100,7 @@ def reference_cycle_lrs(
     """
     o = options
     base = [float(b) for b in base_lrs]
-    low = [b * MIN_LR_MULTIPLE for b in base] if o.min_lr is None else _per_group(o.min_lr, base)
-    high = [b * MAX_LR_MULTIPLE for b in base] if o.max_lr is None else _per_group(o.max_lr, base)
+    low, high = lr_bounds(base, o)
     cap = min(h / b for h, b in zip(high, base))
     signal_steps = [k for k, (_, u) in enumerate(events, 1) if u is not None]
     values = judged(smoothed([events[k - 1][1] for k in signal_steps], o.smoothing),
@@ -122,11 +120,3 @@ def reference_cycle_lrs(
         factor = multiple * decay_factor(t, decay_start(t, fired, o), o)
         out.append([min(max(b * factor, lo), hi) for b, lo, hi in zip(base, low, high)])
     return out
-
-
-def _per_group(value: float | Sequence[float], base: list[float]) -> list[float]:
-    return (
-        [float(v) for v in value]
-        if isinstance(value, (list, tuple))
-        else [float(value)] * len(base)
-    )
