@@ -122,7 +122,7 @@ def test_tune_prints_a_line_per_run(tmp_path, capsys):
 
 
 def test_demo_prints_a_line_per_run(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(cli, "DEMO_SCHEDULES", ("constant",))  # the real demo: 27 runs
+    monkeypatch.setattr(cli, "DEMO_SCHEDULES", ("constant",))  # the real demo: 30 runs
     assert cli.main(["demo", "--out", str(tmp_path / "demo"), "--no-report"]) == 0
     lines = progress_lines(capsys.readouterr().err)
     assert [LINE.match(line).group(1, 2) for line in lines] == [("1", "3"), ("2", "3"), ("3", "3")]

@@ -164,8 +164,11 @@ def test_demo_report_in_browser(tmp_path, capsys):
 
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--quiet"]) == 0
+    md = (out / "report" / "report.md").read_text(encoding="utf-8")
+    # the demo shows the schedule acting: both uncertainty arms' LRs move on digits
+    assert "uncertainty:budget=known" in md and "Its LR never moved" not in md
     counts, shot = check_in_browser(out / "report", tmp_path, "demo_report_top", STUDY_SELECTORS)
-    # 9 arms: the curves of the uncertainty arm and the 3 best baselines, the others folded
+    # 10 arms: the curves of the uncertainty arms and the 3 best baselines, the others folded
     assert_reader_first(counts, n_images=4, n_details=7)
     with capsys.disabled():
         print(f"\ndemo report screenshot: {shot}")
