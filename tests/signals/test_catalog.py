@@ -62,7 +62,8 @@ def test_unknown_names_and_families_are_refused_in_one_line():
 def test_every_signal_is_accepted_by_the_schedule_and_evaluated_ones_by_the_config():
     for name in SIGNALS:
         every = "step" if SIGNALS[name].from_training else "epoch"
-        assert check_schedule("uncertainty", {"signal": name, "every": every})["signal"] == name
+        options = {"mode": "threshold", "signal": name, "every": every}  # any per-signal mode
+        assert check_schedule("uncertainty", options)["signal"] == name
     assert resolve(RunConfig(signals=evaluated_signals())).signals == evaluated_signals()
     for name in ("train_entropy", "vibes"):
         with pytest.raises(ValueError, match=f"unknown signal '{name}'; known: confidence"):
