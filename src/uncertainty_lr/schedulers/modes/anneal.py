@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from uncertainty_lr.schedulers.modes.base import ModeRule, PolicyView
+from uncertainty_lr.schedulers.modes.base import ModeRule, PolicyView, max_multiple, trigger_count
 
 
 class AnnealRule(ModeRule):
@@ -68,16 +68,14 @@ class AnnealRule(ModeRule):
         if self.decay_start is None:
             if self.explore:
                 if s < -self.threshold:  # right more often than sure: explore
-                    cap = min(hi / base for hi, base in zip(policy.max_lrs, policy.base_lrs))
+                    cap = max_multiple(policy)
                     self.gain = max(1.0, min(self.gain * (1.0 + self.step_size), cap))
                 s = max(s, 0.0)  # the trigger judges over-confidence only
-            new_low = self.best is None or s < self.best * (1.0 - self.tolerance)
-            if new_low:
-                self.best = s
-            if self.trigger == "threshold":  # above the threshold and not falling
-                self.stall = self.stall + 1 if s > self.threshold and not new_low else 0
-            else:
-                self.stall = 0 if new_low else self.stall + 1
+            # trigger "threshold": above the threshold and not falling; "stall": no new low
+            threshold = self.threshold if self.trigger == "threshold" else None
+            self.best, self.stall = trigger_count(
+                self.best, self.stall, s, self.tolerance, threshold
+            )
             if self.stall < self.patience:
                 return self.gain
             # The stall is the cue: decay over a length set by the time taken to get here.

@@ -23,6 +23,28 @@ class PolicyView(Protocol):
     steps: int
 
 
+def max_multiple(policy: PolicyView) -> float:
+    """The largest multiple of the base LR that keeps every group within its max_lr."""
+    return min(hi / base for hi, base in zip(policy.max_lrs, policy.base_lrs))
+
+
+def trigger_count(
+    best: float | None, stall: int, s: float, tolerance: float, threshold: float | None
+) -> tuple[float | None, int]:
+    """The anneal trigger's bookkeeping for one signal ``s``: the new (best, stall).
+
+    A new low (the first signal, or one more than ``tolerance`` below the best) becomes the
+    best. With a ``threshold`` the stall counts the signals in a row above it that set no new
+    low; without one, the signals since the last new low.
+    """
+    new_low = best is None or s < best * (1.0 - tolerance)
+    if new_low:
+        best = s
+    if threshold is None:
+        return best, 0 if new_low else stall + 1
+    return best, stall + 1 if s > threshold and not new_low else 0
+
+
 class ModeRule:
     """One mode: ``decide`` maps the judged signal ``s`` to the next LR of each group.
 

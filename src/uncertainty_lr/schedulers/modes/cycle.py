@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from uncertainty_lr.schedulers.modes.base import ModeRule, PolicyView
+from uncertainty_lr.schedulers.modes.base import ModeRule, PolicyView, max_multiple, trigger_count
 from uncertainty_lr.schedulers.modes.search import LevelSearch
 from uncertainty_lr.schedulers.options import SEARCH_STEPS
 
@@ -40,11 +40,6 @@ from uncertainty_lr.schedulers.options import SEARCH_STEPS
 _SEARCH_STATE = {"search_multiple": "multiple", "search_ema": "ema", "search_best": "best",
                  "search_best_multiple": "best_multiple", "search_taken": "taken",
                  "search_ended": "ended"}  # fmt: skip
-
-
-def _cap(policy: PolicyView) -> float:
-    """The largest multiple of the base LR that keeps every group within its max_lr."""
-    return min(h / b for h, b in zip(policy.max_lrs, policy.base_lrs))
 
 
 class CycleRule(ModeRule):
@@ -97,12 +92,12 @@ class CycleRule(ModeRule):
 
     def decide(self, s: float, policy: PolicyView) -> list[float]:
         """A signal: the search's cue, and the trigger's count."""
-        self.level_search.max_multiple = _cap(policy)
-        self.level_search.observe_signal(over_confident=s > self.search_threshold)
-        new_low = self.best is None or s < self.best * (1.0 - self.tolerance)
-        if new_low:
-            self.best = s
-        self.stall = self.stall + 1 if s > self.threshold and not new_low else 0
+        if self.level_search.searching:  # the cap is read only while the search runs
+            self.level_search.max_multiple = max_multiple(policy)
+            self.level_search.observe_signal(over_confident=s > self.search_threshold)
+        self.best, self.stall = trigger_count(
+            self.best, self.stall, s, self.tolerance, self.threshold
+        )
         self.fired = self.fired or self.stall >= self.patience
         return list(policy.lrs)
 
@@ -110,15 +105,18 @@ class CycleRule(ModeRule):
         """One optimizer step was taken: the LRs of the next."""
         self.t += 1
         search = self.level_search
-        search.max_multiple = _cap(policy)
+        if search.searching:  # no per-step work on the cap once the level is found
+            search.max_multiple = max_multiple(policy)
         if self.pending_loss is not None:
             search.observe_loss(self.pending_loss)
             self.pending_loss = None
         if self.decay_start is None and self._decay_starts_now():
             self.decay_start = self.t
-            end = self.total_steps if self.total_steps is not None else None
+            known = self.total_steps  # the decay ends there; budget-free, it lasts decay_ratio x t
             self.decay_steps = (
-                end - self.t if end is not None else max(1, math.ceil(self.decay_ratio * self.t))
+                known - self.t
+                if known is not None
+                else max(1, math.ceil(self.decay_ratio * self.t))
             )
         factor = search.multiple * self._decay_factor()
         return [base * factor for base in policy.base_lrs]
