@@ -56,6 +56,8 @@ def train(rank: int, world_size: int, port: int) -> None:
                 print(
                     f"epoch {epoch}  entropy {signal:.3f} (mean of {world_size} ranks)  lr {lrs[0]:.4f}"
                 )
+        del model  # DDP's reducer goes before its process group
+        dist.barrier()  # no rank tears gloo down while another is still using it (SIGABRT)
     finally:
         dist.destroy_process_group()
 
