@@ -69,5 +69,6 @@ def test_the_check_by_hand():
 def test_uncertainty_metrics_outside_a_trainer_checks_nothing():
     logits = torch.zeros(4, 3).numpy()
     assert set(uncertainty_metrics(transformers.EvalPrediction(logits, logits[:, 0]))) == {
-        "uncertainty_confidence", "uncertainty_entropy", "uncertainty_margin"
+        "uncertainty_confidence", "uncertainty_entropy", "uncertainty_margin",
+        "uncertainty_overconfidence",
     }  # fmt: skip

@@ -156,13 +156,18 @@ def test_missing_uncertainty_metrics_is_a_clear_error(tmp_path):
 def test_uncertainty_metrics_by_hand():
     uniform = np.zeros((4, 3), dtype=np.float32)
     metrics = uncertainty_metrics(transformers.EvalPrediction(uniform, np.zeros(4)))
-    assert metrics == pytest.approx(
-        {"uncertainty_confidence": 1.0, "uncertainty_entropy": 1.0, "uncertainty_margin": 1.0}
-    )
+    # confidence 1/3, accuracy 1 (the argmax of a tie is class 0): not over-confident
+    assert metrics == pytest.approx({"uncertainty_confidence": 1.0, "uncertainty_entropy": 1.0,
+                                     "uncertainty_margin": 1.0, "uncertainty_overconfidence": 0.0})  # fmt: skip
     sure = np.array([[50.0, 0.0], [0.0, 50.0]])
     extra = np.zeros((2, 5))  # e.g. hidden states after the logits
-    metrics = uncertainty_metrics(transformers.EvalPrediction((sure, extra), np.zeros(2)))
+    metrics = uncertainty_metrics(transformers.EvalPrediction((sure, extra), np.array([0, 1])))
     assert all(v == pytest.approx(0.0, abs=1e-12) for v in metrics.values())
+    # sure of both, right about one: confidence 1 - accuracy 0.5
+    metrics = uncertainty_metrics(transformers.EvalPrediction(sure, np.array([0, 0])))
+    assert metrics["uncertainty_overconfidence"] == pytest.approx(0.5, abs=1e-12)
+    # without labels (or with labels of another shape) there is no over-confidence
+    assert "uncertainty_overconfidence" not in uncertainty_metrics((sure, None))
     with pytest.raises(ValueError, match=r"got shape \(4,\)"):
         uncertainty_metrics(transformers.EvalPrediction(np.zeros(4), np.zeros(4)))
 

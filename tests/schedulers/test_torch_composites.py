@@ -14,7 +14,6 @@ from torch.optim.lr_scheduler import (
     ConstantLR,
     ExponentialLR,
     LinearLR,
-    LRScheduler,
     SequentialLR,
     StepLR,
 )
@@ -24,6 +23,8 @@ from uncertainty_lr.schedulers.uncertainty import MonitoredUncertaintyLR, Uncert
 from .torch_contract import (
     BASE,
     CONFIGS,
+    HANDS_OVER,
+    NESTS,
     alone,
     lrs_of,
     save_and_load,
@@ -34,13 +35,6 @@ from .torch_contract import (
 
 # torch's own schedulers, stepped here without an optimizer.step(), warn about the order.
 pytestmark = pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step")
-
-#: torch >= 2.9 hands over at a milestone through _update_lr(0) (the closed form); before,
-#: SequentialLR calls step(0), a deprecated epoch, which UncertaintyLR refuses.
-HANDS_OVER = hasattr(LRScheduler, "_update_lr")
-#: Nested composites restart their inner schedulers only where SequentialLR undoes them
-#: recursively (torch's own nested tests fail without it).
-NESTS = hasattr(SequentialLR, "recursive_undo")
 
 
 def run(opt, stepper, options, observe=None, n=None):

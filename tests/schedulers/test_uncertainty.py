@@ -22,6 +22,8 @@ from torch.optim.lr_scheduler import (
 
 from uncertainty_lr.schedulers import MonitoredUncertaintyLR, UncertaintyLR, mean_over_ranks
 
+from .torch_contract import HANDS_OVER
+
 
 def make_optimizer(lrs=(1e-3,)):
     model = torch.nn.Sequential(*[torch.nn.Linear(2, 2) for _ in lrs])
@@ -241,6 +243,17 @@ def test_int_signal_is_refused_as_the_deprecated_epoch_argument():
         UncertaintyLR(sgd()).step(0)
 
 
+@pytest.mark.skipif(HANDS_OVER, reason="this torch's SequentialLR hands over without step(0)")
+def test_sequential_lr_of_an_older_torch_gets_a_clear_error():
+    opt = sgd(0.1)
+    unc = UncertaintyLR(opt)
+    seq = SequentialLR(opt, [LinearLR(opt, start_factor=0.1, total_iters=2), unc], milestones=[2])
+    seq.step()
+    with pytest.raises(TypeError, match="inside SequentialLR UncertaintyLR needs torch >= 2.9"):
+        seq.step()
+
+
+@pytest.mark.skipif(not HANDS_OVER, reason="SequentialLR hands over with step(0) before torch 2.9")
 def test_linear_warmup_then_uncertainty_in_sequential_lr():
     opt = sgd(0.1)
     warmup = LinearLR(opt, start_factor=0.1, total_iters=2)

@@ -12,7 +12,12 @@ their statistic ("entropy", "mutual_information").
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch
+import torch.distributed as dist
+from torch import nn
 
 from uncertainty_lr.checks import is_int, refuse
 from uncertainty_lr.schedulers.options import UncertaintyOptions
@@ -61,16 +66,16 @@ def check_signal_choice(signal: str, mc_samples: int) -> None:
         raise ValueError(f"signal must be one of {', '.join(allowed)}{hint}; got {signal!r}")
 
 
-def check_policy_kwargs(kwargs: dict, owner: str) -> dict:
+def check_policy_kwargs(kwargs: dict, owner: str, per_step: bool = False) -> dict:
     """Fail early on a misspelt or out-of-range UncertaintyLR option; return a copy.
 
     Checked against ``UncertaintyOptions``, where the options are defined once;
-    ``min_lr`` / ``max_lr`` lists are checked per group once the optimizer exists. The
-    callbacks step the scheduler once per evaluation, so a mode stepped every optimizer
-    step (``cycle``) is refused here.
+    ``min_lr`` / ``max_lr`` lists are checked per group once the optimizer exists. A
+    callback that steps the scheduler only once per evaluation (``per_step=False``)
+    refuses a mode stepped every optimizer step (``cycle``).
     """
     options = UncertaintyOptions.from_mapping(kwargs, owner=owner)
-    if options.mode == "cycle":
+    if options.mode == "cycle" and not per_step:
         raise ValueError(
             f"{owner} steps the scheduler once per evaluation; mode='cycle' is stepped every "
             "optimizer step with the training loss: use UncertaintyLR directly "
@@ -124,3 +129,41 @@ class SignalMean:
     def mean(total: float, count: float) -> float:
         """total / count clamped to [0, 1] against round-off."""
         return min(max(total / count, 0.0), 1.0)
+
+
+def logits_of(output: Any) -> torch.Tensor:
+    if isinstance(output, torch.Tensor):
+        return output
+    if hasattr(output, "logits"):
+        return output.logits
+    if isinstance(output, Mapping):
+        return output["logits"]
+    if isinstance(output, (tuple, list)):
+        return output[0]
+    raise ValueError(f"cannot find logits in a model output of type {type(output).__name__}")
+
+
+def loss_of(output: Any) -> torch.Tensor | None:
+    """The loss a model computed in its output (``.loss`` or ``["loss"]``), else None."""
+    if isinstance(output, Mapping):
+        return output.get("loss")
+    return getattr(output, "loss", None)
+
+
+def mean_loss_over_ranks(total: torch.Tensor, count: int) -> float:
+    """Sum of losses / count of passes, over every torch.distributed rank."""
+    pair = torch.stack([total.detach().double().reshape(()), total.new_tensor(count).double()])
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        dist.all_reduce(pair, op=dist.ReduceOp.SUM)
+    return float(pair[0] / pair[1])
+
+
+class LogitsOnly(nn.Module):
+    """model(x) -> its (N, C) logits, whatever container the model returns them in."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return logits_of(self.model(inputs))

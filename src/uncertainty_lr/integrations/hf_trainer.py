@@ -21,6 +21,14 @@ The Trainer does not hand predictions to callbacks, so the signal comes one of t
     positional argument and taking ``output.logits`` / ``output["logits"]`` /
     ``output[0]`` / the output itself as (N, C) logits.
 
+With ``mode="cycle"`` (the recommended mode) the callback also steps the scheduler after
+every optimizer step, handing it the training loss of that step while it searches the LR
+level: read from the model's output (``output.loss`` / ``output["loss"]``, as the
+Trainer's own loss) by a forward hook, averaged over gradient-accumulation passes and
+ranks; the signal is ``eval_uncertainty_overconfidence`` (``uncertainty_metrics`` reads the
+labels), acted on at the next step. ``budget="known"`` ends the decay at the Trainer's
+``max_steps``.
+
 The Trainer's own LR scheduler would overwrite the LR after every step. Use
 ``TrainingArguments(lr_scheduler_type="constant")``: the callback then also writes its LRs
 into the scheduler's ``base_lrs``, so the constant schedule keeps them. Any other
@@ -31,7 +39,6 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -44,14 +51,18 @@ from uncertainty_lr.integrations._common import (
     LR_KEY,
     SIGNAL_KEY,
     SINGLE_PASS_SIGNALS,
+    LogitsOnly,
     SignalMean,
     check_policy_kwargs,
     check_signal_choice,
+    loss_of,
+    mean_loss_over_ranks,
     missing_framework,
     per_sample_signal,
 )
 from uncertainty_lr.schedulers.uncertainty import UncertaintyLR, mean_over_ranks
 from uncertainty_lr.signals.estimators import mc_dropout_probs, predict_logits
+from uncertainty_lr.signals.functions import overconfidence
 
 try:
     from transformers import Trainer, TrainerCallback
@@ -60,14 +71,19 @@ except ImportError as error:  # pragma: no cover - exercised only without the ex
     raise missing_framework("UncertaintyLRTrainerCallback", "transformers", "hf") from error
 
 METRIC_PREFIX = "uncertainty_"
+#: The signal that reads the labels too, from ``uncertainty_metrics`` only (mode ``cycle``'s).
+LABELLED_SIGNAL = "overconfidence"
+BUDGETS = ("free", "known")
 
 
 def uncertainty_metrics(eval_pred: Any) -> dict[str, float]:
     """``compute_metrics`` for the Trainer: eval logits -> {"uncertainty_<signal>": float}.
 
     Gives "uncertainty_confidence", "uncertainty_entropy" and "uncertainty_margin", each
-    in [0, 1] (the Trainer logs them with its "eval_" prefix). ``eval_pred.predictions``
-    are the (N, C) logits, or a tuple whose first element they are. Combine with your own
+    in [0, 1] (the Trainer logs them with its "eval_" prefix), and, where the labels come
+    with them (``eval_pred.label_ids``, (N,)), "uncertainty_overconfidence" (mean
+    confidence minus accuracy, floored at 0). ``eval_pred.predictions`` are the (N, C)
+    logits, or a tuple whose first element they are. Combine with your own
     metrics as ``lambda p: {**accuracy(p), **uncertainty_metrics(p)}``.
 
     Called by a Trainer whose scheduler is a ``ReduceLROnPlateau`` (``MonitoredUncertaintyLR``)
@@ -88,6 +104,12 @@ def uncertainty_metrics(eval_pred: Any) -> dict[str, float]:
     for name in SINGLE_PASS_SIGNALS:
         values = per_sample_signal(name, logits=logits)
         metrics[f"{METRIC_PREFIX}{name}"] = SignalMean.mean(float(values.sum()), values.numel())
+    labels = eval_pred.label_ids if hasattr(eval_pred, "label_ids") else eval_pred[1]
+    if labels is not None and np.ndim(labels) == 1 and len(labels) == len(logits):
+        labels = torch.as_tensor(np.asarray(labels)).long()
+        metrics[f"{METRIC_PREFIX}{LABELLED_SIGNAL}"] = overconfidence(
+            logits, labels, from_logits=True
+        )
     return metrics
 
 
@@ -126,29 +148,6 @@ def _calling_trainer() -> Trainer | None:
         del frame  # a frame held in a local keeps the whole stack alive
 
 
-def _logits_of(output: Any) -> torch.Tensor:
-    if isinstance(output, torch.Tensor):
-        return output
-    if hasattr(output, "logits"):
-        return output.logits
-    if isinstance(output, Mapping):
-        return output["logits"]
-    if isinstance(output, (tuple, list)):
-        return output[0]
-    raise ValueError(f"cannot find logits in a model output of type {type(output).__name__}")
-
-
-class _LogitsOnly(nn.Module):
-    """model(x) -> its (N, C) logits, whatever container the model returns them in."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        return _logits_of(self.model(inputs))
-
-
 class UncertaintyLRTrainerCallback(TrainerCallback, ExportableState):
     """Set the Trainer optimizer's LR from the evaluation uncertainty.
 
@@ -160,13 +159,19 @@ class UncertaintyLRTrainerCallback(TrainerCallback, ExportableState):
     ``trainer_state.json`` (``stateful_callbacks``) and restored by
     ``trainer.train(resume_from_checkpoint=...)``.
 
+    With ``mode="cycle"`` it also steps the scheduler after every optimizer step (module
+    docstring), and each evaluation's signal is acted on at the next step.
+
     Args:
         signal: "confidence", "entropy" (default) or "margin"; with ``eval_inputs`` and
-            ``mc_samples >= 2`` also "mutual_information" or "variance".
+            ``mc_samples >= 2`` also "mutual_information" or "variance"; without
+            ``eval_inputs`` also "overconfidence" (the default with ``mode="cycle"``).
         eval_inputs: None = read ``eval_uncertainty_<signal>`` from the metrics (needs
             ``compute_metrics=uncertainty_metrics``); a tensor (N, ...) = run the model on it.
         mc_samples: 0 = one eval pass; >= 2 = MC-dropout passes (needs ``eval_inputs``).
         batch_size: rows per forward pass over ``eval_inputs`` (default 512).
+        budget: "free" (default) or "known": ``mode="cycle"`` told the Trainer's
+            ``max_steps`` as ``total_steps``, so its decay ends there.
         **policy_kwargs: UncertaintyLR options (``UncertaintyOptions``: threshold, ...).
 
     With ``eval_inputs``, keep ``restore_callback_states_from_checkpoint=False`` (the
@@ -176,28 +181,50 @@ class UncertaintyLRTrainerCallback(TrainerCallback, ExportableState):
 
     def __init__(
         self,
-        signal: str = "entropy",
+        signal: str | None = None,
         eval_inputs: torch.Tensor | None = None,
         mc_samples: int = 0,
         batch_size: int = 512,
+        budget: str = "free",
         **policy_kwargs: Any,
     ) -> None:
-        check_signal_choice(signal, mc_samples)
+        owner = type(self).__name__
+        self.policy_kwargs = check_policy_kwargs(policy_kwargs, owner, per_step=True)
+        self.per_step = policy_kwargs.get("mode") == "cycle"
+        if signal is None:
+            signal = LABELLED_SIGNAL if self.per_step else "entropy"
+        if signal != LABELLED_SIGNAL or eval_inputs is not None:
+            check_signal_choice(signal, mc_samples)
         if eval_inputs is None and mc_samples:
             raise ValueError(
                 f"mc_samples={mc_samples} needs eval_inputs: the metrics hold only one-pass signals"
             )
         check_type("eval_inputs", eval_inputs, (torch.Tensor, type(None)), "a torch.Tensor or None")
         check_int("batch_size", batch_size)
+        if budget not in BUDGETS:
+            raise ValueError(f"budget must be one of {', '.join(BUDGETS)}; got {budget!r}")
+        if budget == "known" and (not self.per_step or "total_steps" in policy_kwargs):
+            raise ValueError(
+                "budget='known' sets total_steps of mode='cycle' to the Trainer's max_steps; "
+                f"got mode={policy_kwargs.get('mode', 'anneal')!r}"
+                + (
+                    f", total_steps={policy_kwargs['total_steps']!r}"
+                    if "total_steps" in policy_kwargs
+                    else ""
+                )  # fmt: skip
+            )
         self.signal = signal
         self.eval_inputs = eval_inputs
         self.mc_samples = mc_samples
         self.batch_size = batch_size
-        self.policy_kwargs = check_policy_kwargs(policy_kwargs, type(self).__name__)
+        self.budget = budget
         self.scheduler: UncertaintyLR | None = None
-        #: One entry per policy step: {"step", "epoch", "signal", "lrs"}.
+        #: One entry per evaluation: {"step", "epoch", "signal", "lrs"}.
         self.history: list[dict] = []
         self._training = False
+        self._hook: Any = None
+        self._loss_total: torch.Tensor | None = None
+        self._loss_count = 0
 
     # -- ExportableState ----------------------------------------------------------------
     def state(self) -> dict:
@@ -207,6 +234,7 @@ class UncertaintyLRTrainerCallback(TrainerCallback, ExportableState):
                 "signal": self.signal,
                 "mc_samples": self.mc_samples,
                 "batch_size": self.batch_size,
+                "budget": self.budget,
                 **self.policy_kwargs,
             },
             "attributes": {
@@ -225,7 +253,10 @@ class UncertaintyLRTrainerCallback(TrainerCallback, ExportableState):
     def on_train_begin(self, args, state, control, optimizer=None, lr_scheduler=None, **kwargs):
         if optimizer is None:
             raise ValueError("UncertaintyLRTrainerCallback needs the Trainer's optimizer, got None")
-        self.scheduler = UncertaintyLR(optimizer, **self.policy_kwargs)
+        options = dict(self.policy_kwargs)
+        if self.budget == "known":
+            options["total_steps"] = state.max_steps
+        self.scheduler = UncertaintyLR(optimizer, **options)
         self.history = []
         # global_step > 0 at train begin means the Trainer loaded a checkpoint's
         # trainer_state.json, whose stateful_callbacks hold this callback's state then.
@@ -237,9 +268,13 @@ class UncertaintyLRTrainerCallback(TrainerCallback, ExportableState):
                 group["lr"] = lr
         self._keep_base(lr_scheduler)
         self._training = True
+        model = kwargs.get("model")
+        if self.per_step and self.scheduler.wants_loss and model is not None:
+            self._hook = model.register_forward_hook(self._catch_loss)
 
     def on_train_end(self, args, state, control, **kwargs):
         self._training = False
+        self._drop_hook()
 
     def on_step_end(self, args, state, control, optimizer=None, **kwargs):
         if self.scheduler is None or optimizer is None:
@@ -252,12 +287,19 @@ class UncertaintyLRTrainerCallback(TrainerCallback, ExportableState):
                     f"set {want:g}; use TrainingArguments(lr_scheduler_type='constant'), got "
                     f"{getattr(args, 'lr_scheduler_type', '?')!s}"
                 )
+        if self.per_step:
+            self._hand_over_loss()
+            self.scheduler.step()
+            self._keep_base(kwargs.get("lr_scheduler"))
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         if not self._training or self.scheduler is None:
             return  # trainer.evaluate() outside train(): no schedule to move
         signal = self._signal(metrics or {}, kwargs.get("model"))
-        self.scheduler.step(signal)
+        if self.per_step:  # acted on at the next optimizer step
+            self.scheduler.observe(signal)
+        else:
+            self.scheduler.step(signal)
         lrs = self.scheduler.get_last_lr()
         self._keep_base(kwargs.get("lr_scheduler"))
         epoch = None if state.epoch is None else float(state.epoch)
@@ -267,6 +309,34 @@ class UncertaintyLRTrainerCallback(TrainerCallback, ExportableState):
         state.log_history.append(
             {SIGNAL_KEY: signal, LR_KEY: lrs[0], "epoch": epoch, "step": state.global_step}
         )
+
+    # -- the training loss (mode cycle, while it searches the level) ----------------------
+    def _catch_loss(self, module: nn.Module, inputs: Any, output: Any) -> None:
+        if not (module.training and torch.is_grad_enabled()):
+            return  # an evaluation pass
+        loss = loss_of(output)
+        if loss is not None:  # summed on the device: no sync until the step ends
+            loss = loss.detach().float().mean()
+            self._loss_total = loss if self._loss_total is None else self._loss_total + loss
+            self._loss_count += 1
+
+    def _hand_over_loss(self) -> None:
+        if not self.scheduler.wants_loss:
+            self._drop_hook()
+        elif self._loss_total is None:
+            raise ValueError(
+                "mode='cycle' reads the training loss of every step while it searches the LR "
+                "level, and the model's output held no loss (output.loss or output['loss']): "
+                "have the model compute its loss from the labels, or pass search=False"
+            )
+        else:
+            self.scheduler.observe_loss(mean_loss_over_ranks(self._loss_total, self._loss_count))
+        self._loss_total, self._loss_count = None, 0
+
+    def _drop_hook(self) -> None:
+        if self._hook is not None:
+            self._hook.remove()
+            self._hook = None
 
     # -- helpers ------------------------------------------------------------------------
     def _signal(self, metrics: dict, model: nn.Module | None) -> float:
@@ -284,7 +354,7 @@ class UncertaintyLRTrainerCallback(TrainerCallback, ExportableState):
             raise ValueError(
                 "UncertaintyLRTrainerCallback needs the model to run eval_inputs, got None"
             )
-        wrapped = _LogitsOnly(model)
+        wrapped = LogitsOnly(model)
         if self.mc_samples:
             probs = mc_dropout_probs(
                 wrapped, self.eval_inputs, samples=self.mc_samples, batch_size=self.batch_size
