@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from uncertainty_lr.schedulers.modes import RULES, ModeRule
 from uncertainty_lr.schedulers.modes.reference import anneal_factor, judged, reference_lrs
-from uncertainty_lr.schedulers.options import UncertaintyOptions
+from uncertainty_lr.schedulers.options import READ_WHEN, UncertaintyOptions
 from uncertainty_lr.schedulers.policy import MODES, UncertaintyPolicy
 
 FRACTION = st.floats(0.01, 0.99)
@@ -106,3 +106,20 @@ def test_a_mode_that_moves_every_step_plugs_into_the_policy():
     assert policy.start([1.0]) == [1.0]
     assert [policy.advance(policy.applied)[0] for _ in range(4)] == [0.5, 0.25, 0.2, 0.2]
     assert policy.restart() == [0.2]  # the hand-over writes the policy's LRs, moving nothing
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_mode_reads_the_options_read_when_says_it_reads(mode):
+    """READS (what the class keeps) and READ_WHEN (what UncertaintyOptions refuses as
+    unread) name the same options: those read in the mode under some setting of it."""
+    anneal_settings = {"trigger", "explore"}  # settings only mode anneal has
+    read_here = {
+        name
+        for name, readers in READ_WHEN.items()
+        if mode in readers.get("mode", ()) or (mode == "anneal" and anneal_settings & set(readers))
+    }
+    # read by the policy (warmup, cooldown) or by cycle's LevelSearch, not kept by the rule
+    mode_wide = {"warmup", "cooldown", "search", "search_steps", "search_margin", "search_safety"}
+    assert set(RULES[mode].READS) == read_here - mode_wide
+    rule = RULES[mode](UncertaintyOptions(mode=mode))
+    assert all(getattr(rule, name) == getattr(UncertaintyOptions(), name) for name in rule.READS)

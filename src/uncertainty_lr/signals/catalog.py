@@ -108,6 +108,26 @@ class SignalSpec:
         return FAMILIES[self.family].training
 
 
+#: The statistics of T sampled predictions (T, N, C): statistic -> the function of
+#: ``functions`` computing it, the per-example one, and its description ({} = the draws).
+_SAMPLED = {
+    "entropy": ("predictive_entropy", None, "entropy / log C of the mean of T {}"),
+    "mutual_information": ("mutual_information", "per_sample_mutual_information",
+                           "BALD mutual information / log C over T {}"),
+    "variance": ("predictive_variance", "per_sample_variance",
+                 "summed class-probability variance over T {}, / (1 - 1/C)"),
+}  # fmt: skip
+
+
+def _sampled(prefix: str, family: str, draws: str, statistics=tuple(_SAMPLED)) -> tuple:
+    """The entries ``<prefix>_<statistic>`` of a sampled family, one per statistic."""
+    return tuple(
+        SignalSpec(f"{prefix}_{stat}", family, stat, _SAMPLED[stat][0],
+                   _SAMPLED[stat][2].format(draws), per_example=_SAMPLED[stat][1])
+        for stat in statistics
+    )  # fmt: skip
+
+
 #: In the order ``list`` prints them and error messages name them.
 SIGNALS: dict[str, SignalSpec] = {spec.name: spec for spec in (
     SignalSpec("confidence", "single_pass", "confidence", "confidence",
@@ -126,29 +146,10 @@ SIGNALS: dict[str, SignalSpec] = {spec.name: spec for spec in (
         "mean max softmax probability minus accuracy, signed in [-1, 1], one eval pass "
         "(reads the labels; explore=true reads the sign, other modes floor it at 0)",
         needs_labels=True, signed=True),
-    SignalSpec("mc_entropy", "mc_dropout", "entropy", "predictive_entropy",
-        "entropy / log C of the mean of T MC-dropout predictions (whole model)"),
-    SignalSpec("mc_mutual_information", "mc_dropout", "mutual_information", "mutual_information",
-        "BALD mutual information / log C over T MC-dropout passes (whole model)",
-        per_example="per_sample_mutual_information"),
-    SignalSpec("mc_variance", "mc_dropout", "variance", "predictive_variance",
-        "summed class-probability variance over T MC-dropout passes / (1 - 1/C)",
-        per_example="per_sample_variance"),
-    SignalSpec("ll_entropy", "last_layer_dropout", "entropy", "predictive_entropy",
-        "entropy / log C of the mean of T last-layer MC-dropout predictions (head only)"),
-    SignalSpec("ll_mutual_information", "last_layer_dropout", "mutual_information",
-        "mutual_information",
-        "BALD mutual information / log C over T last-layer MC-dropout passes",
-        per_example="per_sample_mutual_information"),
-    SignalSpec("ll_variance", "last_layer_dropout", "variance", "predictive_variance",
-        "summed class-probability variance over T last-layer MC-dropout passes",
-        per_example="per_sample_variance"),
-    SignalSpec("la_entropy", "last_layer_laplace", "entropy", "predictive_entropy",
-        "entropy / log C of the mean of T last-layer Laplace draws (K-FAC GGN of the head)"),
-    SignalSpec("la_mutual_information", "last_layer_laplace", "mutual_information",
-        "mutual_information",
-        "BALD mutual information / log C over T last-layer Laplace draws",
-        per_example="per_sample_mutual_information"),
+    *_sampled("mc", "mc_dropout", "MC-dropout passes (whole model)"),
+    *_sampled("ll", "last_layer_dropout", "last-layer MC-dropout passes (head only)"),
+    *_sampled("la", "last_layer_laplace", "last-layer Laplace draws (K-FAC GGN of the head)",
+              ("entropy", "mutual_information")),
     SignalSpec("train_confidence", "training", "confidence", "confidence",
         "confidence of the training logits, EMA over batches (no extra pass)"),
     SignalSpec("train_entropy", "training", "entropy", "entropy",

@@ -166,49 +166,30 @@ def _prob_improvement(a: np.ndarray, b: np.ndarray, higher_is_better: bool) -> f
 def _compare_clean(
     a: np.ndarray,
     b: np.ndarray,
+    n_dropped: int,
+    notes: list[str],
     *,
     higher_is_better: bool,
     confidence: float,
-    n_dropped: int,
-    notes: list[str],
     **extra: float | int | None,
 ) -> PairedComparison:
-    """All statistics on NaN-free, finite pairs ``a``, ``b``."""
+    """All statistics on NaN-free, finite pairs ``a``, ``b`` (``_drop_nan_pairs``'s output)."""
     n = int(a.size)
+
+    def result(*stats: float | None) -> PairedComparison:  # the 11 after n, in field order
+        return PairedComparison(n, *stats, notes=tuple(notes), higher_is_better=higher_is_better,
+                                confidence=confidence, n_dropped=n_dropped, **extra)  # fmt: skip
+
     if n == 0:
         notes.append("no complete pairs left: nothing could be computed")
-        return PairedComparison(
-            0,
-            *([None] * 11),
-            notes=tuple(notes),
-            higher_is_better=higher_is_better,
-            confidence=confidence,
-            n_dropped=n_dropped,
-            **extra,
-        )
+        return result(*([None] * 11))
     d = a - b
     t_stat, t_p = _ttest(a, b, d, notes)
     ci_low, ci_high = _interval(d, confidence, notes)
     w_stat, w_p = _wilcoxon(d, notes)
-    return PairedComparison(
-        n=n,
-        mean_a=float(np.mean(a)),
-        mean_b=float(np.mean(b)),
-        mean_diff=float(np.mean(d)),
-        ci_low=ci_low,
-        ci_high=ci_high,
-        t_stat=t_stat,
-        t_p=t_p,
-        w_stat=w_stat,
-        w_p=w_p,
-        cohens_dz=_cohens_dz(d, notes),
-        prob_improvement=_prob_improvement(a, b, higher_is_better),
-        notes=tuple(notes),
-        higher_is_better=higher_is_better,
-        confidence=confidence,
-        n_dropped=n_dropped,
-        **extra,
-    )
+    means = (float(np.mean(a)), float(np.mean(b)), float(np.mean(d)))
+    return result(*means, ci_low, ci_high, t_stat, t_p, w_stat, w_p, _cohens_dz(d, notes),
+                  _prob_improvement(a, b, higher_is_better))  # fmt: skip
 
 
 def compare_paired(
@@ -233,14 +214,10 @@ def compare_paired(
                 f"{name} contains inf; use compare_censored for times that never reached a target"
             )
     confidence = check_confidence(confidence)
-    a_arr, b_arr, n_dropped, notes = _drop_nan_pairs(a_arr, b_arr)
     return _compare_clean(
-        a_arr,
-        b_arr,
+        *_drop_nan_pairs(a_arr, b_arr),
         higher_is_better=bool(higher_is_better),
         confidence=confidence,
-        n_dropped=n_dropped,
-        notes=notes,
     )
 
 
@@ -292,19 +269,10 @@ def compare_censored(
             )
         notes.append("t-test is unreliable with censored times (computed on the imputed values)")
     imputed = budget + 1.0
-    a_arr = np.where(cens_a, imputed, a_arr)
-    b_arr = np.where(cens_b, imputed, b_arr)
-    return _compare_clean(
-        a_arr,
-        b_arr,
-        higher_is_better=False,
-        confidence=confidence,
-        n_dropped=n_dropped,
-        notes=notes,
-        n_censored_a=n_cens_a,
-        n_censored_b=n_cens_b,
-        budget=budget,
-    )
+    a_arr, b_arr = np.where(cens_a, imputed, a_arr), np.where(cens_b, imputed, b_arr)
+    return _compare_clean(a_arr, b_arr, n_dropped, notes, higher_is_better=False,
+                          confidence=confidence, n_censored_a=n_cens_a, n_censored_b=n_cens_b,
+                          budget=budget)  # fmt: skip
 
 
 def holm(pvalues: Sequence[float | None]) -> list[float | None]:

@@ -1,8 +1,8 @@
 """The modes of the uncertainty policy, one small class each, by the ``mode`` option's value.
 
 A new mode is one file here with a ``ModeRule`` subclass, one entry in ``RULES``, its name
-among the ``mode`` choices of ``UncertaintyOptions`` and the options it reads in
-``options.READ_WHEN``; no other mode changes. ``reference`` holds a plain twin of each.
+among the ``mode`` choices of ``UncertaintyOptions`` and the options it reads in its
+``READS`` and in ``options.READ_WHEN`` (a test holds the two equal); no other mode changes. ``reference`` holds a plain twin of each.
 """
 
 from uncertainty_lr.schedulers.modes.anneal import AnnealRule

@@ -39,15 +39,11 @@ class AnnealRule(ModeRule):
 
     name = "anneal"
     STATE = ("best", "stall", "decay_start", "decay_steps", "gain")
+    READS = ("trigger", "patience", "tolerance", "decay_ratio", "explore", "threshold",
+             "step_size")  # fmt: skip
 
     def __init__(self, options: Any) -> None:
-        self.trigger: str = options.trigger
-        self.patience: int = options.patience
-        self.tolerance: float = options.tolerance
-        self.decay_ratio: float = options.decay_ratio
-        self.explore: bool = options.explore
-        self.threshold: float = options.threshold
-        self.step_size: float = options.step_size
+        super().__init__(options)
         self.signal_low = -1.0 if self.explore else 0.0
         self.best: float | None = None
         self.stall = 0

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from uncertainty_lr.schedulers.modes.base import ModeRule, PolicyView
 
 
@@ -16,11 +14,7 @@ class BandRule(ModeRule):
     """
 
     name = "band"
-
-    def __init__(self, options: Any) -> None:
-        self.threshold: float = options.threshold
-        self.step_size: float = options.step_size
-        self.band_width: float = options.band_width
+    READS = ("threshold", "step_size", "band_width")
 
     def decide(self, s: float, policy: PolicyView) -> list[float]:
         t, h = self.threshold, self.step_size

@@ -67,8 +67,13 @@ class ModeRule:
     #: Whether the mode reads the training loss now (``observe_loss``); only ``cycle`` does.
     wants_loss: bool = False
 
+    #: The options the mode reads: ``__init__`` keeps each as an attribute of that name.
+    READS: ClassVar[tuple[str, ...]] = ()
+
     def __init__(self, options: Any) -> None:
         """``options``: the policy's ``UncertaintyOptions``; a mode keeps what it reads."""
+        for name in self.READS:
+            setattr(self, name, getattr(options, name))
 
     def decide(self, s: float, policy: PolicyView) -> list[float]:
         """The new LR of every group (before clamping) for judged signal ``s``."""

@@ -55,16 +55,11 @@ class CycleRule(ModeRule):
              *_SEARCH_STATE)  # fmt: skip
     per_step = True
 
+    READS = ("total_steps", "threshold", "search_threshold", "patience", "tolerance",
+             "decay_ratio", "decay_earliest", "decay_latest", "decay_shape")  # fmt: skip
+
     def __init__(self, options: Any) -> None:
-        self.total_steps: int | None = options.total_steps
-        self.threshold: float = options.threshold
-        self.search_threshold: float = options.search_threshold
-        self.patience: int = options.patience
-        self.tolerance: float = options.tolerance
-        self.decay_ratio: float = options.decay_ratio
-        self.decay_earliest: float = options.decay_earliest
-        self.decay_latest: float = options.decay_latest
-        self.decay_shape: str = options.decay_shape
+        super().__init__(options)
         steps = options.search_steps if options.search_steps is not None else SEARCH_STEPS
         self.level_search = LevelSearch(
             steps=steps, margin=options.search_margin, safety=options.search_safety,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from uncertainty_lr.schedulers.modes.base import ModeRule, PolicyView
 
 
@@ -24,9 +22,7 @@ class ProportionalRule(ModeRule):
     """
 
     name = "proportional"
-
-    def __init__(self, options: Any) -> None:
-        self.threshold: float = options.threshold
+    READS = ("threshold",)
 
     def decide(self, s: float, policy: PolicyView) -> list[float]:
         return [

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from uncertainty_lr.schedulers.modes.base import ModeRule, PolicyView
 
 
@@ -14,10 +12,7 @@ class ThresholdRule(ModeRule):
     """
 
     name = "threshold"
-
-    def __init__(self, options: Any) -> None:
-        self.threshold: float = options.threshold
-        self.step_size: float = options.step_size
+    READS = ("threshold", "step_size")
 
     def decide(self, s: float, policy: PolicyView) -> list[float]:
         m = 1 + self.step_size if s > self.threshold else 1 - self.step_size
