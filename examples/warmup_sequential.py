@@ -2,7 +2,8 @@
 
 torch refuses ReduceLROnPlateau inside SequentialLR; UncertaintyLR is a plain LRScheduler,
 so it composes. Hand it each epoch's signal with ``observe(u)``, then step the container
-as usual: ``step()`` with no argument uses the signal once.
+as usual: ``step()`` with no argument uses the signal once. Needs torch >= 2.9: before,
+``SequentialLR`` hands over with ``step(0)``, which UncertaintyLR refuses with a TypeError.
 
     python examples/warmup_sequential.py
 """

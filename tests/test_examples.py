@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from torch.optim.lr_scheduler import LRScheduler
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 #: example -> a line its output must contain (every example needs one here).
@@ -43,6 +44,10 @@ def test_every_example_has_a_promise():
 @pytest.mark.parametrize("name", sorted(PROMISES))
 def test_example_runs(name, tmp_path):
     script = EXAMPLES / name
+    if name == "warmup_sequential.py" and not hasattr(LRScheduler, "_update_lr"):
+        pytest.skip(
+            "SequentialLR hands over with step(0) before torch 2.9 (UncertaintyLR refuses it)"
+        )
     needs = third_party_imports(script)
     if "transformers" in needs:
         needs.add("accelerate")  # the Trainer needs it

@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 from testkit import StopAfter
 
 from uncertainty_lr.experiments.config import RunConfig
@@ -24,6 +25,9 @@ from uncertainty_lr.experiments.store import Store
 from uncertainty_lr.experiments.sweep import expand_grid, run_sweep
 
 FIXTURE = Path(__file__).with_name("golden_runs.json")
+#: The torch release the fixture was recorded with: the float kernels (and so the metrics
+#: past 1e-6) are pinned to it; another release is checked by the tests, not by this grid.
+GOLDEN_TORCH = "2.13."
 TIMES = ("train_time", "eval_time", "wall_time")
 SCHEDULES = ("constant", "cosine", "uncertainty:mode=band")
 SEEDS = (0, 1)
@@ -51,6 +55,10 @@ def golden_records(out: Path) -> dict:
     return records
 
 
+@pytest.mark.skipif(
+    not torch.__version__.startswith(GOLDEN_TORCH),
+    reason=f"the golden grid was recorded with torch {GOLDEN_TORCH}x, this is {torch.__version__}",
+)
 def test_golden_grid_is_bit_identical(tmp_path):
     records = golden_records(tmp_path)
     if os.environ.get("UNCERTAINTY_LR_WRITE_GOLDEN") == "1":

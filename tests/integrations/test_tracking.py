@@ -128,6 +128,7 @@ def test_make_loggers(tmp_path):
 
 
 def test_bad_input(tmp_path):
+    pytest.importorskip("tensorboard")
     logger = TensorBoardLogger(tmp_path)
     with pytest.raises(ValueError, match="run must be a dict with a non-empty 'run_id'"):
         logger.on_run_start({"problem": "mnist_cnn"})
