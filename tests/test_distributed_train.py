@@ -140,6 +140,35 @@ def test_without_torchrun_nothing_changes(monkeypatch):
     assert distributed.is_main_process()
 
 
+MEAN_SCRIPT = r"""
+import os, sys, torch
+import torch.distributed as dist
+from uncertainty_lr import distributed
+dist.init_process_group("gloo")
+rank = dist.get_rank()
+loss = distributed.mean_over_ranks(torch.tensor(3.0 + 2 * rank, requires_grad=True))
+signal = distributed.mean_over_ranks([0.25, 0.75][rank])
+print(f"{loss!r} {signal!r}")
+dist.destroy_process_group()
+"""
+
+
+def test_mean_over_ranks_averages_losses_unclamped_and_signals_alike():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", MEAN_SCRIPT], stdout=subprocess.PIPE, text=True,
+                         env={**os.environ, "RANK": str(r), "WORLD_SIZE": "2",
+                              "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
+        for r in range(2)
+    ]  # fmt: skip
+    outputs = [p.communicate(timeout=120)[0].split() for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert outputs == [["4.0", "0.5"], ["4.0", "0.5"]]  # a loss of 3 and 5 is not a signal
+    assert distributed.mean_over_ranks(torch.tensor(7.5)) == 7.5  # one process: itself
+
+
 def test_ranks_shards_split_each_global_batch(monkeypatch):
     monkeypatch.setattr(distributed, "is_distributed", lambda: True)
     monkeypatch.setattr(distributed, "world_size", lambda: 2)

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from torch.optim.lr_scheduler import LRScheduler
+from testkit import HANDS_OVER, NO_HAND_OVER
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 #: example -> a line its output must contain (every example needs one here).
@@ -44,10 +44,8 @@ def test_every_example_has_a_promise():
 @pytest.mark.parametrize("name", sorted(PROMISES))
 def test_example_runs(name, tmp_path):
     script = EXAMPLES / name
-    if name == "warmup_sequential.py" and not hasattr(LRScheduler, "_update_lr"):
-        pytest.skip(
-            "SequentialLR hands over with step(0) before torch 2.9 (UncertaintyLR refuses it)"
-        )
+    if name == "warmup_sequential.py" and not HANDS_OVER:
+        pytest.skip(NO_HAND_OVER)
     needs = third_party_imports(script)
     if "transformers" in needs:
         needs.add("accelerate")  # the Trainer needs it

@@ -4,7 +4,7 @@ import re
 from pathlib import Path
 
 import pytest
-import torch
+from testkit import HANDS_OVER, NO_HAND_OVER
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -28,10 +28,7 @@ def test_quick_start_raises_holds_then_anneals_and_stops(capsys):
     assert namespace["scheduler"].annealed and epochs[-1] < 99  # stopped before the end
 
 
-@pytest.mark.skipif(
-    not hasattr(torch.optim.lr_scheduler.LRScheduler, "_update_lr"),
-    reason="SequentialLR hands over with step(0) before torch 2.9 (UncertaintyLR refuses it)",
-)
+@pytest.mark.skipif(not HANDS_OVER, reason=NO_HAND_OVER)
 def test_sequential_warmup_block_gives_the_lrs_computed_by_hand(capsys):
     code = python_blocks()[1]
     assert "SequentialLR" in code

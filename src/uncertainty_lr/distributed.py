@@ -161,6 +161,20 @@ def all_reduce_sum(*tensors: torch.Tensor) -> None:
             dist.all_reduce(t, op=dist.ReduceOp.SUM)
 
 
+def mean_over_ranks(value: float | torch.Tensor) -> float:
+    """Mean of a scalar over the ranks (``value`` itself in one process): what the
+    uncertainty signal and the training loss of the LR level search are averaged with, so
+    that every rank takes the same decision. On nccl the reduction runs on this rank's GPU."""
+    v = float(value.detach()) if isinstance(value, torch.Tensor) else float(value)
+    if not is_distributed():
+        return v
+    cuda = dist.get_backend() == "nccl"
+    device = torch.device("cuda", torch.cuda.current_device()) if cuda else torch.device("cpu")
+    t = torch.tensor([v], dtype=torch.float64, device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t.item() / dist.get_world_size()
+
+
 def finite_everywhere(loss: torch.Tensor) -> bool:
     """Whether ``loss`` is finite on every rank (one small all-reduce per step under DDP)."""
     bad = (~torch.isfinite(loss.detach())).to(torch.float32)

@@ -9,6 +9,7 @@ the LRs it gives alone (the reference twin's), warmup included.
 import warnings
 
 import pytest
+from testkit import HANDS_OVER, NESTS, NO_HAND_OVER
 from torch.optim.lr_scheduler import (
     ChainedScheduler,
     ConstantLR,
@@ -23,8 +24,6 @@ from uncertainty_lr.schedulers.uncertainty import MonitoredUncertaintyLR, Uncert
 from .torch_contract import (
     BASE,
     CONFIGS,
-    HANDS_OVER,
-    NESTS,
     alone,
     lrs_of,
     save_and_load,
@@ -74,7 +73,7 @@ def test_sequentiallr1(name):
     assert got[4:] == [pytest.approx([b * 0.8**k for b in BASE], rel=1e-12) for k in range(7)]
 
 
-@pytest.mark.skipif(not HANDS_OVER, reason="SequentialLR hands over with step(0) before torch 2.9")
+@pytest.mark.skipif(not HANDS_OVER, reason=NO_HAND_OVER)
 @pytest.mark.parametrize("name", CONFIGS)
 def test_sequentiallr2(name):
     # ConstantLR first, then UncertaintyLR from base x its factor, one decision taken at the

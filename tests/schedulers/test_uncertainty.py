@@ -11,6 +11,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from testkit import HANDS_OVER, NO_HAND_OVER
 from torch.optim.lr_scheduler import (
     ChainedScheduler,
     CosineAnnealingLR,
@@ -21,8 +22,6 @@ from torch.optim.lr_scheduler import (
 )
 
 from uncertainty_lr.schedulers import MonitoredUncertaintyLR, UncertaintyLR, mean_over_ranks
-
-from .torch_contract import HANDS_OVER
 
 
 def make_optimizer(lrs=(1e-3,)):
@@ -253,7 +252,7 @@ def test_sequential_lr_of_an_older_torch_gets_a_clear_error():
         seq.step()
 
 
-@pytest.mark.skipif(not HANDS_OVER, reason="SequentialLR hands over with step(0) before torch 2.9")
+@pytest.mark.skipif(not HANDS_OVER, reason=NO_HAND_OVER)
 def test_linear_warmup_then_uncertainty_in_sequential_lr():
     opt = sgd(0.1)
     warmup = LinearLR(opt, start_factor=0.1, total_iters=2)

@@ -4,19 +4,12 @@ runs under, their signals, and the LRs UncertaintyLR gives alone (from the refer
 import io
 
 import torch
-from torch.optim.lr_scheduler import LRScheduler, SequentialLR
 
 from uncertainty_lr.schedulers.modes.reference import reference_lrs
 from uncertainty_lr.schedulers.modes.reference_cycle import reference_cycle_lrs
 from uncertainty_lr.schedulers.options import UncertaintyOptions
 
 #: Every mode, each trigger, explore, and the shared options (warmup above all).
-#: torch >= 2.9 hands over at a milestone through _update_lr(0) (the closed form); before,
-#: SequentialLR calls step(0), a deprecated epoch, which UncertaintyLR refuses.
-HANDS_OVER = hasattr(LRScheduler, "_update_lr")
-#: Nested composites restart their inner schedulers only where SequentialLR undoes them
-#: recursively (torch's own nested tests fail without it).
-NESTS = hasattr(SequentialLR, "recursive_undo")
 
 CONFIGS = {
     "threshold": {},

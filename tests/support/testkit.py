@@ -13,6 +13,16 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.optim.lr_scheduler import LRScheduler, SequentialLR
+
+#: torch >= 2.9 hands over at a milestone through _update_lr(0) (the closed form); before,
+#: SequentialLR calls step(0), a deprecated epoch, which UncertaintyLR refuses.
+HANDS_OVER = hasattr(LRScheduler, "_update_lr")
+#: Nested composites restart their inner schedulers only where SequentialLR undoes them
+#: recursively (torch's own nested tests fail without it).
+NESTS = hasattr(SequentialLR, "recursive_undo")
+#: Why a test of SequentialLR's hand-over skips before torch 2.9.
+NO_HAND_OVER = "SequentialLR hands over with step(0) before torch 2.9 (UncertaintyLR refuses it)"
 
 
 class StopAfter:

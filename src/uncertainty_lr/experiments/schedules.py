@@ -197,7 +197,7 @@ class UncertaintySchedule(TorchSchedule):
             self.average.update()
         if self.scheduler.policy.rule.per_step:  # mode=cycle: one step per optimizer step
             if self.scheduler.wants_loss and loss is not None:
-                self.scheduler.observe_loss(_mean_over_ranks(loss))
+                self.scheduler.observe_loss(distributed.mean_over_ranks(loss))
             self.scheduler.step()
             return
         if self.tracker is None or logits is None:
@@ -245,16 +245,6 @@ class UncertaintySchedule(TorchSchedule):
             self.envelope.load_state_dict(state["envelope"])
         if self.average is not None:
             self.average.load_state_dict(state["average"])
-
-
-def _mean_over_ranks(loss: torch.Tensor) -> float:
-    """The batch loss averaged over torch.distributed ranks (itself when not distributed),
-    so that every rank's level search sees the same loss."""
-    loss = loss.detach().float().reshape(1).clone()
-    if distributed.world_size() > 1:
-        distributed.all_reduce_sum(loss)
-        loss /= distributed.world_size()
-    return loss.item()
 
 
 #: The loop's class for each ``ScheduleSpec.adapter`` (``registry.ADAPTERS``).

@@ -16,10 +16,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
-import torch.distributed as dist
 from torch import nn
 
 from uncertainty_lr.checks import is_int, refuse
+from uncertainty_lr.schedulers.modes import RULES
 from uncertainty_lr.schedulers.options import UncertaintyOptions
 from uncertainty_lr.signals.catalog import SignalSpec, signals_of
 from uncertainty_lr.signals.functions import per_example_function
@@ -66,6 +66,12 @@ def check_signal_choice(signal: str, mc_samples: int) -> None:
         raise ValueError(f"signal must be one of {', '.join(allowed)}{hint}; got {signal!r}")
 
 
+def stepped_per_step(kwargs: Mapping[str, Any]) -> bool:
+    """Whether the mode these UncertaintyLR options choose is stepped every optimizer step
+    with the training loss (its rule's ``per_step``), not once per evaluation."""
+    return RULES[UncertaintyOptions.from_mapping(kwargs).mode].per_step
+
+
 def check_policy_kwargs(kwargs: dict, owner: str, per_step: bool = False) -> dict:
     """Fail early on a misspelt or out-of-range UncertaintyLR option; return a copy.
 
@@ -75,10 +81,10 @@ def check_policy_kwargs(kwargs: dict, owner: str, per_step: bool = False) -> dic
     refuses a mode stepped every optimizer step (``cycle``).
     """
     options = UncertaintyOptions.from_mapping(kwargs, owner=owner)
-    if options.mode == "cycle" and not per_step:
+    if RULES[options.mode].per_step and not per_step:
         raise ValueError(
-            f"{owner} steps the scheduler once per evaluation; mode='cycle' is stepped every "
-            "optimizer step with the training loss: use UncertaintyLR directly "
+            f"{owner} steps the scheduler once per evaluation; mode={options.mode!r} is stepped "
+            "every optimizer step with the training loss: use UncertaintyLR directly "
             "(docs/integrations.md, 'mode=cycle')"
         )
     return dict(kwargs)
@@ -148,14 +154,6 @@ def loss_of(output: Any) -> torch.Tensor | None:
     if isinstance(output, Mapping):
         return output.get("loss")
     return getattr(output, "loss", None)
-
-
-def mean_loss_over_ranks(total: torch.Tensor, count: int) -> float:
-    """Sum of losses / count of passes, over every torch.distributed rank."""
-    pair = torch.stack([total.detach().double().reshape(()), total.new_tensor(count).double()])
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-        dist.all_reduce(pair, op=dist.ReduceOp.SUM)
-    return float(pair[0] / pair[1])
 
 
 class LogitsOnly(nn.Module):

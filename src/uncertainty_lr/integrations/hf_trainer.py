@@ -46,6 +46,7 @@ import torch
 from torch import nn
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
+from uncertainty_lr import distributed
 from uncertainty_lr.checks import check_int, check_type
 from uncertainty_lr.integrations._common import (
     LR_KEY,
@@ -56,9 +57,9 @@ from uncertainty_lr.integrations._common import (
     check_policy_kwargs,
     check_signal_choice,
     loss_of,
-    mean_loss_over_ranks,
     missing_framework,
     per_sample_signal,
+    stepped_per_step,
 )
 from uncertainty_lr.schedulers.uncertainty import UncertaintyLR, mean_over_ranks
 from uncertainty_lr.signals.estimators import mc_dropout_probs, predict_logits
@@ -190,7 +191,7 @@ class UncertaintyLRTrainerCallback(TrainerCallback, ExportableState):
     ) -> None:
         owner = type(self).__name__
         self.policy_kwargs = check_policy_kwargs(policy_kwargs, owner, per_step=True)
-        self.per_step = policy_kwargs.get("mode") == "cycle"
+        self.per_step = stepped_per_step(policy_kwargs)
         if signal is None:
             signal = LABELLED_SIGNAL if self.per_step else "entropy"
         if signal != LABELLED_SIGNAL or eval_inputs is not None:
@@ -330,7 +331,9 @@ class UncertaintyLRTrainerCallback(TrainerCallback, ExportableState):
                 "have the model compute its loss from the labels, or pass search=False"
             )
         else:
-            self.scheduler.observe_loss(mean_loss_over_ranks(self._loss_total, self._loss_count))
+            self.scheduler.observe_loss(
+                distributed.mean_over_ranks(self._loss_total / self._loss_count)
+            )
         self._loss_total, self._loss_count = None, 0
 
     def _drop_hook(self) -> None:

@@ -31,10 +31,10 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-import torch.distributed as dist
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
+from uncertainty_lr import distributed
 from uncertainty_lr.schedulers.options import Option, UncertaintyOptions
 from uncertainty_lr.schedulers.policy import UncertaintyPolicy, check_signal
 
@@ -96,14 +96,7 @@ def mean_over_ranks(value: float | torch.Tensor) -> float:
     """Mean of a scalar signal over all torch.distributed ranks (``value`` itself when
     not distributed). Call it before ``step(u)`` so that every rank takes the same decision.
     ``value`` is in [0, 1], or in [-1, 1] for a signed signal such as ``calibration_gap``."""
-    v = _as_signal(value, -1.0)
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-        backend = dist.get_backend()
-        device = torch.device("cuda", torch.cuda.current_device()) if backend == "nccl" else "cpu"
-        t = torch.tensor([v], dtype=torch.float64, device=device)
-        dist.all_reduce(t, op=dist.ReduceOp.SUM)
-        v = t.item() / dist.get_world_size()
-    return v
+    return distributed.mean_over_ranks(_as_signal(value, -1.0))
 
 
 class UncertaintyLR(LRScheduler):
