@@ -199,7 +199,7 @@ def cmd_report(args, argv) -> int:
     print(write_report(Path(args.dir), args.out, target=args.target,
                        uncertainty_schedule=args.uncertainty, command=command,
                        schedules=args.schedules, budgets=args.budgets,
-                       margin=args.margin))  # fmt: skip
+                       margin=args.margin, also=args.also or ()))  # fmt: skip
     return 0
 
 

@@ -178,6 +178,10 @@ def build_parser() -> Parser:
         "profile and AlgoPerf score; budget-free arms are cut from their longest run "
         "(default: none, one report of the runs as trained)",
     )  # fmt: skip
+    rep.add_argument("--also", nargs="+", metavar="DIR",
+                     help="more results folders whose comparison runs join DIR's (not their "
+                     "tuning runs), e.g. budget-aware arms tuned at another budget "
+                     "(default: none)")  # fmt: skip
     rep.add_argument("--out", help="folder for the report (default: DIR/report)")
     exp = sub.add_parser(
         "export", help="write runs.csv and epochs.csv (and parquet) of a results folder"

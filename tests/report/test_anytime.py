@@ -14,6 +14,7 @@ from uncertainty_lr.cli import main
 from uncertainty_lr.experiments.config import load_toml
 from uncertainty_lr.experiments.store import Store
 from uncertainty_lr.report.budgets import budget_kind
+from uncertainty_lr.report.load import load_study
 from uncertainty_lr.stats import holm
 
 from .conftest import AWARE
@@ -134,3 +135,35 @@ def test_goal_table_checks_the_default_against_the_best_budget_aware_arm(store):
     assert row["non_inferior"] == ("yes" if test.confidence_interval(0.95).low > -0.005 else "no")
     score = _csv(store / "report" / "anytime_goal_score.csv")
     assert [r["budget (epochs)"] for r in score] == ["2", "2", "4", "4"]  # 2 uncertainty arms
+
+
+def test_a_report_over_several_folders_equals_the_report_of_one(store, tmp_path, capsys):
+    """Budget-aware arms at budget 2 in a folder of their own (with tuning runs, left out):
+    ``report A --also B`` scores every arm as the report of the one folder holding them all."""
+    from .conftest import BUDGETS, FREE, TINY
+
+    main_dir, extra = tmp_path / "free_and_4", tmp_path / "aware_2"
+    free = ["--config", STUDY / "anytime_free.toml", "--schedules", *FREE, "--epochs", max(BUDGETS)]
+    aware = ["--config", STUDY / "anytime_aware.toml", "--schedules", *AWARE]
+    for args in ([*free, "--out", main_dir], [*aware, "--epochs", 4, "--out", main_dir],
+                 [*aware, "--epochs", 2, "--out", extra]):  # fmt: skip
+        assert main([str(a) for a in ["run", *args, *TINY]]) == 0
+    tune = ["tune", "--problem", "digits_mlp", "--schedules", "cosine", "--seeds", "100",
+            "--lrs", "0.01", "0.1", "--epochs", "2", "--train-size", "300", "--val-size", "100",
+            "--test-size", "200", "--quiet", "--no-report", "--out", extra]  # fmt: skip
+    assert main([str(a) for a in tune]) == 0
+    study = load_study(main_dir, by_budget=True, also=[extra])
+    assert len(study.runs) == len(Store(store, create=False).runs())
+    assert f"12 runs added from {extra} (its 2 tuning runs left out)" in study.notes
+
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    assert main(["report", str(store), "--budgets", "2", "4", "--out", str(whole)]) == 0
+    assert main(["report", str(main_dir), "--also", str(extra), "--budgets", "2", "4",
+                 "--out", str(split)]) == 0  # fmt: skip
+    for name in ("anytime_goal.csv", "final_metrics_2ep.csv", "ab_tests_4ep.csv"):
+        assert _csv(split / name) == _csv(whole / name), name
+    capsys.readouterr()
+    assert main(["report", str(main_dir), "--also", str(tmp_path / "none"), "--budgets", "2",
+                 "--out", str(tmp_path / "refused")]) == 2  # fmt: skip
+    assert str(tmp_path / "none") in capsys.readouterr().err
+    assert not (tmp_path / "refused").exists()

@@ -113,6 +113,7 @@ def write_report(
     extra_sections: Sequence[SectionHook] = (),
     budgets: Sequence[int] | None = None,
     margin: float | None = None,
+    also: Sequence[str | Path] = (),
 ) -> Path:
     """Write the full report of the store in ``store_dir``; return the output folder.
 
@@ -130,7 +131,8 @@ def write_report(
     budget the verdict, final metrics, A/B tables, profile and AlgoPerf score.
     ``margin``: the non-inferiority margin in test accuracy (None: ``DEFAULT_MARGIN``,
     0.005): "as good as" a baseline means the one-sided 95 % paired lower bound of the
-    difference is above -margin.
+    difference is above -margin. ``also``: more results folders whose comparison runs join
+    those of ``store_dir`` (``load_study``), e.g. budget-aware arms tuned at another budget.
 
     Order of the report: verdict table and a sentence or two per problem; a section per
     problem with its figures; across problems (performance profile, AlgoPerf score); the
@@ -141,7 +143,7 @@ def write_report(
     margin = DEFAULT_MARGIN if margin is None else check_margin(margin)
     if budgets is not None:
         budgets = check_budgets(budgets)
-    study = load_study(store_dir, by_budget=budgets is not None)
+    study = load_study(store_dir, by_budget=budgets is not None, also=also)
     if schedules is not None:
         study.runs = _runs_of_schedules(study, schedules)
     rulesets = split_rulesets(study)  # tuning runs and the second ruleset: report/tuning.py

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -212,7 +213,9 @@ def _run_data(
     )
 
 
-def load_study(store_dir: str | Path, *, by_budget: bool = False) -> Study:
+def load_study(
+    store_dir: str | Path, *, by_budget: bool = False, also: Sequence[str | Path] = ()
+) -> Study:
     """Read ``store_dir/results.sqlite`` into a ``Study``.
 
     The runs and their epochs are read in one read transaction, read-only (also on a
@@ -221,11 +224,26 @@ def load_study(store_dir: str | Path, *, by_budget: bool = False) -> Study:
     seed (a rerun with another config) are reduced to the latest one, with a note. With
     ``by_budget`` runs with different config ``epochs`` are kept side by side (the anytime
     comparison, ``report.budgets.at_budget``, picks one per budget).
+
+    The comparison runs of the results folders in ``also`` join those of ``store_dir`` (read
+    after it, so a run they repeat replaces its run there): e.g. budget-aware arms tuned at
+    another budget in a folder of their own. Their tuning runs are left out, so what the
+    report says of tuning is about ``store_dir`` alone.
     """
     store_dir = Path(store_dir)
-    with StoreReader(store_dir) as store, store.snapshot():
-        run_rows = store.runs()
-        epoch_rows = store.epochs()
+    run_rows, epoch_rows = _read_store(store_dir)
+    notes: list[str] = []
+    for extra in also:
+        rows, epochs = _read_store(Path(extra))
+        comparison = [
+            row for row in rows if _as_dict(row.get("config")).get("lr_source") != "tuning"
+        ]
+        ids = {row["run_id"] for row in comparison}
+        run_rows = [row for row in run_rows if row["run_id"] not in ids] + comparison
+        epoch_rows = [row for row in epoch_rows if row["run_id"] not in ids]
+        epoch_rows += [row for row in epochs if row["run_id"] in ids]
+        notes.append(f"{len(comparison)} runs added from {extra} (its {len(rows) - len(comparison)} "
+                     "tuning runs left out)")  # fmt: skip
     by_run: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in epoch_rows:
         by_run[row["run_id"]].append(row)
@@ -240,7 +258,6 @@ def load_study(store_dir: str | Path, *, by_budget: bool = False) -> Study:
 
     runs = [_run_data(row, by_run.get(row["run_id"], []), options_seen) for row in run_rows]
 
-    notes: list[str] = []
     latest: dict[tuple, RunData] = {}
     for run in runs:  # store order = order started, so the last one wins
         # a tuning grid runs one arm and seed at several LRs, and the tuned ruleset reruns
@@ -258,6 +275,12 @@ def load_study(store_dir: str | Path, *, by_budget: bool = False) -> Study:
         keep = {id(run) for run in latest.values()}
         runs = [run for run in runs if id(run) in keep]
     return Study(store_dir=store_dir, runs=runs, notes=notes)
+
+
+def _read_store(store_dir: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The run rows and epoch rows of one store, read in one read-only transaction."""
+    with StoreReader(store_dir) as store, store.snapshot():
+        return list(store.runs()), list(store.epochs())
 
 
 def seed_vector(study: Study, problem: str, arm: str, seeds: list[int], value_of) -> np.ndarray:
