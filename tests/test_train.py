@@ -204,6 +204,20 @@ def test_overconfidence_signal_is_computed_and_drives_the_anneal():
     assert r.history[-1]["lr"] < 0.03
 
 
+def test_an_annealing_arm_records_when_it_may_stop_and_the_others_do_not():
+    options = {"signal": "overconfidence", "mode": "anneal", "trigger": "threshold",
+               "threshold": 0.01, "patience": 1}  # fmt: skip
+    r = train(config=cfg(schedule="uncertainty", epochs=6, lr=0.03, schedule_options=options))
+    flags = [h["annealed"] for h in r.history]
+    stop = flags.index(True)  # annealed at the end of this epoch: the LR is at its floor after
+    assert not any(flags[:stop]) and all(flags[stop:]), flags
+    assert r.history[stop]["lr"] > 0.03 * 1e-3 and stop + 1 < len(flags)
+    assert all(h["lr"] == pytest.approx(0.03 * 1e-3) for h in r.history[stop + 1 :])
+    for schedule, opts in (("uncertainty", {"mode": "threshold"}), ("cosine", {})):
+        run = train(config=cfg(schedule=schedule, schedule_options=opts, epochs=1))
+        assert "annealed" not in run.history[0]
+
+
 def test_calibration_gap_signal_is_recorded_signed_and_explore_raises_the_lr_on_it():
     from uncertainty_lr.schedulers.policy import UncertaintyPolicy
 

@@ -65,6 +65,12 @@ class Schedule:
     def get_last_lr(self) -> list[float]:
         return [float(g["lr"]) for g in self.optimizer.param_groups]
 
+    @property
+    def annealed(self) -> bool | None:
+        """Whether the schedule says training can stop (a budget-free anneal has ended);
+        None for a schedule that never says."""
+        return None
+
     def state_dict(self) -> dict[str, Any]:
         return {}
 
@@ -215,6 +221,11 @@ class UncertaintySchedule(TorchSchedule):
         if value is None or not math.isfinite(value):
             return  # a diverged epoch has no signal; the loop stops the run
         self._step(value)
+
+    @property
+    def annealed(self) -> bool | None:
+        """``UncertaintyLR.annealed`` for a mode that anneals (``anneal``, ``cycle``)."""
+        return bool(self.scheduler.annealed) if self.scheduler.policy.rule.anneals else None
 
     def _step(self, value: float) -> None:
         low = self.scheduler.policy.signal_low  # -1 for a signed signal (explore)

@@ -38,6 +38,7 @@ class AnnealRule(ModeRule):
     """
 
     name = "anneal"
+    anneals = True
     STATE = ("best", "stall", "decay_start", "decay_steps", "gain")
     READS = ("trigger", "patience", "tolerance", "decay_ratio", "explore", "threshold",
              "step_size")  # fmt: skip

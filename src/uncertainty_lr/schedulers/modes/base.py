@@ -64,6 +64,8 @@ class ModeRule:
     signal_low: float = 0.0
     #: True for a mode stepped once per optimizer step, whose LR moves without a signal.
     per_step: ClassVar[bool] = False
+    #: True for a mode whose schedule can end (``annealed``): ``anneal`` and ``cycle``.
+    anneals: ClassVar[bool] = False
     #: Whether the mode reads the training loss now (``observe_loss``); only ``cycle`` does.
     wants_loss: bool = False
 
@@ -87,7 +89,7 @@ class ModeRule:
         """The training loss of the step just taken; the modes here do not read it."""
 
     def annealed(self, policy: PolicyView) -> bool:
-        """True once the mode's schedule has run its course (only ``anneal`` ends)."""
+        """True once the mode's schedule has run its course (modes with ``anneals``)."""
         return False
 
     def state_dict(self) -> dict[str, Any]:

@@ -54,6 +54,7 @@ class CycleRule(ModeRule):
     STATE = ("t", "best", "stall", "fired", "decay_start", "decay_steps", "pending_loss",
              *_SEARCH_STATE)  # fmt: skip
     per_step = True
+    anneals = True
 
     READS = ("total_steps", "threshold", "search_threshold", "patience", "tolerance",
              "decay_ratio", "decay_earliest", "decay_latest", "decay_shape")  # fmt: skip
