@@ -27,6 +27,23 @@ def as_float_array(x: object, name: str) -> np.ndarray:
         raise ValueError(f"{name} must be an array of numbers, got {type(x).__name__}") from err
 
 
+def finite_scores(x: object, name: str, *, matrix: bool = False) -> np.ndarray:
+    """``x`` as a non-empty float array of finite scores; with ``matrix`` of shape (runs,
+    tasks), a 1-D ``x`` being one task. ValueError naming ``name`` otherwise."""
+    arr = as_float_array(x, name)
+    if matrix:
+        arr = arr[:, None] if arr.ndim == 1 else arr
+        if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
+            raise ValueError(
+                f"{name} must have shape (runs, tasks) with runs, tasks > 0, got {arr.shape}"
+            )
+    elif arr.size == 0:
+        raise ValueError(f"{name} must not be empty, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or inf; drop or impute missing runs first")
+    return arr
+
+
 def as_1d(x: object, name: str) -> np.ndarray:
     """Return ``x`` as a 1-D float64 array, or raise ValueError naming ``name``."""
     try:

@@ -26,17 +26,9 @@ from uncertainty_lr.stats._checks import (
     check_confidence,
     check_n_boot,
     check_seed,
+    finite_scores,
     percentile_interval,
 )
-
-
-def _finite_scores(x: object, name: str) -> np.ndarray:
-    arr = as_float_array(x, name)
-    if arr.size == 0:
-        raise ValueError(f"{name} must not be empty, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or inf; drop or impute missing runs first")
-    return arr
 
 
 def iqm(x: Values) -> float:
@@ -46,7 +38,7 @@ def iqm(x: Values) -> float:
     whole values) and average the rest. Robust to a few outlier runs, less noisy than the
     median (Agarwal et al., 2021, rliable).
     """
-    return float(sps.trim_mean(_finite_scores(x, "x").ravel(), 0.25))
+    return float(sps.trim_mean(finite_scores(x, "x").ravel(), 0.25))
 
 
 def iqm_ci(
@@ -64,7 +56,7 @@ def iqm_ci(
     bootstrap it is too narrow with a handful of runs per task (rliable meant it for tens);
     the paired A/B comparison uses the t-interval (``paired.t_interval``) instead.
     """
-    arr = _finite_scores(scores, "scores")
+    arr = finite_scores(scores, "scores")
     if arr.ndim == 1:
         arr = arr[:, None]
     if arr.ndim != 2:

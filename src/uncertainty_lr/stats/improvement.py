@@ -22,30 +22,17 @@ from scipy import stats as sps
 from uncertainty_lr.checks import check_int
 from uncertainty_lr.stats._checks import (
     BOOT_CHUNK_ELEMENTS,
-    as_float_array,
     check_confidence,
     check_n_boot,
     check_seed,
+    finite_scores,
     percentile_interval,
 )
 
 
-def _score_matrix(x: object, name: str) -> np.ndarray:
-    """``x`` as a finite (runs, tasks) float array; a 1-D ``x`` is one task."""
-    arr = as_float_array(x, name)
-    if arr.ndim == 1:
-        arr = arr[:, None]
-    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(
-            f"{name} must have shape (runs, tasks) with runs, tasks > 0, got {arr.shape}"
-        )
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or inf; drop or impute missing runs first")
-    return arr
-
-
 def _pair_inputs(x: object, y: object) -> tuple[np.ndarray, np.ndarray]:
-    sx, sy = _score_matrix(x, "scores_x"), _score_matrix(y, "scores_y")
+    sx = finite_scores(x, "scores_x", matrix=True)
+    sy = finite_scores(y, "scores_y", matrix=True)
     if sx.shape[1] != sy.shape[1]:
         raise ValueError(
             f"scores_x and scores_y must have the same number of tasks (columns), "

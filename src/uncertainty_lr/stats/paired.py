@@ -81,15 +81,23 @@ def t_interval(d: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
 
 def _interval(d: np.ndarray, confidence: float, notes: list[str]):
     """The reported interval of mean(d); ``(None, None)`` with a note when it is undefined."""
-    if d.size < 2:
-        notes.append(f"t-interval needs at least 2 paired seeds, have {d.size}")
-        return None, None
-    if np.all(d == d[0]):
-        # A zero-width interval would claim certainty that a handful of seeds cannot give.
-        what = "all paired differences are zero" if d[0] == 0 else "differences have zero variance"
-        notes.append(f"t-interval not computed: {what}")
+    # A zero-width interval would claim certainty that a handful of seeds cannot give.
+    if _undefined(d, 2, "t-interval", notes):
         return None, None
     return t_interval(d, confidence)
+
+
+def _undefined(d: np.ndarray, at_least: int, what: str, notes: list[str]) -> bool:
+    """Whether ``what`` (a t-test or t-interval) is undefined on the differences ``d``:
+    fewer than ``at_least`` pairs, or no variance; says why in ``notes``."""
+    if d.size < at_least:
+        notes.append(f"{what} needs at least {at_least} paired seeds, have {d.size}")
+        return True
+    if np.all(d == d[0]):
+        why = "all paired differences are zero" if d[0] == 0 else "differences have zero variance"
+        notes.append(f"{what} not computed: {why}")
+        return True
+    return False
 
 
 def _paired_inputs(a: object, b: object) -> tuple[np.ndarray, np.ndarray]:
@@ -134,12 +142,7 @@ def _wilcoxon(d: np.ndarray, notes: list[str]) -> tuple[float | None, float | No
 
 def _ttest(a: np.ndarray, b: np.ndarray, d: np.ndarray, notes: list[str]):
     """Two-sided paired t-test; ``None`` when it is undefined or meaningless."""
-    if d.size < 3:
-        notes.append(f"t-test needs at least 3 paired seeds, have {d.size}")
-        return None, None
-    if np.all(d == d[0]):
-        what = "all paired differences are zero" if d[0] == 0 else "differences have zero variance"
-        notes.append(f"t-test not computed: {what}")
+    if _undefined(d, 3, "t-test", notes):
         return None, None
     res = sps.ttest_rel(a, b, alternative="two-sided")
     return float(res.statistic), float(res.pvalue)
