@@ -9,7 +9,7 @@ checkers read the same names from the ``TYPE_CHECKING`` imports below.
 
 from typing import TYPE_CHECKING
 
-from uncertainty_lr.lazy import lazy_getattr
+from uncertainty_lr.lazy import by_module, lazy_getattr
 
 __version__ = "0.1.0"
 
@@ -23,15 +23,14 @@ if TYPE_CHECKING:  # never true at run time: importing these loads torch
         mean_over_ranks,
     )
 
-_EXPORTS = {
-    "UncertaintyLR": "schedulers.uncertainty",
-    "MonitoredUncertaintyLR": "schedulers.uncertainty",
-    "mean_over_ranks": "schedulers.uncertainty",
-    "UncertaintyOptions": "schedulers.options",
-    "RECOMMENDED": "schedulers.options",
-    "UncertaintyPolicy": "schedulers.policy",
-    "WeightAverage": "schedulers.averaging",
-}
+_EXPORTS = by_module(
+    {
+        "schedulers.uncertainty": ("UncertaintyLR", "MonitoredUncertaintyLR", "mean_over_ranks"),
+        "schedulers.options": ("UncertaintyOptions", "RECOMMENDED"),
+        "schedulers.policy": ("UncertaintyPolicy",),
+        "schedulers.averaging": ("WeightAverage",),
+    }
+)
 __all__ = [
     "RECOMMENDED",
     "MonitoredUncertaintyLR",

@@ -13,7 +13,7 @@ checkers read the same names from the ``TYPE_CHECKING`` imports below.
 
 from typing import TYPE_CHECKING
 
-from uncertainty_lr.lazy import lazy_getattr
+from uncertainty_lr.lazy import by_module, lazy_getattr
 
 if TYPE_CHECKING:  # never true at run time: each import loads its framework
     from uncertainty_lr.integrations.hf_trainer import (
@@ -24,15 +24,14 @@ if TYPE_CHECKING:  # never true at run time: each import loads its framework
     from uncertainty_lr.integrations.lightning import UncertaintyLRCallback
     from uncertainty_lr.integrations.tracking import MLflowLogger, TensorBoardLogger, make_loggers
 
-_EXPORTS = {
-    "UncertaintyLRCallback": "lightning",
-    "UncertaintyLRTrainerCallback": "hf_trainer",
-    "uncertainty_metrics": "hf_trainer",
-    "UncertaintyLRKerasCallback": "keras",
-    "TensorBoardLogger": "tracking",
-    "MLflowLogger": "tracking",
-    "make_loggers": "tracking",
-}
+_EXPORTS = by_module(
+    {
+        "lightning": ("UncertaintyLRCallback",),
+        "hf_trainer": ("UncertaintyLRTrainerCallback", "uncertainty_metrics"),
+        "keras": ("UncertaintyLRKerasCallback",),
+        "tracking": ("TensorBoardLogger", "MLflowLogger", "make_loggers"),
+    }
+)
 __all__ = [
     "MLflowLogger",
     "TensorBoardLogger",

@@ -108,13 +108,8 @@ class UncertaintyLRKerasCallback(keras.callbacks.Callback):
     # -- config and state ---------------------------------------------------------------
     def get_config(self) -> dict[str, Any]:
         """Constructor arguments except validation_data: ``cls(data, **get_config())``."""
-        return {
-            "signal": self.signal,
-            "mc_samples": self.mc_samples,
-            "from_logits": self.from_logits,
-            "batch_size": self.batch_size,
-            **self.policy_kwargs,
-        }
+        names = ("signal", "mc_samples", "from_logits", "batch_size")
+        return {**{name: getattr(self, name) for name in names}, **self.policy_kwargs}
 
     def state_dict(self) -> dict[str, Any]:
         """Policy state (plain numbers, JSON-able) and history; {"policy": None} before fit."""

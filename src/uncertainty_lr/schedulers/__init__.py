@@ -4,23 +4,18 @@ Names are imported lazily so ``uncertainty_lr.schedulers.policy``, ``.options`` 
 ``.registry`` stay torch-free (the Keras adapter and config validation use them).
 """
 
-from uncertainty_lr.lazy import lazy_getattr
+from uncertainty_lr.lazy import by_module, lazy_getattr
 
-_EXPORTS = {
-    "MODES": "policy",
-    "REFERENCES": "policy",
-    "UncertaintyPolicy": "policy",
-    "UncertaintyOptions": "options",
-    "RECOMMENDED": "options",
-    "UncertaintyLR": "uncertainty",
-    "MonitoredUncertaintyLR": "uncertainty",
-    "mean_over_ranks": "uncertainty",
-    "WeightAverage": "averaging",
-    "SCHEDULES": "registry",
-    "UNCERTAINTY_SIGNALS": "registry",
-    "check_schedule": "registry",
-    "build_scheduler": "baselines",
-}
+_EXPORTS = by_module(
+    {
+        "policy": ("MODES", "REFERENCES", "UncertaintyPolicy"),
+        "options": ("UncertaintyOptions", "RECOMMENDED"),
+        "uncertainty": ("UncertaintyLR", "MonitoredUncertaintyLR", "mean_over_ranks"),
+        "averaging": ("WeightAverage",),
+        "registry": ("SCHEDULES", "UNCERTAINTY_SIGNALS", "check_schedule"),
+        "baselines": ("build_scheduler",),
+    }
+)
 __all__ = sorted(_EXPORTS)
 
 __getattr__ = lazy_getattr(__name__, _EXPORTS)

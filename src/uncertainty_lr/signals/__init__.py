@@ -14,41 +14,41 @@ Names are imported lazily, so ``uncertainty_lr.signals.catalog`` loads no torch 
 config check and the schedule registry read it).
 """
 
-from uncertainty_lr.lazy import lazy_getattr
+from uncertainty_lr.lazy import by_module, lazy_getattr
 
-_EXPORTS = {
-    "SIGNALS": "catalog",
-    "SignalSpec": "catalog",
-    "signal_spec": "catalog",
-    "estimate_signal": "estimate",
-    "ESTIMATED_SIGNALS": "estimate",
-    "SIGNAL_DESCRIPTIONS": "estimate",
-    "DROPOUT_TYPES": "estimators",
-    "Sampling": "estimators",
-    "last_layer_mc_probs": "estimators",
-    "mc_dropout_probs": "estimators",
-    "predict_logits": "estimators",
-    "SIGNAL_FUNCTIONS": "functions",
-    "calibration_gap": "functions",
-    "confidence": "functions",
-    "entropy": "functions",
-    "expected_calibration_error": "functions",
-    "margin": "functions",
-    "mutual_information": "functions",
-    "overconfidence": "functions",
-    "per_sample_confidence": "functions",
-    "per_sample_entropy": "functions",
-    "per_sample_margin": "functions",
-    "per_sample_mutual_information": "functions",
-    "per_sample_variance": "functions",
-    "predictive_entropy": "functions",
-    "predictive_variance": "functions",
-    "probs_from_logits": "functions",
-    "HeadPosterior": "laplace",
-    "fit_head_posterior": "laplace",
-    "last_layer_laplace_probs": "laplace",
-    "BatchSignalTracker": "tracker",
-}
+_EXPORTS = by_module(
+    {
+        "catalog": ("SIGNALS", "SignalSpec", "signal_spec"),
+        "estimate": ("estimate_signal", "ESTIMATED_SIGNALS", "SIGNAL_DESCRIPTIONS"),
+        "estimators": (
+            "DROPOUT_TYPES",
+            "Sampling",
+            "last_layer_mc_probs",
+            "mc_dropout_probs",
+            "predict_logits",
+        ),
+        "functions": (
+            "SIGNAL_FUNCTIONS",
+            "calibration_gap",
+            "confidence",
+            "entropy",
+            "expected_calibration_error",
+            "margin",
+            "mutual_information",
+            "overconfidence",
+            "per_sample_confidence",
+            "per_sample_entropy",
+            "per_sample_margin",
+            "per_sample_mutual_information",
+            "per_sample_variance",
+            "predictive_entropy",
+            "predictive_variance",
+            "probs_from_logits",
+        ),
+        "laplace": ("HeadPosterior", "fit_head_posterior", "last_layer_laplace_probs"),
+        "tracker": ("BatchSignalTracker",),
+    }
+)
 __all__ = sorted(_EXPORTS)
 
 __getattr__ = lazy_getattr(__name__, _EXPORTS)

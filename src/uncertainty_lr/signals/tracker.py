@@ -29,6 +29,9 @@ class BatchSignalTracker:
         count: number of updates since construction or ``reset()``.
     """
 
+    #: What ``state_dict()`` holds: the settings, then the running state.
+    STATE = ("signal", "momentum", "value", "last_batch_value", "count")
+
     def __init__(self, signal: str = "entropy", momentum: float = 0.9) -> None:
         if signal not in SIGNAL_FUNCTIONS:
             raise ValueError(f"signal must be one of {', '.join(SIGNAL_FUNCTIONS)}, got {signal!r}")
@@ -62,17 +65,11 @@ class BatchSignalTracker:
 
     def state_dict(self) -> dict[str, Any]:
         """Plain numbers (and the signal name): round-trips exactly through load_state_dict."""
-        return {
-            "signal": self.signal,
-            "momentum": self.momentum,
-            "value": self.value,
-            "last_batch_value": self.last_batch_value,
-            "count": self.count,
-        }
+        return {key: getattr(self, key) for key in self.STATE}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a ``state_dict()``; the signal name must match this tracker's."""
-        missing = {"signal", "momentum", "value", "last_batch_value", "count"} - set(state)
+        missing = set(self.STATE) - set(state)
         if missing:
             raise ValueError(f"state_dict is missing keys {sorted(missing)}")
         if state["signal"] != self.signal:
