@@ -56,7 +56,9 @@ def test_diverged_run_is_marked_and_keeps_its_history(diverged_sweep) -> None:
             # ...and the last row says where and why it stopped.
             last = rows[-1]
             assert last["train_loss"] is None and "train_loss" in last["nonfinite"]
-            assert re.fullmatch(rf"train_loss \S+ above 10 x ln 10 = 23\.03 at epoch {len(rows)}",
+            # (which loss crosses first depends on the torch release's kernels: torch 2.4's
+            # validation loss does, an epoch sooner)
+            assert re.fullmatch(rf"(train|val)_loss \S+ above 10 x ln 10 = 23\.03 at epoch {len(rows)}",
                                 last["diverged_at"]), last["diverged_at"]  # fmt: skip
             baseline = runs["constant", seed]
             assert baseline["status"] == "done" and baseline["epochs_done"] == EPOCHS
