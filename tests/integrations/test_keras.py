@@ -109,7 +109,8 @@ def test_config_and_state_round_trip():
     make_model().fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[callback])
 
     config = json.loads(json.dumps(callback.get_config()))
-    assert config == {"mc_samples": 0, "from_logits": None, "batch_size": 256, **options}
+    assert config == {"mc_samples": 0, "from_logits": None, "batch_size": 256, "budget": "free",
+                      **options}  # fmt: skip
     copy = UncertaintyLRKerasCallback(x_val, **config)
     copy.load_state_dict(json.loads(json.dumps(callback.state_dict())))
     assert copy.state_dict() == callback.state_dict()

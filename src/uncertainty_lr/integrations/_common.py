@@ -72,6 +72,23 @@ def stepped_per_step(kwargs: Mapping[str, Any]) -> bool:
     return RULES[UncertaintyOptions.from_mapping(kwargs).mode].per_step
 
 
+#: ``budget`` of a callback that steps mode ``cycle``: never told the budget, or told it.
+BUDGETS = ("free", "known")
+
+
+def check_budget(budget: object, per_step: bool, kwargs: Mapping[str, Any], length: str) -> None:
+    """``budget="known"`` sets ``total_steps`` to the framework's run ``length`` (a phrase):
+    only for a mode stepped every optimizer step, and not beside a ``total_steps`` given."""
+    if budget not in BUDGETS:
+        raise ValueError(f"budget must be one of {', '.join(BUDGETS)}; got {budget!r}")
+    if budget == "known" and (not per_step or "total_steps" in kwargs):
+        given = f", total_steps={kwargs['total_steps']!r}" if "total_steps" in kwargs else ""
+        raise ValueError(
+            f"budget='known' sets total_steps of mode='cycle' to {length}; "
+            f"got mode={kwargs.get('mode', 'anneal')!r}{given}"
+        )
+
+
 def check_policy_kwargs(kwargs: dict, owner: str, per_step: bool = False) -> dict:
     """Fail early on a misspelt or out-of-range UncertaintyLR option; return a copy.
 

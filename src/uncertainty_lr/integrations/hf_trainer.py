@@ -54,6 +54,7 @@ from uncertainty_lr.integrations._common import (
     SINGLE_PASS_SIGNALS,
     LogitsOnly,
     SignalMean,
+    check_budget,
     check_policy_kwargs,
     check_signal_choice,
     loss_of,
@@ -74,7 +75,6 @@ except ImportError as error:  # pragma: no cover - exercised only without the ex
 METRIC_PREFIX = "uncertainty_"
 #: The signal that reads the labels too, from ``uncertainty_metrics`` only (mode ``cycle``'s).
 LABELLED_SIGNAL = "overconfidence"
-BUDGETS = ("free", "known")
 
 
 def uncertainty_metrics(eval_pred: Any) -> dict[str, float]:
@@ -202,18 +202,7 @@ class UncertaintyLRTrainerCallback(TrainerCallback, ExportableState):
             )
         check_type("eval_inputs", eval_inputs, (torch.Tensor, type(None)), "a torch.Tensor or None")
         check_int("batch_size", batch_size)
-        if budget not in BUDGETS:
-            raise ValueError(f"budget must be one of {', '.join(BUDGETS)}; got {budget!r}")
-        if budget == "known" and (not self.per_step or "total_steps" in policy_kwargs):
-            raise ValueError(
-                "budget='known' sets total_steps of mode='cycle' to the Trainer's max_steps; "
-                f"got mode={policy_kwargs.get('mode', 'anneal')!r}"
-                + (
-                    f", total_steps={policy_kwargs['total_steps']!r}"
-                    if "total_steps" in policy_kwargs
-                    else ""
-                )  # fmt: skip
-            )
+        check_budget(budget, self.per_step, policy_kwargs, "the Trainer's max_steps")
         self.signal = signal
         self.eval_inputs = eval_inputs
         self.mc_samples = mc_samples

@@ -1,4 +1,5 @@
-"""Keras 3 callback: step the uncertainty policy on the validation signal after each epoch.
+"""Keras 3 callback: step the uncertainty policy on the validation signal after each epoch,
+or, with ``mode="cycle"``, after every optimizer step with the training loss.
 
 A Keras optimizer is not a torch one, so the callback drives ``UncertaintyPolicy``
 directly, through ``observe()`` and ``advance()``: the same LR writer ``UncertaintyLR``
@@ -24,12 +25,15 @@ import torch
 from uncertainty_lr.checks import check_int
 from uncertainty_lr.integrations._common import (
     SignalMean,
+    check_budget,
     check_policy_kwargs,
     check_signal_choice,
     missing_framework,
     per_sample_signal,
+    stepped_per_step,
 )
 from uncertainty_lr.schedulers.policy import UncertaintyPolicy
+from uncertainty_lr.signals.functions import overconfidence
 
 if "keras" not in sys.modules:
     os.environ.setdefault("KERAS_BACKEND", "torch")
@@ -40,6 +44,8 @@ except ImportError as error:  # pragma: no cover - exercised only without the ex
 
 # Probabilities sum to 1 up to float32 round-off; logits essentially never do.
 _ROW_SUM_TOLERANCE = 1e-3
+#: The signal that reads the labels of validation_data too (mode ``cycle``'s default).
+LABELLED_SIGNAL = "overconfidence"
 
 
 def _inputs_of(validation_data: Any) -> Any:
@@ -49,6 +55,14 @@ def _inputs_of(validation_data: Any) -> Any:
             raise ValueError("validation_data must hold inputs, got an empty tuple")
         return validation_data[0]
     return validation_data
+
+
+def _labels_of(validation_data: Any) -> np.ndarray | None:
+    """(x, y[, sample_weight]) -> y as class ids (one-hot rows become their argmax)."""
+    if not isinstance(validation_data, tuple) or len(validation_data) < 2:
+        return None
+    y = np.asarray(keras.ops.convert_to_numpy(validation_data[1]))
+    return (y.argmax(axis=-1) if y.ndim == 2 else y).astype(np.int64)
 
 
 def _looks_like_probs(outputs: np.ndarray) -> bool:
@@ -68,30 +82,54 @@ class UncertaintyLRKerasCallback(keras.callbacks.Callback):
     epoch logs, so ``History`` and other callbacks see them. A second ``fit`` continues
     the schedule; ``state_dict()`` / ``load_state_dict()`` carry it across processes.
 
+    With ``mode="cycle"`` the policy moves after every training batch instead: it reads
+    that batch's loss from the model's loss tracker (its total and count, so the batch's
+    own mean loss, not the epoch's running mean the logs hold) while it searches the LR
+    level, and the epoch's signal (by default ``overconfidence``, which needs the labels in
+    ``validation_data``) is acted on at the next batch. Keep ``steps_per_execution`` at 1:
+    the callback sees one batch per optimizer step only then.
+
     Args:
         validation_data: inputs x (array or tensor), or a tuple (x, y[, sample_weight]).
         signal: "confidence", "entropy" (default) or "margin"; with ``mc_samples >= 2``
-            also "mutual_information" or "variance".
+            also "mutual_information" or "variance"; "overconfidence" (the default with
+            ``mode="cycle"``) reads the labels y of validation_data too.
         mc_samples: 0 = one ``model.predict`` pass; >= 2 = that many passes with
             ``training=True`` (dropout on; BatchNormalization uses batch statistics, and
             its moving statistics are put back afterwards). x must be one array.
         from_logits: whether the model outputs logits; None (default) = probabilities if
             every row is >= 0 and sums to 1 (within 1e-3), else logits.
         batch_size: rows per prediction batch (default 256).
+        budget: with ``mode="cycle"``, "free" (default) or "known": the decay ends at the
+            last step of the first ``fit`` (``total_steps`` = epochs x steps per epoch).
         **policy_kwargs: UncertaintyPolicy options (threshold, step_size, mode, ...).
     """
 
     def __init__(
         self,
         validation_data: Any,
-        signal: str = "entropy",
+        signal: str | None = None,
         mc_samples: int = 0,
         from_logits: bool | None = None,
         batch_size: int = 256,
+        budget: str = "free",
         **policy_kwargs: Any,
     ) -> None:
         super().__init__()
-        check_signal_choice(signal, mc_samples)
+        owner = type(self).__name__
+        self.policy_kwargs = check_policy_kwargs(policy_kwargs, owner, per_step=True)
+        self.per_step = stepped_per_step(policy_kwargs)
+        check_budget(budget, self.per_step, policy_kwargs, "the fit's epochs x steps")
+        if signal is None:
+            signal = LABELLED_SIGNAL if self.per_step else "entropy"
+        self.labels = _labels_of(validation_data)
+        if signal != LABELLED_SIGNAL:
+            check_signal_choice(signal, mc_samples)
+        elif self.labels is None or mc_samples:
+            raise ValueError(
+                f"signal={LABELLED_SIGNAL!r} reads one pass over validation_data=(x, y) with "
+                f"its labels; got {'mc_samples=' + str(mc_samples) if mc_samples else 'no labels'}"
+            )
         if from_logits not in (None, True, False):
             raise ValueError(f"from_logits must be None, True or False, got {from_logits!r}")
         check_int("batch_size", batch_size)
@@ -100,15 +138,16 @@ class UncertaintyLRKerasCallback(keras.callbacks.Callback):
         self.mc_samples = mc_samples
         self.from_logits = from_logits
         self.batch_size = batch_size
-        self.policy_kwargs = check_policy_kwargs(policy_kwargs, type(self).__name__)
+        self.budget = budget
         self.policy: UncertaintyPolicy | None = None
-        #: One entry per policy step: {"epoch", "signal", "lr"}.
+        #: One entry per epoch: {"epoch", "signal", "lr"} (the LR the next epoch starts at).
         self.history: list[dict] = []
+        self._loss_seen = (0.0, 0.0)  # the loss tracker's (total, count) after the last batch
 
     # -- config and state ---------------------------------------------------------------
     def get_config(self) -> dict[str, Any]:
         """Constructor arguments except validation_data: ``cls(data, **get_config())``."""
-        names = ("signal", "mc_samples", "from_logits", "batch_size")
+        names = ("signal", "mc_samples", "from_logits", "batch_size", "budget")
         return {**{name: getattr(self, name) for name in names}, **self.policy_kwargs}
 
     def state_dict(self) -> dict[str, Any]:
@@ -136,23 +175,38 @@ class UncertaintyLRKerasCallback(keras.callbacks.Callback):
         if optimizer is None:
             raise ValueError("UncertaintyLRKerasCallback needs a compiled model, got no optimizer")
         if self.policy is None:
-            self.policy = UncertaintyPolicy([self._lr()], **self.policy_kwargs)
+            options = dict(self.policy_kwargs)
+            if self.budget == "known":
+                epochs, steps = self.params.get("epochs"), self.params.get("steps")
+                if not steps:
+                    raise ValueError("budget='known' needs a fit whose steps per epoch are known "
+                                     "(an array, or a dataset with a length / steps_per_epoch)")  # fmt: skip
+                options["total_steps"] = epochs * steps
+            self.policy = UncertaintyPolicy([self._lr()], **options)
             (lr,) = self.policy.restart()  # the policy's starting LR (warmup may lower it)
         else:
             (lr,) = self.policy.applied  # a second fit continues where the first ended
         self._set_lr(lr)
 
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._loss_seen = (0.0, 0.0)  # Keras resets its metrics before each epoch
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if not self.per_step:
+            return
+        if self.policy.wants_loss:
+            self.policy.observe_loss(self._batch_loss())
+        (lr,) = self.policy.advance([self._current()])
+        self._set_lr(lr)
+
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         signal = self.measure()
         self.policy.observe(signal)
-        current = self._lr()
-        # Keras keeps the LR as float32: if it still holds our last write, rounded, pass
-        # that write so that alone the policy's LR comes out exactly.
-        (applied,) = self.policy.applied
-        if np.float32(applied) == np.float32(current):
-            current = applied
-        (lr,) = self.policy.advance([current])
-        self._set_lr(lr)
+        if self.per_step:  # acted on at the next batch
+            (lr,) = self.policy.applied
+        else:
+            (lr,) = self.policy.advance([self._current()])
+            self._set_lr(lr)
         self.history.append({"epoch": epoch, "signal": signal, "lr": lr})
         if logs is not None:
             logs.update({"lr": lr, "learning_rate": lr, "uncertainty": signal})
@@ -160,20 +214,41 @@ class UncertaintyLRKerasCallback(keras.callbacks.Callback):
     # -- measuring ----------------------------------------------------------------------
     def measure(self) -> float:
         """The signal of ``self.model`` on the validation inputs now, in [0, 1]."""
+        if self.signal == LABELLED_SIGNAL:
+            probs = self._to_probs(self._predict())
+            return overconfidence(torch.from_numpy(probs), torch.from_numpy(self.labels))
         if self.mc_samples:
             outputs = self._mc_outputs()  # (T, N, C)
             probs = self._to_probs(outputs)
             values = per_sample_signal(self.signal, mc_probs=torch.from_numpy(probs))
         else:
-            outputs = np.asarray(
-                self.model.predict(self.inputs, batch_size=self.batch_size, verbose=0)
-            )
-            if outputs.ndim != 2:
-                raise ValueError(
-                    f"the model must output (N, C) scores, got shape {tuple(outputs.shape)}"
-                )
-            values = per_sample_signal(self.signal, probs=torch.from_numpy(self._to_probs(outputs)))
+            probs = torch.from_numpy(self._to_probs(self._predict()))
+            values = per_sample_signal(self.signal, probs=probs)
         return SignalMean.mean(float(values.sum()), values.numel())
+
+    def _predict(self) -> np.ndarray:
+        outputs = np.asarray(self.model.predict(self.inputs, batch_size=self.batch_size, verbose=0))
+        if outputs.ndim != 2:
+            raise ValueError(
+                f"the model must output (N, C) scores, got shape {tuple(outputs.shape)}"
+            )
+        return outputs
+
+    def _batch_loss(self) -> float:
+        """The mean loss of the batch just trained on, from the loss tracker's running total
+        and count (the logs hold the epoch's running mean)."""
+        tracker = next((m for m in self.model.metrics if m.name == "loss"), None)
+        if tracker is None or not hasattr(tracker, "total"):
+            raise ValueError(
+                "mode='cycle' reads the training loss of every batch while it searches the LR "
+                "level, and the model tracks no loss: compile it with a loss, or pass search=False"
+            )
+        total, count = (
+            float(keras.ops.convert_to_numpy(v)) for v in (tracker.total, tracker.count)
+        )
+        seen_total, seen_count = self._loss_seen
+        self._loss_seen = (total, count)
+        return (total - seen_total) / (count - seen_count)
 
     def _to_probs(self, outputs: np.ndarray) -> np.ndarray:
         outputs = outputs.astype(np.float64)
@@ -214,6 +289,13 @@ class UncertaintyLRKerasCallback(keras.callbacks.Callback):
 
     def _lr(self) -> float:
         return float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+    def _current(self) -> float:
+        """The optimizer's LR; Keras keeps it as float32: if it still holds the policy's last
+        write, rounded, that write, so that alone the policy's LR comes out exactly."""
+        current = self._lr()
+        (applied,) = self.policy.applied
+        return applied if np.float32(applied) == np.float32(current) else current
 
     def _set_lr(self, lr: float) -> None:
         try:
