@@ -226,8 +226,9 @@ def validated_record(ctx: EpochContext, epoch: int, order: torch.Tensor, totals)
     tracker = getattr(schedule, "tracker", None)
     record["train_signal"] = tracker.value if tracker is not None else None
     record["signal"] = schedule.last_signal
-    if schedule.annealed is not None:  # a budget-free run may stop at the first True
-        record["annealed"] = schedule.annealed
+    annealed = schedule.annealed
+    if annealed is not None:  # a budget-free run may stop at the first True
+        record["annealed"] = annealed
     return record
 
 

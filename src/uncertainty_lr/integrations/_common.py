@@ -66,6 +66,16 @@ def check_signal_choice(signal: str, mc_samples: int) -> None:
         raise ValueError(f"signal must be one of {', '.join(allowed)}{hint}; got {signal!r}")
 
 
+#: The signal that reads the labels too (held-out over-confidence): mode ``cycle``'s default.
+LABELLED_SIGNAL = "overconfidence"
+
+
+def default_signal(per_step: bool) -> str:
+    """A callback's signal when none is given: over-confidence for a mode stepped every
+    optimizer step (``cycle``), else entropy."""
+    return LABELLED_SIGNAL if per_step else "entropy"
+
+
 def stepped_per_step(kwargs: Mapping[str, Any]) -> bool:
     """Whether the mode these UncertaintyLR options choose is stepped every optimizer step
     with the training loss (its rule's ``per_step``), not once per evaluation."""
@@ -87,6 +97,19 @@ def check_budget(budget: object, per_step: bool, kwargs: Mapping[str, Any], leng
             f"budget='known' sets total_steps of mode='cycle' to {length}; "
             f"got mode={kwargs.get('mode', 'anneal')!r}{given}"
         )
+
+
+def callback_settings(
+    owner: str, policy_kwargs: dict, budget: object, length: str, signal: str | None
+) -> tuple[dict, bool, str]:
+    """What a callback that may step mode ``cycle`` checks first, in one place: the policy
+    options (a checked copy), whether their mode is stepped every optimizer step, the
+    ``budget`` (``length``: what ``"known"`` reads the run's length from) and the signal
+    (``default_signal`` when None)."""
+    kwargs = check_policy_kwargs(policy_kwargs, owner, per_step=True)
+    per_step = stepped_per_step(kwargs)
+    check_budget(budget, per_step, kwargs, length)
+    return kwargs, per_step, default_signal(per_step) if signal is None else signal
 
 
 def check_policy_kwargs(kwargs: dict, owner: str, per_step: bool = False) -> dict:

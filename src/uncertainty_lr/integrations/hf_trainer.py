@@ -49,18 +49,17 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 from uncertainty_lr import distributed
 from uncertainty_lr.checks import check_int, check_type
 from uncertainty_lr.integrations._common import (
+    LABELLED_SIGNAL,
     LR_KEY,
     SIGNAL_KEY,
     SINGLE_PASS_SIGNALS,
     LogitsOnly,
     SignalMean,
-    check_budget,
-    check_policy_kwargs,
+    callback_settings,
     check_signal_choice,
     loss_of,
     missing_framework,
     per_sample_signal,
-    stepped_per_step,
 )
 from uncertainty_lr.schedulers.uncertainty import UncertaintyLR, mean_over_ranks
 from uncertainty_lr.signals.estimators import mc_dropout_probs, predict_logits
@@ -73,8 +72,6 @@ except ImportError as error:  # pragma: no cover - exercised only without the ex
     raise missing_framework("UncertaintyLRTrainerCallback", "transformers", "hf") from error
 
 METRIC_PREFIX = "uncertainty_"
-#: The signal that reads the labels too, from ``uncertainty_metrics`` only (mode ``cycle``'s).
-LABELLED_SIGNAL = "overconfidence"
 
 
 def uncertainty_metrics(eval_pred: Any) -> dict[str, float]:
@@ -189,11 +186,9 @@ class UncertaintyLRTrainerCallback(TrainerCallback, ExportableState):
         budget: str = "free",
         **policy_kwargs: Any,
     ) -> None:
-        owner = type(self).__name__
-        self.policy_kwargs = check_policy_kwargs(policy_kwargs, owner, per_step=True)
-        self.per_step = stepped_per_step(policy_kwargs)
-        if signal is None:
-            signal = LABELLED_SIGNAL if self.per_step else "entropy"
+        self.policy_kwargs, self.per_step, signal = callback_settings(
+            type(self).__name__, policy_kwargs, budget, "the Trainer's max_steps", signal
+        )
         if signal != LABELLED_SIGNAL or eval_inputs is not None:
             check_signal_choice(signal, mc_samples)
         if eval_inputs is None and mc_samples:
@@ -202,7 +197,6 @@ class UncertaintyLRTrainerCallback(TrainerCallback, ExportableState):
             )
         check_type("eval_inputs", eval_inputs, (torch.Tensor, type(None)), "a torch.Tensor or None")
         check_int("batch_size", batch_size)
-        check_budget(budget, self.per_step, policy_kwargs, "the Trainer's max_steps")
         self.signal = signal
         self.eval_inputs = eval_inputs
         self.mc_samples = mc_samples

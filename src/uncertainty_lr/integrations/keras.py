@@ -24,13 +24,12 @@ import torch
 
 from uncertainty_lr.checks import check_int
 from uncertainty_lr.integrations._common import (
+    LABELLED_SIGNAL,
     SignalMean,
-    check_budget,
-    check_policy_kwargs,
+    callback_settings,
     check_signal_choice,
     missing_framework,
     per_sample_signal,
-    stepped_per_step,
 )
 from uncertainty_lr.schedulers.policy import UncertaintyPolicy
 from uncertainty_lr.signals.functions import overconfidence
@@ -44,8 +43,6 @@ except ImportError as error:  # pragma: no cover - exercised only without the ex
 
 # Probabilities sum to 1 up to float32 round-off; logits essentially never do.
 _ROW_SUM_TOLERANCE = 1e-3
-#: The signal that reads the labels of validation_data too (mode ``cycle``'s default).
-LABELLED_SIGNAL = "overconfidence"
 
 
 def _inputs_of(validation_data: Any) -> Any:
@@ -116,12 +113,9 @@ class UncertaintyLRKerasCallback(keras.callbacks.Callback):
         **policy_kwargs: Any,
     ) -> None:
         super().__init__()
-        owner = type(self).__name__
-        self.policy_kwargs = check_policy_kwargs(policy_kwargs, owner, per_step=True)
-        self.per_step = stepped_per_step(policy_kwargs)
-        check_budget(budget, self.per_step, policy_kwargs, "the fit's epochs x steps")
-        if signal is None:
-            signal = LABELLED_SIGNAL if self.per_step else "entropy"
+        self.policy_kwargs, self.per_step, signal = callback_settings(
+            type(self).__name__, policy_kwargs, budget, "the fit's epochs x steps", signal
+        )
         self.labels = _labels_of(validation_data)
         if signal != LABELLED_SIGNAL:
             check_signal_choice(signal, mc_samples)
