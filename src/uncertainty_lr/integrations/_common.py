@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from uncertainty_lr.checks import is_int, refuse
+from uncertainty_lr.checks import check_int, is_int, refuse
 from uncertainty_lr.schedulers.modes import RULES
 from uncertainty_lr.schedulers.options import UncertaintyOptions
 from uncertainty_lr.signals.catalog import SignalSpec, signals_of
@@ -99,17 +99,27 @@ def check_budget(budget: object, per_step: bool, kwargs: Mapping[str, Any], leng
         )
 
 
-def callback_settings(
-    owner: str, policy_kwargs: dict, budget: object, length: str, signal: str | None
-) -> tuple[dict, bool, str]:
-    """What a callback that may step mode ``cycle`` checks first, in one place: the policy
-    options (a checked copy), whether their mode is stepped every optimizer step, the
-    ``budget`` (``length``: what ``"known"`` reads the run's length from) and the signal
-    (``default_signal`` when None)."""
-    kwargs = check_policy_kwargs(policy_kwargs, owner, per_step=True)
+#: The options a callback that may step mode ``cycle`` keeps as attributes and saves by name.
+CALLBACK_OPTIONS = ("signal", "mc_samples", "batch_size", "budget")
+
+
+def keep_callback_options(callback: Any, policy_kwargs: dict, length: str, **options: Any) -> None:
+    """What a callback that may step mode ``cycle`` checks and keeps first, in one place.
+
+    ``options`` are ``CALLBACK_OPTIONS``. Stored on ``callback``: the policy options (a
+    checked copy) as ``policy_kwargs``, whether their mode is stepped every optimizer step
+    as ``per_step``, and each of ``CALLBACK_OPTIONS`` (``signal`` from ``default_signal``
+    when None). ``length``: what ``budget="known"`` reads the run's length from.
+    """
+    kwargs = check_policy_kwargs(policy_kwargs, type(callback).__name__, per_step=True)
     per_step = stepped_per_step(kwargs)
-    check_budget(budget, per_step, kwargs, length)
-    return kwargs, per_step, default_signal(per_step) if signal is None else signal
+    check_budget(options["budget"], per_step, kwargs, length)
+    check_int("batch_size", options["batch_size"])
+    if options["signal"] is None:
+        options["signal"] = default_signal(per_step)
+    callback.policy_kwargs, callback.per_step = kwargs, per_step
+    for name in CALLBACK_OPTIONS:
+        setattr(callback, name, options[name])
 
 
 def check_policy_kwargs(kwargs: dict, owner: str, per_step: bool = False) -> dict:

@@ -47,16 +47,17 @@ from torch import nn
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from uncertainty_lr import distributed
-from uncertainty_lr.checks import check_int, check_type
+from uncertainty_lr.checks import check_type
 from uncertainty_lr.integrations._common import (
+    CALLBACK_OPTIONS,
     LABELLED_SIGNAL,
     LR_KEY,
     SIGNAL_KEY,
     SINGLE_PASS_SIGNALS,
     LogitsOnly,
     SignalMean,
-    callback_settings,
     check_signal_choice,
+    keep_callback_options,
     loss_of,
     missing_framework,
     per_sample_signal,
@@ -186,22 +187,23 @@ class UncertaintyLRTrainerCallback(TrainerCallback, ExportableState):
         budget: str = "free",
         **policy_kwargs: Any,
     ) -> None:
-        self.policy_kwargs, self.per_step, signal = callback_settings(
-            type(self).__name__, policy_kwargs, budget, "the Trainer's max_steps", signal
+        keep_callback_options(
+            self,
+            policy_kwargs,
+            "the Trainer's max_steps",
+            signal=signal,
+            mc_samples=mc_samples,
+            batch_size=batch_size,
+            budget=budget,
         )
-        if signal != LABELLED_SIGNAL or eval_inputs is not None:
-            check_signal_choice(signal, mc_samples)
+        if self.signal != LABELLED_SIGNAL or eval_inputs is not None:
+            check_signal_choice(self.signal, mc_samples)
         if eval_inputs is None and mc_samples:
             raise ValueError(
                 f"mc_samples={mc_samples} needs eval_inputs: the metrics hold only one-pass signals"
             )
         check_type("eval_inputs", eval_inputs, (torch.Tensor, type(None)), "a torch.Tensor or None")
-        check_int("batch_size", batch_size)
-        self.signal = signal
         self.eval_inputs = eval_inputs
-        self.mc_samples = mc_samples
-        self.batch_size = batch_size
-        self.budget = budget
         self.scheduler: UncertaintyLR | None = None
         #: One entry per evaluation: {"step", "epoch", "signal", "lrs"}.
         self.history: list[dict] = []
@@ -215,10 +217,7 @@ class UncertaintyLRTrainerCallback(TrainerCallback, ExportableState):
         """JSON-able args and attributes, saved by the Trainer in trainer_state.json."""
         return {
             "args": {
-                "signal": self.signal,
-                "mc_samples": self.mc_samples,
-                "batch_size": self.batch_size,
-                "budget": self.budget,
+                **{name: getattr(self, name) for name in CALLBACK_OPTIONS},
                 **self.policy_kwargs,
             },
             "attributes": {

@@ -22,12 +22,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from uncertainty_lr.checks import check_int
 from uncertainty_lr.integrations._common import (
+    CALLBACK_OPTIONS,
     LABELLED_SIGNAL,
     SignalMean,
-    callback_settings,
     check_signal_choice,
+    keep_callback_options,
     missing_framework,
     per_sample_signal,
 )
@@ -113,12 +113,18 @@ class UncertaintyLRKerasCallback(keras.callbacks.Callback):
         **policy_kwargs: Any,
     ) -> None:
         super().__init__()
-        self.policy_kwargs, self.per_step, signal = callback_settings(
-            type(self).__name__, policy_kwargs, budget, "the fit's epochs x steps", signal
+        keep_callback_options(
+            self,
+            policy_kwargs,
+            "the fit's epochs x steps",
+            signal=signal,
+            mc_samples=mc_samples,
+            batch_size=batch_size,
+            budget=budget,
         )
         self.labels = _labels_of(validation_data)
-        if signal != LABELLED_SIGNAL:
-            check_signal_choice(signal, mc_samples)
+        if self.signal != LABELLED_SIGNAL:
+            check_signal_choice(self.signal, mc_samples)
         elif self.labels is None or mc_samples:
             raise ValueError(
                 f"signal={LABELLED_SIGNAL!r} reads one pass over validation_data=(x, y) with "
@@ -126,13 +132,8 @@ class UncertaintyLRKerasCallback(keras.callbacks.Callback):
             )
         if from_logits not in (None, True, False):
             raise ValueError(f"from_logits must be None, True or False, got {from_logits!r}")
-        check_int("batch_size", batch_size)
         self.inputs = _inputs_of(validation_data)
-        self.signal = signal
-        self.mc_samples = mc_samples
         self.from_logits = from_logits
-        self.batch_size = batch_size
-        self.budget = budget
         self.policy: UncertaintyPolicy | None = None
         #: One entry per epoch: {"epoch", "signal", "lr"} (the LR the next epoch starts at).
         self.history: list[dict] = []
@@ -141,7 +142,7 @@ class UncertaintyLRKerasCallback(keras.callbacks.Callback):
     # -- config and state ---------------------------------------------------------------
     def get_config(self) -> dict[str, Any]:
         """Constructor arguments except validation_data: ``cls(data, **get_config())``."""
-        names = ("signal", "mc_samples", "from_logits", "batch_size", "budget")
+        names = (*CALLBACK_OPTIONS, "from_logits")
         return {**{name: getattr(self, name) for name in names}, **self.policy_kwargs}
 
     def state_dict(self) -> dict[str, Any]:
