@@ -13,8 +13,15 @@ from pathlib import Path
 
 import pytest
 
+from uncertainty_lr.experiments import store as store_module
 from uncertainty_lr.experiments.export import RUN_COLUMNS, export_tables
-from uncertainty_lr.experiments.store import EPOCH_COLUMNS, Store, StoreLockedError
+from uncertainty_lr.experiments.lock import hold_lock
+from uncertainty_lr.experiments.store import (
+    EPOCH_COLUMNS,
+    Store,
+    StoreLockedError,
+    open_for_sweep,
+)
 
 CONFIG = {"epochs": 3, "lr": 0.1, "batch_size": 128}
 
@@ -318,6 +325,33 @@ def test_two_processes_write_concurrently(tmp_path: Path) -> None:
     conn = sqlite3.connect(folder / "results.sqlite")
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     conn.close()
+
+
+def test_a_sweep_is_refused_by_the_lock_before_it_touches_a_database_held_mid_write(
+    tmp_path: Path, monkeypatch
+) -> None:
+    folder = tmp_path / "s"
+    Store(folder).close()
+    # A holder paused inside a write transaction that keeps everyone else out.
+    held = sqlite3.connect(folder / "results.sqlite", isolation_level=None)
+    held.execute("PRAGMA locking_mode = EXCLUSIVE")
+    held.execute("BEGIN EXCLUSIVE")
+    monkeypatch.setattr(store_module, "BUSY_TIMEOUT_S", 0.2)  # what a waiting open would hit
+    try:
+        with pytest.raises(ValueError, match="database is locked"):
+            Store(folder)  # opened first, the database answers, not the lock
+        with (
+            hold_lock(folder, "pid 1 on hostA: uncertainty-lr run"),
+            pytest.raises(StoreLockedError, match="in use by pid 1 on hostA"),
+            open_for_sweep(folder),
+        ):
+            pass
+    finally:
+        held.rollback()
+        held.close()
+    with open_for_sweep(folder) as store:  # lock and database free: it opens
+        assert store.runs() == []
+    assert not (folder / "sweep.lock").read_text()  # released, emptied
 
 
 def test_lock_refuses_second_holder_and_names_it(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ from uncertainty_lr.experiments.local_workers import run_local
 from uncertainty_lr.experiments.progress import SweepProgress
 from uncertainty_lr.experiments.ray_tasks import MAX_RETRIES, run_ray
 from uncertainty_lr.experiments.results import stored_result
-from uncertainty_lr.experiments.store import Store, is_finished, store_exists
+from uncertainty_lr.experiments.store import is_finished, open_for_sweep, store_exists
 from uncertainty_lr.experiments.store_reader import StoreReader
 from uncertainty_lr.problems import get_problem
 
@@ -112,33 +112,29 @@ def run_parallel(
     if execution.executor == "local":
         workers = workers or 1
     threads = execution.threads_per_worker or default_threads(workers)
-    store = Store(out_dir)
-    try:
-        with store.lock():
-            done, pending = plan(configs, store)
-            shown = SweepProgress(len(done) + len(pending), len(done), enabled=progress)
+    with open_for_sweep(out_dir) as store:
+        done, pending = plan(configs, store)
+        shown = SweepProgress(len(done) + len(pending), len(done), enabled=progress)
 
-            def finished(cfg: RunConfig, result, error: str | None) -> None:
-                if error is not None:
-                    record_failure(store, cfg, error)
-                    log(f"run {cfg.problem}/{schedule_label(cfg)}/seed {cfg.seed} failed: {error}")
-                    _replay(hooks, cfg, None)
-                else:
-                    done[result.run_id] = result
-                    _replay(hooks, cfg, result)
-                status = "failed" if error else result.status
-                shown.run_finished(cfg.problem, schedule_label(cfg), cfg.seed, status)
+        def finished(cfg: RunConfig, result, error: str | None) -> None:
+            if error is not None:
+                record_failure(store, cfg, error)
+                log(f"run {cfg.problem}/{schedule_label(cfg)}/seed {cfg.seed} failed: {error}")
+                _replay(hooks, cfg, None)
+            else:
+                done[result.run_id] = result
+                _replay(hooks, cfg, result)
+            status = "failed" if error else result.status
+            shown.run_finished(cfg.problem, schedule_label(cfg), cfg.seed, status)
 
-            try:
-                if execution.executor == "local":
-                    run_local(pending, Path(out_dir), workers, threads, finished, data or {}, pool)
-                else:
-                    run_ray(pending, store, workers, threads, execution.address,
-                            execution.max_retries, finished)  # fmt: skip
-            finally:
-                shown.close()
-    finally:
-        store.close()
+        try:
+            if execution.executor == "local":
+                run_local(pending, Path(out_dir), workers, threads, finished, data or {}, pool)
+            else:
+                run_ray(pending, store, workers, threads, execution.address,
+                        execution.max_retries, finished)  # fmt: skip
+        finally:
+            shown.close()
     ids = [run_id(cfg) for cfg in configs]
     return [done[i] for i in ids if i in done]
 

@@ -335,3 +335,18 @@ class Store(StoreReader):
     def lock(self, owner: str | None = None) -> contextlib.AbstractContextManager[None]:
         """Hold the store folder's exclusive ``sweep.lock`` (see `experiments.lock.hold_lock`)."""
         return hold_lock(self.out_dir, owner)
+
+
+@contextlib.contextmanager
+def open_for_sweep(out_dir: str | Path, *, lock: bool = True) -> Iterator[Store]:
+    """A sweep's store in ``out_dir`` (created if need be), opened only once this process
+    holds the folder's ``sweep.lock`` (``lock=False``: a rank that does not write).
+
+    Locking first means a second sweep is refused, naming the holder, before it touches the
+    database: opened first, its set-up could wait on a write transaction of a holder that
+    is paused mid-write and fail on SQLite's busy timeout instead.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with hold_lock(out_dir) if lock else contextlib.nullcontext(), Store(out_dir) as store:
+        yield store

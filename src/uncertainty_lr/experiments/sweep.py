@@ -36,7 +36,7 @@ from uncertainty_lr.experiments.grid import (  # noqa: F401 - imported from here
 )
 from uncertainty_lr.experiments.progress import SweepProgress
 from uncertainty_lr.experiments.run import train
-from uncertainty_lr.experiments.store import Store, check_store_writable, is_finished
+from uncertainty_lr.experiments.store import check_store_writable, is_finished, open_for_sweep
 
 
 def run_sweep(
@@ -109,10 +109,9 @@ def run_one_by_one(configs: list[RunConfig], out: Path, bundles: dict, *, progre
     under torchrun; rank 0 writes). A failed run is logged and marked; the sweep goes on,
     unless the file system refused a write."""
     results = []
-    store = Store(out)
     shown = None
     try:
-        with store.lock() if distributed.is_main_process() else nullcontext():  # rank 0 writes
+        with open_for_sweep(out, lock=distributed.is_main_process()) as store:  # rank 0 writes
             # Finished runs are read back, not trained: counted as done, left out of the ETA.
             # Only the process that shows progress reads the store for them (not other ranks).
             finished = [progress and is_finished(store.get_run(run_id(cfg))) for cfg in configs]
@@ -142,7 +141,6 @@ def run_one_by_one(configs: list[RunConfig], out: Path, bundles: dict, *, progre
     finally:
         if shown is not None:
             shown.close()
-        store.close()
     return results
 
 
