@@ -3,8 +3,6 @@ resumes exactly, and composes inside SequentialLR / ChainedScheduler."""
 
 import io
 import math
-import os
-import socket
 import warnings
 
 import pytest
@@ -166,9 +164,9 @@ def test_refuses_non_optimizer_as_torch_does():
         UncertaintyLR([])
 
 
-def _worker(rank, world, port, signals, out):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=world)
+def _worker(rank, world, init_file, signals, out):
+    # A file rendezvous: no port to pick, so no port another process can take meanwhile.
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     try:
         averaged = UncertaintyLR(make_optimizer(), threshold=0.3)
         alone = UncertaintyLR(make_optimizer(), threshold=0.3)
@@ -183,16 +181,14 @@ def _worker(rank, world, port, signals, out):
         dist.destroy_process_group()
 
 
-def test_two_gloo_ranks_apply_the_same_lr():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+def test_two_gloo_ranks_apply_the_same_lr(tmp_path):
+    init_file = tmp_path / "rendezvous"
     # Rank 0 alone would explore on step 1 and fine-tune on step 2; rank 1 the reverse.
     # The means (0.35, 0.35, 0.1) decide for both.
     signals = [[0.6, 0.1, 0.1], [0.1, 0.6, 0.1]]
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(r, 2, port, signals, out)) for r in range(2)]
+    procs = [ctx.Process(target=_worker, args=(r, 2, init_file, signals, out)) for r in range(2)]
     for p in procs:
         p.start()
     results = dict(out.get(timeout=120) for _ in procs)
