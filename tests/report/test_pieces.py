@@ -17,6 +17,7 @@ from uncertainty_lr.report.html import (
     md_text,
     render_html,
     render_markdown,
+    write_page,
 )
 from uncertainty_lr.report.plots import arm_styles, wrap
 from uncertainty_lr.report.tables import Table, fmt, fmt_p, raw
@@ -100,3 +101,13 @@ def test_matrix_cells_carry_colour_mark_and_escaping(tmp_path: Path):
     assert 'class="cell worse" style="background:#f8d7c2' in page and "&lt;a&gt;" in page
     md = render_markdown([m], tmp_path)
     assert "| &lt;a> | **+0.05 \u25b2** | -0.01 \u25bd |" in md
+
+
+def test_page_names_the_store_as_given_not_this_machines_path(tmp_path: Path, monkeypatch):
+    # A report rendered into docs/ is read on other machines: an absolute path from the
+    # machine that rendered it says nothing there.
+    monkeypatch.chdir(tmp_path)
+    write_page(Path("out"), "T", Path("runs/study"), [Paragraph("x")])
+    text = (tmp_path / "out" / "report.md").read_text()
+    assert "Store: runs/study. Generated" in text
+    assert str(tmp_path) not in text

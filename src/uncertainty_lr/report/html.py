@@ -328,7 +328,7 @@ def write_page(out: Path, title: str, store_dir: Path, body: list[Block]) -> Non
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     blocks: list[Block] = [
         Heading(title, 1),
-        Paragraph(f"Store: {Path(store_dir).resolve()}. Generated {now}."),
+        Paragraph(f"Store: {Path(store_dir)}. Generated {now}."),  # as given: no machine path
         Contents([b for b in body if isinstance(b, Heading)]),
         *body,
     ]
