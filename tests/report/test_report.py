@@ -376,3 +376,19 @@ def test_schedules_filter_reports_only_those_arms(tmp_path):
     assert "cosine" in text and "mode=band" not in text
     with pytest.raises(ValueError, match="no runs with schedule"):
         write_report(tmp_path, tmp_path / "out2", schedules=["onecycle"])
+
+
+def test_schedules_and_uncertainty_labels_match_in_any_option_order(tmp_path):
+    # The store labels a schedule with its options sorted; a label typed as in a config file
+    # ("trigger=..., signal=...") names the same runs.
+    with Store(tmp_path) as store:
+        for seed in (0, 1, 2):
+            add_run(store, "p", "uncertainty:mode=anneal,signal=s,trigger=t", seed, final=0.9)
+            add_run(store, "p", "cosine", seed, final=0.85)
+    spec = "uncertainty:trigger=t,mode=anneal,signal=s"
+    out = write_report(tmp_path, tmp_path / "out", schedules=[spec, "cosine"],
+                       uncertainty_schedule=spec)  # fmt: skip
+    text = (out / "final_metrics.csv").read_text()
+    assert "uncertainty:mode=anneal,signal=s,trigger=t" in text and "cosine" in text
+    with pytest.raises(ValueError, match="must look like KEY=VALUE"):
+        write_report(tmp_path, tmp_path / "out2", schedules=["uncertainty:mode"])

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from uncertainty_lr.checks import check_number, check_text, check_type
+from uncertainty_lr.experiments.config import canonical_label
 from uncertainty_lr.experiments.files import staged_folder, write_file
 from uncertainty_lr.report.aggregates import (
     algoperf_table,
@@ -140,6 +141,7 @@ def write_report(
     final metrics, convergence, the written analysis, evaluation summaries and the setup.
     """
     _check_arguments(target, target_fraction, uncertainty_schedule, command)
+    uncertainty_schedule = canonical_label(uncertainty_schedule)  # options in any order
     margin = DEFAULT_MARGIN if margin is None else check_margin(margin)
     if budgets is not None:
         budgets = check_budgets(budgets)
@@ -178,6 +180,7 @@ def write_report(
 
 def _runs_of_schedules(study: Study, schedules: list[str]) -> list[RunData]:
     """The runs of ``study`` whose schedule is one of ``schedules``; every name must have runs."""
+    schedules = [canonical_label(spec) for spec in schedules]  # options in any order
     unknown = sorted(set(schedules) - set(study.arms()))
     if unknown:
         raise ValueError(
