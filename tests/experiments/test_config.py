@@ -10,7 +10,6 @@ from uncertainty_lr.experiments.config import (
     DATA_FIELDS,
     TOML_FIELDS,
     RunConfig,
-    canonical_label,
     data_arguments,
     data_key,
     load_toml,
@@ -147,13 +146,3 @@ print("torch" in sys.modules)
 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
-
-
-def test_canonical_label_is_the_stores_label_of_a_spec():
-    cfg = RunConfig(
-        schedule="uncertainty", schedule_options={"trigger": "threshold", "mode": "anneal"}
-    )
-    assert canonical_label("uncertainty:trigger=threshold, mode=anneal") == schedule_label(cfg)
-    assert canonical_label("uncertainty:mode=anneal,trigger=threshold") == schedule_label(cfg)
-    assert canonical_label("cosine") == "cosine"
-    assert canonical_label("step:gamma=1e-1") == "step:gamma=0.1"

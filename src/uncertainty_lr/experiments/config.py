@@ -248,17 +248,6 @@ def schedule_label(cfg: RunConfig | dict) -> str:
     return f"{schedule}:{opts}"
 
 
-def canonical_label(spec: str) -> str:
-    """``spec`` as the store labels it: ``"uncertainty:signal=x,mode=y"`` ->
-    ``"uncertainty:mode=y,signal=x"`` (options sorted, spaces and value spellings such as
-    ``1e-3`` / ``0.001`` as ``schedule_label`` writes them), so a label typed in any order
-    finds its runs."""
-    from uncertainty_lr.experiments.grid import parse_schedule_spec
-
-    name, options = parse_schedule_spec(spec)
-    return schedule_label({"schedule": name, "schedule_options": options})
-
-
 def resolved_schedule_options(cfg: RunConfig) -> dict[str, Any]:
     """The schedule's options as the run uses them: every default filled in (the registry's
     ``check_schedule``), so ``step`` and ``step:gamma=0.1`` name the same options."""

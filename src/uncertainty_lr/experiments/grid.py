@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
-from uncertainty_lr.experiments.config import RunConfig, resolve
+from uncertainty_lr.experiments.config import RunConfig, resolve, schedule_label
 from uncertainty_lr.experiments.files import check_writable  # noqa: F401 - imported from here too
 
 
@@ -23,6 +23,15 @@ def parse_schedule_spec(spec: str) -> tuple[str, dict]:
             raise ValueError(f"schedule option {item!r} in {spec!r} must look like KEY=VALUE")
         options[key.strip()] = parse_value(value.strip())
     return name.strip(), options
+
+
+def canonical_label(spec: str) -> str:
+    """``spec`` as the store labels it: ``"uncertainty:signal=x,mode=y"`` ->
+    ``"uncertainty:mode=y,signal=x"`` (options sorted, spaces and value spellings such as
+    ``1e-3`` / ``0.001`` as ``schedule_label`` writes them), so a label typed in any order
+    finds its runs."""
+    name, options = parse_schedule_spec(spec)
+    return schedule_label({"schedule": name, "schedule_options": options})
 
 
 def parse_value(text: str):

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from uncertainty_lr.checks import check_number, check_text, check_type
-from uncertainty_lr.experiments.config import canonical_label
 from uncertainty_lr.experiments.files import staged_folder, write_file
+from uncertainty_lr.experiments.grid import canonical_label
 from uncertainty_lr.report.aggregates import (
     algoperf_table,
     divergence_table,
