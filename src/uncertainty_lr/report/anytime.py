@@ -74,7 +74,8 @@ LONG_TABLE = 8
 
 FIGURE_CAPTION = (
     "Test accuracy against the budget. A line is an arm never told the budget, read at "
-    "each epoch of its one run (mean over seeds, band = 95% t-interval, clipped to [0, 1]); "
+    "each epoch of its one run (mean over seeds, band = 95% t-interval, clipped to [0, 1]; "
+    "a bar where it was tested at its last epoch only); "
     "a marker is an arm told the budget, one run per budget (bar = 95% t-interval). The "
     "uncertainty arms are drawn bold, the others muted; a diverged run counts at chance "
     "accuracy. The y axis is zoomed to the budgets compared (dotted lines)."

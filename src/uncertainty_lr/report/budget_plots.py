@@ -40,12 +40,17 @@ def _look(arm: str) -> dict[str, float]:
 
 
 def _offsets(series: list[BudgetSeries]) -> dict[str, float]:
-    """x offset per budget-aware arm, so markers at one budget sit side by side."""
+    """x offset per budget-aware arm, so markers at one budget sit side by side; none at 0
+    when a budget-free arm is drawn, whose marker sits on the budget itself."""
     aware = [s for s in series if s.kind != BUDGET_FREE]
     budgets = np.unique(np.concatenate([s.budgets for s in aware] or [[]]))
     gap = float(np.diff(budgets).min()) if budgets.size > 1 else 2.0
-    spread = min(0.6, 0.25 * gap)
-    steps = np.linspace(-spread / 2, spread / 2, len(aware)) if len(aware) > 1 else [0.0]
+    spread, n = min(0.6, 0.25 * gap), len(aware)
+    if len(aware) < len(series):  # slots 1, -1, 2, -2, ... steps from the budget
+        step = spread / (n + 1)
+        steps = sorted((i // 2 + 1) * step * (1 if i % 2 else -1) for i in range(n))
+    else:
+        steps = np.linspace(-spread / 2, spread / 2, n) if n > 1 else np.zeros(n)
     return {s.arm: float(x) for s, x in zip(aware, steps, strict=True)}
 
 
@@ -68,6 +73,16 @@ def _y_limits(series: list[BudgetSeries], first_budget: int) -> tuple[float, flo
     return max(0.0, low - pad), min(1.0, high + pad)
 
 
+def isolated(mean: np.ndarray) -> np.ndarray:
+    """Where a curve has a value but neither neighbour does (bool, shape of ``mean``): a band
+    cannot show there, so the interval is drawn as an error bar. A budget-free arm run
+    without ``test_every_epoch`` has a test accuracy only at its last epoch."""
+    finite = np.isfinite(mean)
+    before = np.concatenate([[False], finite[:-1]])
+    after = np.concatenate([finite[1:], [False]])
+    return finite & ~before & ~after
+
+
 def _group(title: str, handles: list[Line2D]) -> list[Line2D]:
     """Legend entries under a text-only header entry (nothing when there are none)."""
     return [Line2D([], [], ls="", label=title), *handles] if handles else []
@@ -82,7 +97,8 @@ def plot_accuracy_vs_budget(
 ) -> Path | None:
     """Test accuracy against the budget (epochs) for the arms in ``series``; None if empty.
 
-    Budget-free arm: a line (mean over seeds) with its 95 % band. Budget-aware arm: a marker
+    Budget-free arm: a line (mean over seeds) with its 95 % band, an error bar where a
+    point stands alone (tested at its last epoch only). Budget-aware arm: a marker
     at each budget it ran with its 95 % t-interval as an error bar (none with one seed).
     Dotted verticals mark ``budgets``, the ones the report asks about.
     """
@@ -105,6 +121,11 @@ def plot_accuracy_vs_budget(
             if np.isfinite(s.low).any():
                 ax.fill_between(s.budgets, s.low, s.high, color=colour, alpha=look["band"],
                                 lw=0, zorder=look["z"] - 1)  # fmt: skip
+            alone = isolated(s.mean) & np.isfinite(s.low)
+            if alone.any():
+                ax.errorbar(s.budgets[alone], s.mean[alone], color=colour, fmt="none", capsize=3,
+                            yerr=np.vstack([s.mean - s.low, s.high - s.mean])[:, alone],
+                            elinewidth=look["lw"] * 0.8, alpha=look["alpha"], zorder=look["z"])  # fmt: skip
             handle = Line2D([], [], color=colour, lw=look["lw"], marker=marker, alpha=look["alpha"],
                             **EDGE)  # fmt: skip
             free.append(handle)
@@ -123,8 +144,10 @@ def plot_accuracy_vs_budget(
     first = min(budgets) if budgets else 1
     ax.set_ylim(*_y_limits(series, first))
     last = max(int(s.budgets.max()) for s in series)
-    ax.set_xlim(0.5, last + 0.8)
-    ax.set_xticks(sorted({1, *budgets, last}))  # the budgets compared, not round numbers
+    # from the first epoch with a value: no empty span left of arms tested at the end only
+    left = max(0.5, min(float(s.budgets[np.isfinite(s.mean)].min()) for s in series) - 1.5)
+    ax.set_xlim(left, last + 0.8)
+    ax.set_xticks([b for b in sorted({1, *budgets, last}) if b >= left])  # the budgets compared
     ax.set_xlabel("budget (epochs); dotted lines: the budgets compared")
     ax.set_ylabel("test accuracy (fraction correct)")
     ax.set_title(title)
