@@ -10,7 +10,7 @@ from matplotlib.container import ErrorbarContainer
 from uncertainty_lr.report import budget_plots
 from uncertainty_lr.report.budget_plots import isolated, plot_accuracy_vs_budget
 from uncertainty_lr.report.budget_series import BudgetSeries
-from uncertainty_lr.report.budgets import BUDGET_FREE
+from uncertainty_lr.report.budgets import BUDGET_AWARE, BUDGET_FREE
 
 NAN = np.nan
 
@@ -29,11 +29,19 @@ def free_series(mean: list[float]) -> BudgetSeries:
                         mean, mean - 0.02, mean + 0.02)  # fmt: skip
 
 
-def drawn_error_bars(series, tmp_path, monkeypatch):
+def drawn(tmp_path, monkeypatch, *figures_of):
+    """The matplotlib figures plot_accuracy_vs_budget draws, one per (series, budgets)."""
     figures = []
     monkeypatch.setattr(budget_plots, "save_figure", lambda fig, path: figures.append(fig) or path)
-    plot_accuracy_vs_budget([series], {"uncertainty": ("C0", "o")}, tmp_path / "f.png", [3], "t")
-    (ax,) = figures[0].axes
+    for i, (series, budgets) in enumerate(figures_of):
+        plot_accuracy_vs_budget([series], {"uncertainty": ("C0", "o")}, tmp_path / f"{i}.png",
+                                budgets, "t")  # fmt: skip
+    return figures
+
+
+def drawn_error_bars(series, tmp_path, monkeypatch):
+    (fig,) = drawn(tmp_path, monkeypatch, (series, [3]))
+    (ax,) = fig.axes
     return [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
 
 
@@ -54,14 +62,8 @@ def test_a_figure_of_budget_free_arms_only_draws(tmp_path):
 
 
 def test_the_x_axis_starts_at_the_first_epoch_with_a_value(tmp_path, monkeypatch):
-    figures = []
-    monkeypatch.setattr(budget_plots, "save_figure", lambda fig, path: figures.append(fig) or path)
-    styles = {"uncertainty": ("C0", "o")}
-    plot_accuracy_vs_budget(
-        [free_series([NAN] * 11 + [0.7])], styles, tmp_path / "a.png", [12], "t"
-    )
-    plot_accuracy_vs_budget([free_series([0.5] * 12)], styles, tmp_path / "b.png", [12], "t")
-    ends, curve = figures
+    ends, curve = drawn(tmp_path, monkeypatch, (free_series([NAN] * 11 + [0.7]), [12]),
+                        (free_series([0.5] * 12), [12]))  # fmt: skip
     assert ends.axes[0].get_xlim() == (10.5, 12.8)
     assert ends.axes[0].get_xticks().tolist() == [12]
     assert curve.axes[0].get_xlim() == (0.5, 12.8)
@@ -70,7 +72,7 @@ def test_the_x_axis_starts_at_the_first_epoch_with_a_value(tmp_path, monkeypatch
 
 def aware_series(arm: str) -> BudgetSeries:
     mean = np.array([0.6, 0.7])
-    return BudgetSeries("p", arm, "budget-aware", np.array([6, 12]), np.vstack([mean, mean]),
+    return BudgetSeries("p", arm, BUDGET_AWARE, np.array([6, 12]), np.vstack([mean, mean]),
                         mean, mean - 0.01, mean + 0.01)  # fmt: skip
 
 

@@ -46,7 +46,7 @@ def _offsets(series: list[BudgetSeries]) -> dict[str, float]:
     budgets = np.unique(np.concatenate([s.budgets for s in aware] or [[]]))
     gap = float(np.diff(budgets).min()) if budgets.size > 1 else 2.0
     spread, n = min(0.6, 0.25 * gap), len(aware)
-    if len(aware) < len(series):  # slots 1, -1, 2, -2, ... steps from the budget
+    if n < len(series):  # slots 1, -1, 2, -2, ... steps from the budget
         step = spread / (n + 1)
         steps = sorted((i // 2 + 1) * step * (1 if i % 2 else -1) for i in range(n))
     else:
@@ -81,6 +81,11 @@ def isolated(mean: np.ndarray) -> np.ndarray:
     before = np.concatenate([[False], finite[:-1]])
     after = np.concatenate([finite[1:], [False]])
     return finite & ~before & ~after
+
+
+def _yerr(s: BudgetSeries) -> np.ndarray:
+    """The 95 % interval as matplotlib's error-bar extents below and above the mean, (2, K)."""
+    return np.vstack([s.mean - s.low, s.high - s.mean])
 
 
 def _group(title: str, handles: list[Line2D]) -> list[Line2D]:
@@ -124,14 +129,14 @@ def plot_accuracy_vs_budget(
             alone = isolated(s.mean) & np.isfinite(s.low)
             if alone.any():
                 ax.errorbar(s.budgets[alone], s.mean[alone], color=colour, fmt="none", capsize=3,
-                            yerr=np.vstack([s.mean - s.low, s.high - s.mean])[:, alone],
+                            yerr=_yerr(s)[:, alone],
                             elinewidth=look["lw"] * 0.8, alpha=look["alpha"], zorder=look["z"])  # fmt: skip
             handle = Line2D([], [], color=colour, lw=look["lw"], marker=marker, alpha=look["alpha"],
                             **EDGE)  # fmt: skip
             free.append(handle)
         else:
             x = s.budgets + offsets[s.arm]
-            yerr = np.vstack([s.mean - s.low, s.high - s.mean])
+            yerr = _yerr(s)
             ax.errorbar(x, s.mean, yerr=np.where(np.isfinite(yerr), yerr, 0), fmt=marker, color=colour,
                         ms=look["ms"] + 1, capsize=3, elinewidth=look["lw"] * 0.8,
                         alpha=look["alpha"], zorder=look["z"] + 1, **EDGE)  # fmt: skip
